@@ -1,0 +1,71 @@
+// swift-tools-version:6.0
+// jz-node: data-centric version control as an IPFS-compatible peer node.
+import PackageDescription
+
+let package = Package(
+    name: "jz-node",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "jz-node", targets: ["jz-node"]),
+        .library(name: "Multiformats", targets: ["Multiformats"]),
+        .library(name: "P2PCrypto", targets: ["P2PCrypto"]),
+        .library(name: "JZNode", targets: ["JZNode"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // System-library shims (pkg-config; apt packages named for set-up messages).
+        .systemLibrary(
+            name: "CSodium", pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(
+            name: "Multiformats",
+            dependencies: ["COpenSSL", "CSodium"]),
+        .target(
+            name: "P2PCrypto",
+            dependencies: [
+                "Multiformats", "COpenSSL", "CSodium",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Generated/README.md"]),
+        .target(
+            name: "JZNode",
+            dependencies: [
+                "Multiformats", "P2PCrypto", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "jz-node",
+            dependencies: [
+                "JZNode", "Multiformats", "P2PCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "jz-bench",
+            dependencies: ["Multiformats"]),
+
+        .testTarget(
+            name: "MultiformatsTests",
+            dependencies: ["Multiformats"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "P2PCryptoTests",
+            dependencies: ["P2PCrypto", "Multiformats"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "JZNodeTests",
+            dependencies: ["JZNode", "P2PCrypto", "Multiformats"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

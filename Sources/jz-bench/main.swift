@@ -1,0 +1,41 @@
+// jz-bench: micro-benchmarks of jz-node's hot paths, driven by the scripts in bench/.
+// Prints one machine-readable line per measurement: `<name> <bytes> <seconds> <MB/s>`.
+import Foundation
+import Multiformats
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func usage() -> Never {
+    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]\n".utf8))
+    exit(2)
+}
+
+let args = CommandLine.arguments.dropFirst()
+guard let what = args.first else { usage() }
+switch what {
+case "sha256":
+    let mib = args.dropFirst().first.flatMap(Int.init) ?? 256
+    let rounds = args.dropFirst(2).first.flatMap(Int.init) ?? 5
+    var buffer = [UInt8](repeating: 0, count: mib << 20)
+    var rng = SystemRandomNumberGenerator()
+    buffer.withUnsafeMutableBytes { raw in
+        let words = raw.bindMemory(to: UInt64.self)
+        for i in words.indices { words[i] = rng.next() }
+    }
+    var best = Double.infinity
+    var digest: Multihash?
+    for _ in 0..<rounds {
+        let start = now()
+        digest = try buffer.withUnsafeBytes { try Multihash.hash($0, with: .sha2_256) }
+        best = min(best, now() - start)
+    }
+    let mbps = Double(buffer.count) / best / 1e6
+    print(String(format: "sha256-multihash %d %.4f %.1f", buffer.count, best, mbps))
+    FileHandle.standardError.write(Data("digest \(digest.map { Hex.encode($0.digest) } ?? "")\n".utf8))
+default:
+    usage()
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import JZNode
+import Logging
+
+@main
+struct JZNodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jz-node",
+        abstract: "JiaoziFS: data-centric version control on an IPFS-compatible peer node.",
+        discussion: """
+            The node home is $JZ_PATH, default ~/.jz; --repo-dir overrides both.
+            Commands that print data accept --json for machine-readable output.
+            Errors go to stderr with a non-zero exit status.
+            """,
+        version: "jz-node version \(JZNodeInfo.version)",
+        subcommands: [
+            InitCommand.self,
+            IdCommand.self,
+            VersionCommand.self,
+            ConfigCommand.self,
+            BootstrapCommand.self,
+            CIDCommand.self,
+        ]
+    )
+
+    /// Logs go to stderr; `JZ_LOG=debug|info|notice|warning|error` sets the level (default warning).
+    static func main() {
+        let level = ProcessInfo.processInfo.environment["JZ_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        main(nil)
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: the build (zero warnings allowed), the unit tests, and the Interop
+# scenarios against real peers (Kubo 0.22, py-libp2p 0.8.1) on loopback.
+# Installs what is missing first (system packages, the Python venv for Interop).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+
+mkdir -p .build
+log=.build/jz-build.log
+echo "== build (debug, with tests)"
+swift build --build-tests 2>&1 | tee "$log" | grep -E "error|warning:|Compiling jz|Build complete" || true
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed (full log: $log)" >&2; exit 1; }
+if grep -E "warning:" "$log" | grep -v "/.build/checkouts/" | grep -q .; then
+  echo "the build has warnings (the project allows none):" >&2
+  grep -E "warning:" "$log" | grep -v "/.build/checkouts/" | sort -u >&2
+  exit 1
+fi
+
+echo "== unit tests"
+swift test --skip-build
+
+echo "== interop tests"
+JZ_NODE_BIN="$PWD/.build/debug/jz-node" bash Interop/run.sh
+echo "all tests passed"
