@@ -90,6 +90,32 @@ struct SignatureTests {
         }
     }
 
+    @Test("signing and verifying from many tasks at once")
+    func concurrent() async throws {
+        let keys = [
+            PrivateKey.generateEd25519(),
+            try PrivateKey(protobuf: try Fixtures.goTestData(0, "priv")),
+            try PrivateKey(protobuf: try Fixtures.goTestData(2, "priv")),
+            try PrivateKey(protobuf: try Fixtures.goTestData(3, "priv")),
+        ]
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<32 {
+                let key = keys[index % keys.count]
+                group.addTask {
+                    let message = Array("task \(index)".utf8)
+                    let signature = try key.sign(message)
+                    return key.publicKey.verify(signature: signature, message: message)
+                        && !key.publicKey.verify(signature: signature, message: message + [0])
+                }
+            }
+            var all: [Bool] = []
+            for try await ok in group { all.append(ok) }
+            return all
+        }
+        #expect(results.count == 32)
+        #expect(results.allSatisfy { $0 })
+    }
+
     /// The S integer of a DER ECDSA signature SEQUENCE { INTEGER r, INTEGER s } (short-form lengths).
     private func derSignatureS(_ der: [UInt8]) throws -> [UInt8] {
         try #require(der.count > 8 && der[0] == 0x30 && der[2] == 0x02)
