@@ -5,7 +5,7 @@ import JZNode
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
-        abstract: "Get or set a config value.",
+        abstract: "Get or set config values.",
         discussion: """
             Keys are dot-separated, with Kubo's names: `jz-node config Addresses.API` prints a
             value; `jz-node config Addresses.API /ip4/127.0.0.1/tcp/5101` sets a string;
@@ -13,62 +13,72 @@ struct ConfigCommand: ParsableCommand {
             reading, prints the value as JSON; `--bool` sets true/false.
             Identity.PrivKey can be neither shown nor changed here.
             """,
-        subcommands: [Show.self, Replace.self]
+        subcommands: [Value.self, Show.self, Replace.self],
+        defaultSubcommand: Value.self
     )
+}
 
-    @OptionGroup var homeOptions: HomeOptions
+extension ConfigCommand {
+    struct Value: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "value",
+            abstract: "Get or set one value: `jz-node config KEY [VALUE]` (the default subcommand).")
 
-    @Argument(help: "The config key, e.g. Addresses.Swarm.")
-    var key: String
+        @OptionGroup var homeOptions: HomeOptions
 
-    @Argument(help: "A new value for the key.")
-    var value: String?
+        @Argument(help: "The config key, e.g. Addresses.Swarm.")
+        var key: String
 
-    @Flag(name: .long, help: "Read the value as JSON; when reading, print JSON.")
-    var json = false
+        @Argument(help: "A new value for the key.")
+        var value: String?
 
-    @Flag(name: .long, help: "Read the value as a boolean.")
-    var bool = false
+        @Flag(name: .long, help: "Read the value as JSON; when reading, print JSON.")
+        var json = false
 
-    func validate() throws {
-        if json && bool { throw ValidationError("use either --json or --bool, not both") }
-        if bool && value == nil { throw ValidationError("--bool needs a value to set") }
-    }
+        @Flag(name: .long, help: "Read the value as a boolean.")
+        var bool = false
 
-    func run() throws {
-        // Reading a parent of a secret shows it redacted; reading or writing the secret itself,
-        // or replacing a parent of it, is refused.
-        let touchesSecret = NodeConfig.protectedKeys.contains { $0 == key || (value != nil && $0.hasPrefix(key + ".")) }
-        if touchesSecret { throw NodeError.protectedKey(key) }
-        let home = homeOptions.home
-        var config = try home.loadConfig()
-        guard let value else {
-            guard let current = NodeConfig(root: config.redacted).value(at: key) else { throw NodeError.noSuchKey(key) }
-            if case let .string(s) = current, !json {
-                print(s)
+        func validate() throws {
+            if json && bool { throw ValidationError("use either --json or --bool, not both") }
+            if bool && value == nil { throw ValidationError("--bool needs a value to set") }
+        }
+
+        func run() throws {
+            // Reading a parent of a secret shows it redacted; reading or writing the secret itself,
+            // or replacing a parent of it, is refused.
+            let touchesSecret = NodeConfig.protectedKeys.contains { $0 == key || (value != nil && $0.hasPrefix(key + ".")) }
+            if touchesSecret { throw NodeError.protectedKey(key) }
+            let home = homeOptions.home
+            var config = try home.loadConfig()
+            guard let value else {
+                guard let current = NodeConfig(root: config.redacted).value(at: key) else { throw NodeError.noSuchKey(key) }
+                if case let .string(s) = current, !json {
+                    print(s)
+                } else {
+                    printJSON(current)
+                }
+                return
+            }
+            let newValue: JSONValue
+            if json {
+                do {
+                    newValue = try JSONValue.parse(value)
+                } catch {
+                    throw ValidationError("the value is not valid JSON: \(value)")
+                }
+            } else if bool {
+                switch value.lowercased() {
+                case "true": newValue = .bool(true)
+                case "false": newValue = .bool(false)
+                default: throw ValidationError("--bool takes true or false, not \(value)")
+                }
             } else {
-                printJSON(current)
+                newValue = .string(value)
             }
-            return
+            try config.set(newValue, at: key)
+            try home.save(config)
         }
-        let newValue: JSONValue
-        if json {
-            do {
-                newValue = try JSONValue.parse(value)
-            } catch {
-                throw ValidationError("the value is not valid JSON: \(value)")
-            }
-        } else if bool {
-            switch value.lowercased() {
-            case "true": newValue = .bool(true)
-            case "false": newValue = .bool(false)
-            default: throw ValidationError("--bool takes true or false, not \(value)")
-            }
-        } else {
-            newValue = .string(value)
-        }
-        try config.set(newValue, at: key)
-        try home.save(config)
+
     }
 
     struct Show: ParsableCommand {
