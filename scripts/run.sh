@@ -13,7 +13,7 @@ if [ ! -f "$home/config" ]; then
   "$bin" init
 fi
 "$bin" id
-if "$bin" daemon --help >/dev/null 2>&1; then
+if "$bin" --help | grep -qE '^[[:space:]]+daemon([[:space:]]|$)'; then
   exec "$bin" daemon "$@"
 fi
 echo
