@@ -9,6 +9,9 @@ let package = Package(
         .executable(name: "jz-node", targets: ["jz-node"]),
         .library(name: "Multiformats", targets: ["Multiformats"]),
         .library(name: "P2PCrypto", targets: ["P2PCrypto"]),
+        .library(name: "IPLD", targets: ["IPLD"]),
+        .library(name: "BlockStore", targets: ["BlockStore"]),
+        .library(name: "UnixFS", targets: ["UnixFS"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -39,15 +42,30 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]),
         .target(
+            name: "IPLD",
+            dependencies: ["Multiformats"]),
+        .target(
+            name: "BlockStore",
+            dependencies: [
+                "IPLD", "Multiformats", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "UnixFS",
+            dependencies: [
+                "IPLD", "BlockStore", "Multiformats",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "JZNode",
             dependencies: [
-                "Multiformats", "P2PCrypto", "CSQLite",
+                "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "jz-node",
             dependencies: [
-                "JZNode", "Multiformats", "P2PCrypto",
+                "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -64,8 +82,19 @@ let package = Package(
             dependencies: ["P2PCrypto", "Multiformats"],
             resources: [.copy("Fixtures")]),
         .testTarget(
+            name: "IPLDTests",
+            dependencies: ["IPLD", "Multiformats"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "BlockStoreTests",
+            dependencies: ["BlockStore", "IPLD", "Multiformats"]),
+        .testTarget(
+            name: "UnixFSTests",
+            dependencies: ["UnixFS", "BlockStore", "IPLD", "Multiformats", "CSodium"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
             name: "JZNodeTests",
-            dependencies: ["JZNode", "P2PCrypto", "Multiformats"]),
+            dependencies: ["JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS"]),
     ],
     swiftLanguageModes: [.v6]
 )

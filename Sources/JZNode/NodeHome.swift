@@ -1,4 +1,5 @@
 import Foundation
+import BlockStore
 import Logging
 import P2PCrypto
 
@@ -61,6 +62,13 @@ public struct NodeHome: Sendable {
             privateKeyBase64: identity.privateKeyBase64,
             bootstrap: bootstrap)
         try save(config)
+        // Create the embedded SQLite block store now, so a broken disk shows up at init.
+        let storePath = LocalNode.storePath(home: self, config: config)
+        do {
+            _ = try SQLiteBlockStore(path: storePath, options: LocalNode.storeOptions(config), logger: logger)
+        } catch {
+            throw .io(path: storePath, reason: "cannot create the block store: \(error)")
+        }
         logger.info("initialised node home", metadata: ["path": "\(path)", "peer": "\(identity.peerID)"])
         return config
     }

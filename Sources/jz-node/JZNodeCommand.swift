@@ -21,6 +21,14 @@ struct JZNodeCommand: ParsableCommand {
             ConfigCommand.self,
             BootstrapCommand.self,
             CIDCommand.self,
+            AddCommand.self,
+            CatCommand.self,
+            GetCommand.self,
+            LsCommand.self,
+            DagCommand.self,
+            BlockCommand.self,
+            PinCommand.self,
+            StoreCommand.self,
         ]
     )
 

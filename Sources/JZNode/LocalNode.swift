@@ -1,0 +1,107 @@
+import BlockStore
+import Foundation
+import IPLD
+import Logging
+import Multiformats
+import UnixFS
+
+/// The node's local data plane: the block store (with pins) in the node home, and the UnixFS
+/// and DAG operations over it. Works offline; the daemon wraps the same object.
+public final class LocalNode: Sendable {
+    public let home: NodeHome
+    public let config: NodeConfig
+    public let store: SQLiteBlockStore
+
+    /// Opens the node home's block store (`Datastore.Path`, default `store.sqlite`).
+    /// - Throws: `NodeError` when the home is missing or the store cannot be opened.
+    public init(home: NodeHome, logger: Logger) throws(NodeError) {
+        self.home = home
+        config = try home.loadConfig()
+        let path = LocalNode.storePath(home: home, config: config)
+        do {
+            store = try SQLiteBlockStore(
+                path: path, options: LocalNode.storeOptions(config), logger: logger)
+        } catch {
+            throw .io(path: path, reason: "cannot open the block store: \(error)")
+        }
+    }
+
+    /// Where the store lives: `Datastore.Path`, relative to the home unless absolute.
+    public static func storePath(home: NodeHome, config: NodeConfig) -> String {
+        let configured = config.value(at: "Datastore.Path")?.stringValue ?? "store.sqlite"
+        if configured.hasPrefix("/") { return configured }
+        return (home.path as NSString).appendingPathComponent(configured)
+    }
+
+    /// Store options from `Datastore.JournalMode` (`wal`, `rollback`) and `Datastore.Sync`
+    /// (`full`, `normal`).
+    static func storeOptions(_ config: NodeConfig) -> SQLiteBlockStore.Options {
+        var options = SQLiteBlockStore.Options()
+        if let mode = config.value(at: "Datastore.JournalMode")?.stringValue,
+           let parsed = SQLiteBlockStore.Options.JournalMode(rawValue: mode) {
+            options.journalMode = parsed
+        }
+        if let sync = config.value(at: "Datastore.Sync")?.stringValue,
+           let parsed = SQLiteBlockStore.Options.Synchronous(rawValue: sync) {
+            options.synchronous = parsed
+        }
+        return options
+    }
+
+    /// Reads content through the store.
+    public var exporter: Exporter { Exporter(source: store) }
+
+    /// Resolves a content path to the CID it names (through UnixFS directories, basic and HAMT).
+    public func resolve(_ path: ContentPath) throws(ExportError) -> CID {
+        try exporter.resolve(path.root, components: path.components)
+    }
+
+    /// Imports files or directories (or an in-memory source) with UnixFS.
+    ///
+    /// Blocks are written in batches while leaves are hashed on every core; the root is pinned
+    /// recursively when `pin` is set, under a GC lease so nothing is collected in between.
+    /// With `onlyHash` nothing is written and nothing is pinned.
+    public func add(
+        _ work: (Importer) throws(ImportError) -> ImportResult,
+        options: ImportOptions, onlyHash: Bool, pin: Bool,
+        onProgress: ((ImportProgress) -> Void)? = nil, onEntry: ((ImportedEntry) -> Void)? = nil
+    ) throws(NodeOperationError) -> ImportResult {
+        let lease = onlyHash ? nil : store.gcLease()
+        defer { lease?.release() }
+        let sink = onlyHash ? nil : BatchingBlockSink(store: store)
+        let result: ImportResult
+        do {
+            let importer = try Importer(
+                options: options, sink: sink, collectEntries: false, onProgress: onProgress, onEntry: onEntry)
+            result = try work(importer)
+            try sink?.flush()
+        } catch {
+            throw .importFailed(error)
+        }
+        if pin && !onlyHash {
+            do {
+                try store.pin(result.root.cid, recursive: true, name: nil)
+            } catch {
+                throw .store(error)
+            }
+        }
+        return result
+    }
+}
+
+/// A failed node operation, wrapping the layer that failed.
+public enum NodeOperationError: Error, CustomStringConvertible {
+    case importFailed(ImportError)
+    case export(ExportError)
+    case store(BlockStoreError)
+    case path(ContentPathError)
+
+    public var description: String {
+        switch self {
+        case let .importFailed(e): return "\(e)"
+        case let .export(e): return "\(e)"
+        case let .store(e): return "\(e)"
+        case let .path(e): return "\(e)"
+        }
+    }
+}

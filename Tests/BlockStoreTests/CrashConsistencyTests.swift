@@ -1,0 +1,279 @@
+import Foundation
+import IPLD
+import Multiformats
+import Testing
+
+@testable import BlockStore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Copies the store's files as they are on disk right now: what a kill -9 at this instant
+/// leaves behind (the OS keeps every completed write). The WAL index (-shm) is not copied; it
+/// is rebuilt from the WAL, as after a reboot.
+private func snapshot(_ path: String, to destination: String) throws {
+    let fm = FileManager.default
+    for suffix in ["", "-wal", "-journal"] where fm.fileExists(atPath: path + suffix) {
+        try fm.copyItem(atPath: path + suffix, toPath: destination + suffix)
+    }
+}
+
+private func fileSize(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
+}
+
+@Suite("Crash consistency and corruption")
+struct CrashConsistencyTests {
+    static let modes: [SQLiteBlockStore.Options.JournalMode] = [.wal, .rollback]
+
+    @Test("an interrupted putMany leaves nothing of its batch", arguments: modes)
+    func interruptedPutMany(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let store = try SQLiteBlockStore(path: dir.path("store.sqlite"), options: .init(journalMode: mode))
+        var random = TestRandom(seed: 21)
+        let first = try (0..<5).map { _ in try rawBlock(random.bytes(70_000)) }
+        try store.putMany(first)
+        let second = try (0..<10).map { _ in try rawBlock(random.bytes(70_000)) }
+        try store.withWriter { (w: inout WriterState) throws(BlockStoreError) in
+            w.afterInsert = { (index: Int) throws(BlockStoreError) in
+                if index == 6 { throw .io(path: "test", operation: "injected failure", code: 10, message: "EIO") }
+            }
+        }
+        #expect(throws: BlockStoreError.io(path: "test", operation: "injected failure", code: 10, message: "EIO")) {
+            try store.putMany(second)
+        }
+        try store.withWriter { (w: inout WriterState) throws(BlockStoreError) in w.afterInsert = nil }
+        #expect(Set(try store.allMultihashes()) == Set(first.map(\.cid.multihash)))
+        try store.putMany(second)
+        #expect(try store.stat().blockCount == 15)
+    }
+
+    @Test("kill -9 in the middle of a putMany: a snapshot of the files recovers to the last commit",
+          arguments: modes)
+    func crashSnapshots(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        // A tiny page cache makes SQLite spill uncommitted pages to the files mid-transaction,
+        // so the snapshots really contain a transaction in flight.
+        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode, cacheKiB: 256))
+        var random = TestRandom(seed: 22)
+        let (root, committed) = try fileDAG(leafCount: 6, leafSize: 262_144, seed: 23)
+        try store.putMany(committed)
+        try store.pin(root.cid, recursive: true, name: nil)
+        let committedSize = fileSize(path) + fileSize(path + "-wal")
+        let batch = try (0..<16).map { _ in try rawBlock(random.bytes(262_144)) }
+        let cuts = [0, 5, 11, 15]
+        try store.withWriter { (w: inout WriterState) throws(BlockStoreError) in
+            w.afterInsert = { (index: Int) throws(BlockStoreError) in
+                guard cuts.contains(index) else { return }
+                do {
+                    try snapshot(path, to: dir.path("cut-\(index).sqlite"))
+                } catch {
+                    throw .io(path: path, operation: "snapshot", code: 0, message: "\(error)")
+                }
+            }
+        }
+        try store.putMany(batch)
+        var spilled = false
+        for cut in cuts {
+            let copy = dir.path("cut-\(cut).sqlite")
+            spilled = spilled || fileSize(copy) + fileSize(copy + "-wal") > committedSize + 262_144
+            let recovered = try SQLiteBlockStore(path: copy, options: .init(journalMode: mode))
+            #expect(Set(try recovered.allMultihashes()) == Set(committed.map(\.cid.multihash)), "cut \(cut)")
+            let report = try recovered.verify()
+            #expect(report.isOK, "cut \(cut): \(report)")
+            #expect(try recovered.pins(type: .recursive).map(\.cid) == [root.cid])
+            // The recovered store takes the interrupted batch again.
+            try recovered.putMany(batch)
+            #expect(try recovered.stat().blockCount == committed.count + batch.count)
+        }
+        #expect(spilled, "no snapshot caught uncommitted pages on disk; the test did not exercise recovery")
+    }
+
+    @Test("verify finds blocks corrupted behind the store's back (raw SQL)", arguments: modes)
+    func corruptedRows(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let store = try SQLiteBlockStore(path: dir.path("store.sqlite"), options: .init(journalMode: mode))
+        var random = TestRandom(seed: 24)
+        let blocks = try (0..<6).map { _ in try rawBlock(random.bytes(100_000)) }
+        let unsupported = try CID(version: .v1, codec: .raw, multihash: Multihash(code: 0x1e, digest: [UInt8](repeating: 7, count: 32)))
+        try store.putMany(blocks + [Block(cid: unsupported, data: [1, 2, 3])])
+        #expect(try store.verify().badBlocks == [BadBlock(key: unsupported.multihash.bytes, cid: unsupported, reason: .unsupportedHash(HashFunction(rawValue: 0x1e)))])
+        func key(_ block: Block) -> String { "X'\(Hex.encode(block.cid.multihash.bytes))'" }
+        try store.withWriter { (w: inout WriterState) throws(BlockStoreError) in
+            let c = w.connection
+            // Same length, one byte flipped.
+            var flipped = blocks[1].data
+            flipped[50_000] ^= 0x01
+            try c.execute("UPDATE blocks SET data = X'\(Hex.encode(flipped))' WHERE mh = \(key(blocks[1]))", "corrupt")
+            // Truncated bytes (recorded size no longer matches).
+            try c.execute("UPDATE blocks SET data = substr(data, 1, 10) WHERE mh = \(key(blocks[2]))", "corrupt")
+            // A key that is not a multihash.
+            try c.execute("UPDATE blocks SET mh = X'FFFF' WHERE mh = \(key(blocks[3]))", "corrupt")
+        }
+        let report = try store.verify()
+        #expect(report.blocksChecked == 7)
+        #expect(report.integrityErrors.isEmpty)
+        let byKey = Dictionary(uniqueKeysWithValues: report.badBlocks.map { ($0.key, $0) })
+        #expect(byKey[blocks[1].cid.multihash.bytes] == BadBlock(key: blocks[1].cid.multihash.bytes, cid: blocks[1].cid, reason: .hashMismatch))
+        #expect(byKey[blocks[2].cid.multihash.bytes]?.reason == .sizeMismatch(recorded: 100_000, actual: 10))
+        #expect(byKey[blocks[2].cid.multihash.bytes]?.cid == blocks[2].cid)
+        guard case .invalidKey = byKey[[0xff, 0xff]]?.reason else {
+            Issue.record("invalid key not reported: \(report.badBlocks)")
+            return
+        }
+        #expect(report.badBlocks.count == 4)
+        #expect("\(byKey[blocks[1].cid.multihash.bytes].map { "\($0)" } ?? "")".contains(blocks[1].cid.description))
+    }
+
+    @Test("bit rot in the file: verify names the block", arguments: modes)
+    func bitRotOnDisk(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        var random = TestRandom(seed: 25)
+        let blocks = try (0..<4).map { _ in try rawBlock(random.bytes(262_144)) }
+        do {
+            let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+            try store.putMany(blocks)
+        }
+        // Closed: everything is checkpointed into the main file. Flip one byte of block 2.
+        var file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let needle = Array(blocks[2].data[100_000..<100_064])
+        let offset = try #require(firstIndex(of: needle, in: file), "block bytes not found in the file")
+        file[offset + 10] ^= 0x80
+        try Data(file).write(to: URL(fileURLWithPath: path))
+        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+        let report = try store.verify()
+        #expect(report.badBlocks == [BadBlock(key: blocks[2].cid.multihash.bytes, cid: blocks[2].cid, reason: .hashMismatch)])
+        #expect(try store.get(blocks[1].cid) == blocks[1])
+    }
+
+    @Test("a damaged header or truncated file is refused or reported, never silently accepted", arguments: modes)
+    func damagedFile(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        var random = TestRandom(seed: 26)
+        let blocks = try (0..<8).map { _ in try rawBlock(random.bytes(262_144)) }
+        do {
+            let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+            try store.putMany(blocks)
+        }
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Header magic overwritten.
+        var header = original
+        header.replaceSubrange(0..<16, with: Data(repeating: 0x58, count: 16))
+        try header.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+        } throws: { error in
+            if case .notABlockStore = error as? BlockStoreError { return true }
+            return false
+        }
+        // Truncated in the middle of the block data.
+        try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: path))
+        do throws(BlockStoreError) {
+            let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+            let report = try store.verify()
+            #expect(!report.isOK)
+        } catch {
+            switch error {
+            case .corrupt, .notABlockStore: break
+            default: Issue.record("unexpected error \(error)")
+            }
+        }
+    }
+
+    /// Real kill -9: a child process (this test binary, running `crashChild`) writes and pins
+    /// DAGs in a loop; the parent kills it at random moments and checks the store each time.
+    @Test("kill -9 of a writing process at random moments leaves a consistent store",
+          .enabled(if: CrashChild.executable != nil && CrashChild.role == nil), arguments: modes)
+    func killNine(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        let executable = try #require(CrashChild.executable)
+        var random = TestRandom(seed: UInt64(UInt32(truncatingIfNeeded: getpid())))
+        var pinnedCounts: [Int] = []
+        for round in 0..<6 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["--testing-library", "swift-testing", "--filter", "crashChild"]
+            var environment = ProcessInfo.processInfo.environment
+            environment[CrashChild.pathVariable] = path
+            environment[CrashChild.modeVariable] = mode.rawValue
+            environment[CrashChild.seedVariable] = "\(round + 1)"
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // Let it start writing, then kill it somewhere inside its work.
+            let started = Date()
+            while fileSize(path) == 0 && Date().timeIntervalSince(started) < 20 { usleep(5_000) }
+            usleep(UInt32(100_000 + random.next() % 700_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "round \(round): the child exited by itself")
+
+            let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+            let report = try store.verify()
+            #expect(report.isOK, "round \(round): \(report)")
+            pinnedCounts.append(try store.pins(type: .recursive).count)
+        }
+        #expect(pinnedCounts.last ?? 0 > 0, "the child never committed a pin: \(pinnedCounts)")
+    }
+
+    @Test("crash child (runs only as the kill -9 test's child process)", .enabled(if: CrashChild.role != nil))
+    func crashChild() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let path = try #require(environment[CrashChild.pathVariable])
+        let mode = SQLiteBlockStore.Options.JournalMode(rawValue: environment[CrashChild.modeVariable] ?? "") ?? .wal
+        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+        var random = TestRandom(seed: UInt64(environment[CrashChild.seedVariable] ?? "") ?? 1)
+        let deadline = Date().addingTimeInterval(30)  // never outlive a dead parent for long
+        var roots: [CID] = []
+        while Date() < deadline {
+            let (root, blocks) = try fileDAG(leafCount: 12, leafSize: 262_144, seed: random.next())
+            let lease = store.gcLease()
+            try store.putMany(Array(blocks.dropFirst(6)))
+            try store.putMany(Array(blocks.prefix(6)))
+            try store.pin(root.cid, recursive: true, name: "r\(roots.count)")
+            lease.release()
+            roots.append(root.cid)
+            if roots.count % 3 == 0 {
+                try store.unpin(roots.removeFirst())
+                _ = try store.collectGarbage()
+            }
+        }
+    }
+}
+
+/// Environment of the kill -9 child process.
+enum CrashChild {
+    static let pathVariable = "JZ_STORE_CRASH_CHILD_PATH"
+    static let modeVariable = "JZ_STORE_CRASH_CHILD_MODE"
+    static let seedVariable = "JZ_STORE_CRASH_CHILD_SEED"
+
+    /// Set in the child only.
+    static var role: String? { ProcessInfo.processInfo.environment[pathVariable] }
+
+    /// This test binary, when it can be re-run as a child.
+    static var executable: String? {
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+            FileManager.default.isExecutableFile(atPath: path)
+        else { return nil }
+        return path
+    }
+}
+
+private func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+    guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
+    let first = needle[0]
+    var index = 0
+    while index <= haystack.count - needle.count {
+        if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
+        index += 1
+    }
+    return nil
+}
