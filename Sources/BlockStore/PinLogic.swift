@@ -104,10 +104,21 @@ enum PinLogic {
         }
     }
 
+    /// The pin record of `cid`, or of the same block pinned under its other CID version
+    /// (a CIDv0 pin found by its CIDv1 and back).
+    private static func record<B: PinBackend>(
+        of cid: CID, in backend: B
+    ) throws(BlockStoreError) -> (cid: CID, record: PinRecord)? {
+        if let record = try backend.pinRecord(cid) { return (cid, record) }
+        guard cid.codec == .dagPB else { return nil }
+        let key = cid.walkKey
+        return try backend.pinRecords().first { $0.cid.walkKey == key }
+    }
+
     static func unpin<B: PinBackend>(_ cid: CID, recursive: Bool, in backend: B) throws(BlockStoreError) {
-        guard let existing = try backend.pinRecord(cid) else { throw .notPinned(cid) }
-        if existing.recursive && !recursive { throw .pinnedRecursively(cid) }
-        try backend.removePin(cid)
+        guard let found = try record(of: cid, in: backend) else { throw .notPinned(cid) }
+        if found.record.recursive && !recursive { throw .pinnedRecursively(cid) }
+        try backend.removePin(found.cid)
     }
 
     static func pins<B: PinBackend>(type: PinType, in backend: B) throws(BlockStoreError) -> [Pin] {
@@ -134,8 +145,8 @@ enum PinLogic {
     }
 
     static func status<B: PinBackend>(_ cid: CID, in backend: B) throws(BlockStoreError) -> PinStatus? {
-        if let record = try backend.pinRecord(cid) {
-            return record.recursive ? .recursive(name: record.name) : .direct(name: record.name)
+        if let found = try record(of: cid, in: backend) {
+            return found.record.recursive ? .recursive(name: found.record.name) : .direct(name: found.record.name)
         }
         let target = cid.walkKey
         var walker = DAGWalker(backend: backend)

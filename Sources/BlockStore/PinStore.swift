@@ -12,19 +12,22 @@ public protocol PinStore: BlockStore {
     /// name unless a new one is given.
     func pin(_ cid: CID, recursive: Bool, name: String?) throws(BlockStoreError)
     /// Removes the direct or recursive pin on `cid` (with `recursive: false`, only a direct one).
+    /// A dag-pb pin made with the other CID version (v0/v1) of the same block is found too.
     /// - Throws: `.notPinned`, `.pinnedRecursively`.
     func unpin(_ cid: CID, recursive: Bool) throws(BlockStoreError)
     /// Pins of one type (indirect: blocks reachable from recursive pins, computed). For `.all`
     /// each CID appears once, as recursive, else direct, else indirect.
     func pins(type: PinType) throws(BlockStoreError) -> [Pin]
-    /// How `cid` is pinned, or nil.
+    /// How `cid` is pinned, or nil (dag-pb: a pin under the other CID version counts).
     func pinStatus(_ cid: CID) throws(BlockStoreError) -> PinStatus?
     /// Adds a source of GC roots (e.g. versioning refs); its roots are kept with their DAGs.
     @discardableResult
     func registerGCRootProvider(_ provider: any GCRootProvider) -> GCRootProviderToken
     func unregisterGCRootProvider(_ token: GCRootProviderToken)
     /// Holds off GC until the lease is released: take one before writing blocks that a pin
-    /// or a ref will only name afterwards (Kubo's GC lock). GC waits for all leases.
+    /// or a ref will only name afterwards (Kubo's GC lock). GC waits for all leases; a new lease
+    /// waits while GC runs. Never call `collectGarbage` while holding a lease (it would wait
+    /// for itself).
     func gcLease() -> GCLease
     /// Mark-and-sweep: removes every block not reachable from a pin or a provider root.
     func collectGarbage() throws(BlockStoreError) -> GCResult

@@ -122,7 +122,7 @@ public final class SQLiteBlockStore: PinStore {
         let (applicationID, version, tables) = try probe(c)
         if applicationID == 0 && version == 0 && tables == 0 {
             try create(c, options: options)
-            logger.info("created block store", metadata: ["path": "\(c.path)"])
+            logger.debug("created block store", metadata: ["path": "\(c.path)"])
             return
         }
         try check(path: c.path, applicationID: applicationID, version: version)
@@ -194,17 +194,33 @@ public final class SQLiteBlockStore: PinStore {
         _ c: SQLiteConnection, options: Options, logger: Logger
     ) throws(BlockStoreError) {
         let wanted = options.journalMode == .wal ? "wal" : "persist"
-        let mode = try c.text("PRAGMA journal_mode = \(wanted)")
-        if mode?.lowercased() != wanted {
+        // Leaving WAL needs the only connection to the file: when another process has the store
+        // open, keep its mode rather than wait (both modes are crash-safe).
+        var mode: String?
+        do throws(BlockStoreError) {
+            c.setBusyTimeout(milliseconds: 0)
+            defer { c.setBusyTimeout(milliseconds: options.busyTimeoutMilliseconds) }
+            mode = try c.text("PRAGMA journal_mode = \(wanted)")?.lowercased()
+        } catch {
+            guard case .busy = error else { throw error }
+            mode = try c.text("PRAGMA journal_mode")?.lowercased()
+        }
+        if mode != wanted {
             logger.warning(
-                "block store journal mode not changed (another process has the store open?)",
+                "block store journal mode not changed: the store is open in another process",
                 metadata: ["path": "\(c.path)", "wanted": "\(wanted)", "mode": "\(mode ?? "?")"])
         }
+        // The WAL file is reused between checkpoints (64 MiB); a rollback journal is trimmed
+        // after big transactions (GC), so it does not keep their size on disk. Some builds
+        // (Debian's) default to secure_delete, which zero-fills every freed page: GC of 1 GB
+        // would write 1 GB.
+        let journalLimit = mode == "wal" ? 64 << 20 : 1 << 20
         try c.execute(
             """
             PRAGMA synchronous = \(options.synchronous == .full ? "FULL" : "NORMAL");
             PRAGMA cache_size = -\(options.cacheKiB);
-            PRAGMA journal_size_limit = 67108864;
+            PRAGMA journal_size_limit = \(journalLimit);
+            PRAGMA secure_delete = OFF;
             """, "configure store")
     }
 
@@ -417,7 +433,7 @@ public final class SQLiteBlockStore: PinStore {
                 } catch {
                     logger.warning("block store: could not release free pages", metadata: ["error": "\(error)"])
                 }
-                logger.info(
+                logger.debug(
                     "gc", metadata: ["removed": "\(result.removed.count)", "bytes": "\(result.removedBytes)"])
                 return result
             }
@@ -457,7 +473,7 @@ public final class SQLiteBlockStore: PinStore {
 
     // MARK: Verify and stat
 
-    /// Re-hashes every block (two threads), checks every recursive pin's DAG, and runs SQLite's
+    /// Re-hashes every block (on all cores), checks every recursive pin's DAG, and runs SQLite's
     /// structural check (`PRAGMA quick_check`). Reads in short transactions, so writers proceed.
     public func verify() throws(BlockStoreError) -> VerifyReport {
         var checked = 0

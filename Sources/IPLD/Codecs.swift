@@ -109,7 +109,8 @@ public enum IPLDCodecs {
             } catch {
                 throw .dagJSON(error, cid: cid)
             }
-        case .raw:
+        case .raw, .cbor, .json:
+            // Plain CBOR and JSON (not the DAG variants) cannot hold links; Kubo walks them too.
             return []
         default:
             throw .unsupportedCodec(codec, cid: cid)

@@ -45,13 +45,10 @@ public enum DAGExport {
         return count
     }
 
-    /// `IPLDCodecs.links(in:)` (dag-pb, dag-cbor, dag-json, raw); the non-DAG `cbor` (0x51) and
-    /// `json` (0x0200) codecs, which Kubo also loads, have no links. Other codecs throw.
+    /// `IPLDCodecs.links(in:)`: dag-pb, dag-cbor, dag-json; raw, cbor and json have none.
+    /// Other codecs throw.
     public static func defaultLinks(_ block: Block) throws -> [CID] {
-        switch block.cid.codec {
-        case .cbor, .json: return []
-        default: return try IPLDCodecs.links(in: block)
-        }
+        try IPLDCodecs.links(in: block)
     }
 
     /// Walks a DAG depth-first, pre-order, each CID once. Not thread-safe; memory grows with the

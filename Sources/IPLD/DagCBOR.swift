@@ -356,7 +356,10 @@ public enum DagCBOR {
             case 2:
                 _ = try payload(head.argument, head: head)
             case 3:
-                _ = try string(try payload(head.argument, head: head), offset: head.offset)
+                // Link scanning in lenient mode does not judge text: go-ipld-prime does not check
+                // UTF-8 either, so Kubo walks (exports, pins) blocks holding such strings.
+                let range = try payload(head.argument, head: head)
+                if strict { _ = try string(range, offset: head.offset) }
             case 4:
                 guard depth < DagCBOR.maxNestingDepth else { throw .tooDeep(offset: head.offset) }
                 let count = try checkCount(head.argument, perItem: 1, head: head)

@@ -56,36 +56,39 @@ public final class LocalNode: Sendable {
         try exporter.resolve(path.root, components: path.components)
     }
 
-    /// Imports files or directories (or an in-memory source) with UnixFS.
+    /// Imports files or directories (or an in-memory source) with UnixFS: `work` runs one or
+    /// more `add` calls on the importer and returns their results.
     ///
-    /// Blocks are written in batches while leaves are hashed on every core; the root is pinned
-    /// recursively when `pin` is set, under a GC lease so nothing is collected in between.
+    /// Blocks are written in batches while leaves are hashed on every core; each root is pinned
+    /// recursively when `pin` is set, all under one GC lease so nothing is collected in between.
     /// With `onlyHash` nothing is written and nothing is pinned.
     public func add(
-        _ work: (Importer) throws(ImportError) -> ImportResult,
+        _ work: (Importer) throws(ImportError) -> [ImportResult],
         options: ImportOptions, onlyHash: Bool, pin: Bool,
         onProgress: ((ImportProgress) -> Void)? = nil, onEntry: ((ImportedEntry) -> Void)? = nil
-    ) throws(NodeOperationError) -> ImportResult {
+    ) throws(NodeOperationError) -> [ImportResult] {
         let lease = onlyHash ? nil : store.gcLease()
         defer { lease?.release() }
         let sink = onlyHash ? nil : BatchingBlockSink(store: store)
-        let result: ImportResult
+        let results: [ImportResult]
         do {
             let importer = try Importer(
                 options: options, sink: sink, collectEntries: false, onProgress: onProgress, onEntry: onEntry)
-            result = try work(importer)
+            results = try work(importer)
             try sink?.flush()
         } catch {
             throw .importFailed(error)
         }
         if pin && !onlyHash {
-            do {
-                try store.pin(result.root.cid, recursive: true, name: nil)
-            } catch {
-                throw .store(error)
+            for result in results {
+                do {
+                    try store.pin(result.root.cid, recursive: true, name: nil)
+                } catch {
+                    throw .store(error)
+                }
             }
         }
-        return result
+        return results
     }
 }
 

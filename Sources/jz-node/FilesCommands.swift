@@ -134,17 +134,21 @@ struct AddCommand: ParsableCommand {
                 print("added \(entry.cid) \(entry.path)")
             }
         }
-        let result = try node.add(
-            { (importer: Importer) throws(ImportError) -> ImportResult in
+        let results = try node.add(
+            { (importer: Importer) throws(ImportError) -> [ImportResult] in
                 if paths.isEmpty {
-                    return try importer.add(source: FileDescriptorSource(fd: 0, path: "<stdin>"))
+                    return [try importer.add(source: FileDescriptorSource(fd: 0, path: "<stdin>"))]
                 }
-                return try importer.add(paths: paths)
+                if wrapWithDirectory { return [try importer.add(paths: paths)] }
+                var results: [ImportResult] = []
+                for path in paths { results.append(try importer.add(path: path)) }
+                return results
             },
             options: options, onlyHash: onlyHash, pin: pin,
             onProgress: { bar.update(Int64($0.totalBytes)) }, onEntry: printEntry)
         bar.finish()
-        if quieter { print(result.root.cid) }
+        // -Q: only the root of what was added (the last one when several paths were given, as Kubo).
+        if quieter, let last = results.last { print(last.root.cid) }
     }
 }
 

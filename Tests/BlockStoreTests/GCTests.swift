@@ -85,15 +85,26 @@ struct GCTests {
         let lease = store.gcLease()
         let block = try rawBlock("written under a lease")
         try store.put(block)
-        let gc = Task.detached { try store.collectGarbage() }
+        // GC blocks its thread while it waits: run it on its own thread, not the shared pool.
+        let outcome = Locked<Result<GCResult, BlockStoreError>?>(nil)
+        let finished = Thread {
+            let result = Result { () throws(BlockStoreError) -> GCResult in try store.collectGarbage() }
+            outcome.withLock { $0 = result }
+        }
+        finished.start()
         try await Task.sleep(for: .milliseconds(200))
+        #expect(outcome.withLock { $0 } == nil)
         // Still there: GC is waiting. Pin, then let GC run.
         #expect(try store.has(block.cid))
         try store.pin(block.cid, recursive: true, name: nil)
         lease.release()
         lease.release()
-        let result = try await gc.value
-        #expect(result.removed.isEmpty)
+        var result: Result<GCResult, BlockStoreError>?
+        for _ in 0..<500 where result == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            result = outcome.withLock { $0 }
+        }
+        #expect(try #require(result).get().removed.isEmpty)
         #expect(try store.has(block.cid))
     }
 }

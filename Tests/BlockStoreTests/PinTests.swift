@@ -30,6 +30,10 @@ struct PinTests {
         #expect(try store.pinStatus(blocks[4].cid) == .indirect(through: root.cid))
         #expect(try store.pinStatus(blocks[4].cid.toV1()) == .indirect(through: root.cid))
         #expect(try store.isPinned(other.cid) == false)
+        // The CIDv1 of a CIDv0 pin finds it.
+        #expect(try store.pinStatus(root.cid.toV1()) == .recursive(name: "file"))
+        try store.unpin(root.cid.toV1())
+        #expect(try store.pins(type: .all).isEmpty)
     }
 
     @Test("direct pins, upgrade to recursive, and the refusals", arguments: StoreKind.allCases)

@@ -148,6 +148,19 @@ struct CarDAGExportTests {
         $0.hasPrefix("gateway/") && !$0.hasSuffix("file-3k-and-3-blocks-missing-block.car")
     } + ["car/go-car/simple-unixfs.car"]
 
+    /// go-car's sample-v1.car (Filecoin chain data, dag-cbor with blake2b-256) holds text strings
+    /// that are not UTF-8; Kubo (go-ipld-prime) walks them, and so must the export: every block
+    /// of the file is reached from its root.
+    @Test func walksDagCBORWithNonUTF8Strings() throws {
+        let (header, sections) = try CarFixtures.sections(try CarFixtures.bytes("car/go-car/sample-v1.car"))
+        let root = try #require(header.roots.first)
+        var walker = DAGExport.blocks(root: root, source: CarDictionarySource(sections.map(\.block)))
+        var seen = Set<CID>()
+        while let block = try walker.next() { seen.insert(block.cid) }
+        #expect(seen == Set(sections.map(\.block.cid)))
+        #expect(seen.count == 1049)
+    }
+
     /// An incomplete DAG (a block cut out with `car filter`): the export stops at the missing CID.
     @Test func incompleteFixture() throws {
         let (header, sections) = try CarFixtures.sections(try CarFixtures.bytes("gateway/trustless_gateway_car/file-3k-and-3-blocks-missing-block.car"))
