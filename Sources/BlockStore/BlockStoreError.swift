@@ -35,6 +35,8 @@ public enum BlockStoreError: Error, Equatable, Sendable, CustomStringConvertible
     case pinnedRecursively(CID)
     /// `unpin` of a CID that has no direct or recursive pin (it may still be pinned indirectly).
     case notPinned(CID)
+    /// `removeUnpinned` of a pinned block.
+    case blockIsPinned(CID, PinStatus)
     /// A registered GC root provider failed; nothing was deleted.
     case rootProviderFailed(reason: String)
 
@@ -71,6 +73,12 @@ public enum BlockStoreError: Error, Equatable, Sendable, CustomStringConvertible
             return "\(cid) is pinned recursively; unpin it recursively"
         case let .notPinned(cid):
             return "\(cid) is not pinned directly or recursively"
+        case let .blockIsPinned(cid, status):
+            switch status {
+            case .direct: return "\(cid) is pinned directly; unpin it first"
+            case .recursive: return "\(cid) is pinned recursively; unpin it first"
+            case let .indirect(root): return "\(cid) is pinned indirectly through \(root)"
+            }
         case let .rootProviderFailed(reason):
             return "GC root provider failed: \(reason); nothing was collected"
         }

@@ -82,6 +82,15 @@ public final class MemoryBlockStore: PinStore {
         }
     }
 
+    public func removeUnpinned(_ cid: CID) throws(BlockStoreError) {
+        try state.withLock { (state: inout MemoryState) throws(BlockStoreError) in
+            if let status = try PinLogic.status(cid, in: MemoryBackend(state: state)) {
+                throw .blockIsPinned(cid, status)
+            }
+            state.blocks[cid.multihash] = nil
+        }
+    }
+
     public func pinStatus(_ cid: CID) throws(BlockStoreError) -> PinStatus? {
         try state.withLock { (state: inout MemoryState) throws(BlockStoreError) in
             try PinLogic.status(cid, in: MemoryBackend(state: state))

@@ -18,6 +18,9 @@ public protocol PinStore: BlockStore {
     /// Pins of one type (indirect: blocks reachable from recursive pins, computed). For `.all`
     /// each CID appears once, as recursive, else direct, else indirect.
     func pins(type: PinType) throws(BlockStoreError) -> [Pin]
+    /// Deletes the block unless it is pinned in any way (`ipfs block rm`); no-op if absent.
+    /// - Throws: `.blockIsPinned` naming how.
+    func removeUnpinned(_ cid: CID) throws(BlockStoreError)
     /// How `cid` is pinned, or nil (dag-pb: a pin under the other CID version counts).
     func pinStatus(_ cid: CID) throws(BlockStoreError) -> PinStatus?
     /// Adds a source of GC roots (e.g. versioning refs); its roots are kept with their DAGs.

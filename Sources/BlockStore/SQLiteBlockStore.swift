@@ -14,7 +14,8 @@ import Multiformats
 /// SQLite transaction: after a crash (kill -9, or power loss) a transaction is either wholly
 /// there or wholly absent. The store trusts the CIDs it is given, so no block whose bytes do not
 /// hash to its key can appear, and a recursive pin is only written in the transaction that found
-/// its DAG complete (GC and `delete` of a pinned block's DAG keep that true: GC marks from pins).
+/// its DAG complete; GC never removes a pinned DAG's block (`removeUnpinned` checks pins too;
+/// the protocol's raw `delete` does not).
 /// With the default `synchronous: .full`, a transaction is on stable storage when the call
 /// returns (fsync at each commit); `.normal` in WAL mode may lose the last commits on power loss
 /// (never on a process crash) but never corrupts. `SQLITE_FULL` rolls the failed transaction back
@@ -390,6 +391,22 @@ public final class SQLiteBlockStore: PinStore {
             let c = w.connection
             return try c.transaction(immediate: false, "list pins") { () throws(BlockStoreError) -> [Pin] in
                 try PinLogic.pins(type: type, in: SQLiteBackend(connection: c))
+            }
+        }
+    }
+
+    public func removeUnpinned(_ cid: CID) throws(BlockStoreError) {
+        if cid.isIdentity { return }
+        try writer.withLock { (w: inout WriterState) throws(BlockStoreError) in
+            let c = w.connection
+            try c.transaction("remove \(cid)") { () throws(BlockStoreError) in
+                if let status = try PinLogic.status(cid, in: SQLiteBackend(connection: c)) {
+                    throw .blockIsPinned(cid, status)
+                }
+                let s = try c.statement("DELETE FROM blocks WHERE mh = ?")
+                defer { s.reset() }
+                try s.bind(1, cid.multihash.bytes)
+                _ = try s.step("remove \(cid)")
             }
         }
     }

@@ -18,9 +18,9 @@ public final class LocalNode: Sendable {
         self.home = home
         config = try home.loadConfig()
         let path = LocalNode.storePath(home: home, config: config)
+        let options = try LocalNode.storeOptions(config)
         do {
-            store = try SQLiteBlockStore(
-                path: path, options: LocalNode.storeOptions(config), logger: logger)
+            store = try SQLiteBlockStore(path: path, options: options, logger: logger)
         } catch {
             throw .io(path: path, reason: "cannot open the block store: \(error)")
         }
@@ -35,14 +35,18 @@ public final class LocalNode: Sendable {
 
     /// Store options from `Datastore.JournalMode` (`wal`, `rollback`) and `Datastore.Sync`
     /// (`full`, `normal`).
-    static func storeOptions(_ config: NodeConfig) -> SQLiteBlockStore.Options {
+    static func storeOptions(_ config: NodeConfig) throws(NodeError) -> SQLiteBlockStore.Options {
         var options = SQLiteBlockStore.Options()
-        if let mode = config.value(at: "Datastore.JournalMode")?.stringValue,
-           let parsed = SQLiteBlockStore.Options.JournalMode(rawValue: mode) {
+        if let value = config.value(at: "Datastore.JournalMode") {
+            guard let parsed = value.stringValue.flatMap(SQLiteBlockStore.Options.JournalMode.init(rawValue:)) else {
+                throw .invalidConfigValue(key: "Datastore.JournalMode", reason: "must be \"wal\" or \"rollback\"")
+            }
             options.journalMode = parsed
         }
-        if let sync = config.value(at: "Datastore.Sync")?.stringValue,
-           let parsed = SQLiteBlockStore.Options.Synchronous(rawValue: sync) {
+        if let value = config.value(at: "Datastore.Sync") {
+            guard let parsed = value.stringValue.flatMap(SQLiteBlockStore.Options.Synchronous.init(rawValue:)) else {
+                throw .invalidConfigValue(key: "Datastore.Sync", reason: "must be \"full\" or \"normal\"")
+            }
             options.synchronous = parsed
         }
         return options

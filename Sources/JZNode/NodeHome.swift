@@ -64,8 +64,9 @@ public struct NodeHome: Sendable {
         try save(config)
         // Create the embedded SQLite block store now, so a broken disk shows up at init.
         let storePath = LocalNode.storePath(home: self, config: config)
+        let options = try LocalNode.storeOptions(config)
         do {
-            _ = try SQLiteBlockStore(path: storePath, options: LocalNode.storeOptions(config), logger: logger)
+            _ = try SQLiteBlockStore(path: storePath, options: options, logger: logger)
         } catch {
             throw .io(path: storePath, reason: "cannot create the block store: \(error)")
         }

@@ -101,17 +101,13 @@ struct BlockCommand: ParsableCommand {
 
         func run() throws {
             let node = try openLocalNode(homeOptions)
-            let indirect = Set(try node.store.pins(type: .all).map(\.cid.multihash))
             for text in cids {
                 let cid = try parseCID(text)
-                if indirect.contains(cid.multihash) {
-                    throw ValidationError("block \(cid) is pinned: unpin it (or the DAG holding it) first")
-                }
                 guard try node.store.has(cid) else {
                     if force { continue }
                     throw ValidationError("block \(cid) is not in the local store")
                 }
-                try node.store.delete(cid)
+                try node.store.removeUnpinned(cid)  // refuses blocks that a pin keeps
                 print("removed \(cid)")
             }
         }

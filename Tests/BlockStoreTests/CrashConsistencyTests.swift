@@ -208,10 +208,14 @@ struct CrashConsistencyTests {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            // Let it start writing, then kill it somewhere inside its work.
+            // Wait until this child has committed a pin (slow machines, sanitizers), then kill it
+            // at a random moment of its work.
             let started = Date()
-            while fileSize(path) == 0 && Date().timeIntervalSince(started) < 20 { usleep(5_000) }
-            usleep(UInt32(100_000 + random.next() % 700_000))
+            while CrashChild.progress(path) <= round && Date().timeIntervalSince(started) < 60 && process.isRunning {
+                usleep(5_000)
+            }
+            #expect(CrashChild.progress(path) == round + 1, "round \(round): the child made no progress")
+            usleep(UInt32(random.next() % 400_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             #expect(process.terminationReason == .uncaughtSignal, "round \(round): the child exited by itself")
@@ -230,7 +234,9 @@ struct CrashConsistencyTests {
         let path = try #require(environment[CrashChild.pathVariable])
         let mode = SQLiteBlockStore.Options.JournalMode(rawValue: environment[CrashChild.modeVariable] ?? "") ?? .wal
         let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
-        var random = TestRandom(seed: UInt64(environment[CrashChild.seedVariable] ?? "") ?? 1)
+        let seed = Int(environment[CrashChild.seedVariable] ?? "") ?? 1
+        var random = TestRandom(seed: UInt64(seed))
+        var reported = false
         let deadline = Date().addingTimeInterval(30)  // never outlive a dead parent for long
         var roots: [CID] = []
         while Date() < deadline {
@@ -240,6 +246,11 @@ struct CrashConsistencyTests {
             try store.putMany(Array(blocks.prefix(6)))
             try store.pin(root.cid, recursive: true, name: "r\(roots.count)")
             lease.release()
+            if !reported {
+                // Tell the parent this round committed something.
+                reported = true
+                try Data("\(seed)".utf8).write(to: URL(fileURLWithPath: path + ".progress"), options: .atomic)
+            }
             roots.append(root.cid)
             if roots.count % 3 == 0 {
                 try store.unpin(roots.removeFirst())
@@ -257,6 +268,12 @@ enum CrashChild {
 
     /// Set in the child only.
     static var role: String? { ProcessInfo.processInfo.environment[pathVariable] }
+
+    /// The last round (seed) that reported a committed pin, 0 before any.
+    static func progress(_ path: String) -> Int {
+        guard let data = FileManager.default.contents(atPath: path + ".progress") else { return 0 }
+        return Int(String(decoding: data, as: UTF8.self)) ?? 0
+    }
 
     /// This test binary, when it can be re-run as a child.
     static var executable: String? {

@@ -30,6 +30,17 @@ struct PinTests {
         #expect(try store.pinStatus(blocks[4].cid) == .indirect(through: root.cid))
         #expect(try store.pinStatus(blocks[4].cid.toV1()) == .indirect(through: root.cid))
         #expect(try store.isPinned(other.cid) == false)
+        // removeUnpinned refuses pinned blocks, raw delete does not check.
+        #expect(throws: BlockStoreError.blockIsPinned(blocks[2].cid, .indirect(through: root.cid))) {
+            try store.removeUnpinned(blocks[2].cid)
+        }
+        #expect(throws: BlockStoreError.blockIsPinned(root.cid, .recursive(name: "file"))) {
+            try store.removeUnpinned(root.cid)
+        }
+        let loose = try rawBlock("loose")
+        try store.put(loose)
+        try store.removeUnpinned(loose.cid)
+        #expect(try store.has(loose.cid) == false)
         // The CIDv1 of a CIDv0 pin finds it.
         #expect(try store.pinStatus(root.cid.toV1()) == .recursive(name: "file"))
         try store.unpin(root.cid.toV1())
