@@ -95,15 +95,7 @@ struct BlockFactory: Sendable {
         }
         out.append(0x18)
         Protowire.appendVarint(n, to: &out)
-        if let mode {
-            out.append(0x38)
-            Protowire.appendVarint(UInt64(mode), to: &out)
-        }
-        if let mtime {
-            out.append(0x42)
-            Protowire.appendVarint(UInt64(mtime.encodedSize), to: &out)
-            mtime.encode(into: &out)
-        }
+        UnixFSData.appendMetadata(mode: mode, mtime: mtime, to: &out)
         return out
     }
 

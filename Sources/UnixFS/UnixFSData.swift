@@ -76,6 +76,20 @@ public struct UnixFSData: Hashable, Sendable {
         return out
     }
 
+    /// Appends the UnixFS 1.5 `mode` (field 7) and `mtime` (field 8) fields, when present; shared
+    /// with the importer's one-pass leaf encoder.
+    static func appendMetadata(mode: UInt32?, mtime: UnixFSTime?, to out: inout [UInt8]) {
+        if let mode {
+            out.append(0x38)
+            Protowire.appendVarint(UInt64(mode), to: &out)
+        }
+        if let mtime {
+            out.append(0x42)
+            Protowire.appendVarint(UInt64(mtime.encodedSize), to: &out)
+            mtime.encode(into: &out)
+        }
+    }
+
     /// Appends the protobuf encoding to `out`.
     public func encode(into out: inout [UInt8]) {
         out.append(0x08)
@@ -101,15 +115,7 @@ public struct UnixFSData: Hashable, Sendable {
             out.append(0x30)
             Protowire.appendVarint(fanout, to: &out)
         }
-        if let mode {
-            out.append(0x38)
-            Protowire.appendVarint(UInt64(mode), to: &out)
-        }
-        if let mtime {
-            out.append(0x42)
-            Protowire.appendVarint(UInt64(mtime.encodedSize), to: &out)
-            mtime.encode(into: &out)
-        }
+        UnixFSData.appendMetadata(mode: mode, mtime: mtime, to: &out)
     }
 
     /// Size of `encoded()` in bytes.
