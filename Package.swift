@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "IPLD", targets: ["IPLD"]),
         .library(name: "BlockStore", targets: ["BlockStore"]),
         .library(name: "UnixFS", targets: ["UnixFS"]),
+        .library(name: "Versioning", targets: ["Versioning"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -57,9 +58,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "Versioning",
+            dependencies: [
+                "UnixFS", "IPLD", "BlockStore", "Multiformats", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "JZNode",
             dependencies: [
-                "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "CSQLite",
+                "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -92,6 +99,9 @@ let package = Package(
             name: "UnixFSTests",
             dependencies: ["UnixFS", "BlockStore", "IPLD", "Multiformats", "CSodium"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "VersioningTests",
+            dependencies: ["Versioning", "UnixFS", "BlockStore", "IPLD", "Multiformats"]),
         .testTarget(
             name: "JZNodeTests",
             dependencies: ["JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS"]),

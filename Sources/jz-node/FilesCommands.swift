@@ -266,7 +266,7 @@ struct LsCommand: ParsableCommand {
                 }
             }
             if output.json {
-                objects.append(["Hash": .string(path), "Links": .array(links)])
+                objects.append(["Hash": .string(cid.description), "Links": .array(links)])
             } else if paths.count > 1 {
                 print()
             }
