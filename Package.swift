@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "jz-node",
             dependencies: [
-                "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS",
+                "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

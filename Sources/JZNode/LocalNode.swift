@@ -4,6 +4,7 @@ import IPLD
 import Logging
 import Multiformats
 import UnixFS
+import Versioning
 
 /// The node's local data plane: the block store (with pins) in the node home, and the UnixFS
 /// and DAG operations over it. Works offline; the daemon wraps the same object.
@@ -11,6 +12,9 @@ public final class LocalNode: Sendable {
     public let home: NodeHome
     public let config: NodeConfig
     public let store: SQLiteBlockStore
+    /// Versioning refs (`<home>/refs.sqlite`), registered as GC roots for as long as this node
+    /// is open: no command that collects garbage can forget them.
+    public let refs: RefStore
 
     /// Opens the node home's block store (`Datastore.Path`, default `store.sqlite`).
     /// - Throws: `NodeError` when the home is missing or the store cannot be opened.
@@ -24,6 +28,13 @@ public final class LocalNode: Sendable {
         } catch {
             throw .io(path: path, reason: "cannot open the block store: \(error)")
         }
+        let refsPath = (home.path as NSString).appendingPathComponent("refs.sqlite")
+        do {
+            refs = try RefStore(path: refsPath)
+        } catch {
+            throw .io(path: refsPath, reason: "cannot open the ref store: \(error)")
+        }
+        store.registerGCRootProvider(refs)
     }
 
     /// Where the store lives: `Datastore.Path`, relative to the home unless absolute.
@@ -110,5 +121,22 @@ public enum NodeOperationError: Error, CustomStringConvertible {
         case let .store(e): return "\(e)"
         case let .path(e): return "\(e)"
         }
+    }
+}
+
+extension LocalNode {
+    /// The versioning layer over this node's store and refs.
+    public func versionStore() -> VersionStore {
+        VersionStore(blocks: store, refs: refs)
+    }
+
+    /// The author recorded in commits: config `Versioning.Author` ("Name <email>"), else the
+    /// login name.
+    public var defaultAuthor: Person {
+        if let text = config.value(at: "Versioning.Author")?.stringValue, let person = Person(parsing: text) {
+            return person
+        }
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "jz-node"
+        return Person(name: user, email: "\(user)@localhost")
     }
 }

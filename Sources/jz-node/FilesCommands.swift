@@ -5,6 +5,7 @@ import JZNode
 import Logging
 import Multiformats
 import UnixFS
+import Versioning
 
 /// Opens the node's local data plane (store in the node home).
 func openLocalNode(_ options: HomeOptions) throws -> LocalNode {
@@ -156,6 +157,15 @@ private extension UInt64 {
     var asInt64: Int64 { Int64(clamping: self) }
 }
 
+/// Resolves a content path (`CID`, `/ipfs/CID/a/b`) or a versioned path (`REPO@REF[:PATH]`) to a CID.
+func resolveContent(_ node: LocalNode, _ text: String) throws -> CID {
+    if let path = try? ContentPath(text) { return try node.resolve(path) }
+    guard let spec = try? RefSyntax.parse(text) else {
+        throw ValidationError("\(text) is neither a CID, an /ipfs/ path, nor REPO@REF[:PATH]")
+    }
+    return try node.versionStore().resolveTree(spec)
+}
+
 /// Parses a content path argument, as a validation error when it is not one.
 func parseContentPath(_ string: String) throws -> ContentPath {
     do {
@@ -185,7 +195,7 @@ struct CatCommand: ParsableCommand {
     func run() throws {
         let node = try openLocalNode(homeOptions)
         for path in paths {
-            let cid = try node.resolve(try parseContentPath(path))
+            let cid = try resolveContent(node, path)
             var reader = try node.exporter.reader(cid, offset: offset, length: length)
             while let chunk = try reader.next() {
                 try StandardOutput.write(chunk)
@@ -246,7 +256,7 @@ struct LsCommand: ParsableCommand {
         let node = try openLocalNode(homeOptions)
         var objects: [JSONValue] = []
         for path in paths {
-            let cid = try node.resolve(try parseContentPath(path))
+            let cid = try resolveContent(node, path)
             let entries = try node.exporter.entries(cid, resolveTypes: true)
             if paths.count > 1 && !output.json { print("\(path):") }
             var links: [JSONValue] = []

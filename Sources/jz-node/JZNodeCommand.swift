@@ -29,6 +29,16 @@ struct JZNodeCommand: ParsableCommand {
             BlockCommand.self,
             PinCommand.self,
             StoreCommand.self,
+            RepoCommand.self,
+            CommitCommand.self,
+            LogCommand.self,
+            ShowCommand.self,
+            BranchCommand.self,
+            TagCommand.self,
+            DiffCommand.self,
+            MergeCommand.self,
+            CheckoutCommand.self,
+            LineageCommand.self,
         ]
     )
 
