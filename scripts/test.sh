@@ -20,6 +20,9 @@ fi
 echo "== unit tests"
 swift test --skip-build
 
+echo "== versioning scenario"
+scripts/versioning-scenario.sh --bin "$PWD/.build/debug/jz-node"
+
 echo "== interop tests"
 JZ_NODE_BIN="$PWD/.build/debug/jz-node" bash Interop/run.sh
 echo "all tests passed"
