@@ -38,6 +38,11 @@ func commitJSON(_ cid: CID, _ commit: Commit) -> JSONValue {
     ]
 }
 
+/// `{name: target CID or null}` for branches or tags.
+func refsJSON(_ entries: [RefEntry]) -> JSONValue {
+    .object(Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.target.map { JSONValue.string($0.description) } ?? .null) }))
+}
+
 func changeJSON(_ change: TreeChange) -> JSONValue {
     [
         "Path": .string(change.path), "Kind": .string("\(change.kind)"),
@@ -120,8 +125,8 @@ struct RepoCommand: ParsableCommand {
             if output.json {
                 printJSON([
                     "Name": .string(info.record.name), "DefaultBranch": .string(info.record.defaultBranch),
-                    "Branches": .object(Dictionary(uniqueKeysWithValues: info.branches.map { ($0.name, $0.target.map { JSONValue.string($0.description) } ?? .null) })),
-                    "Tags": .object(Dictionary(uniqueKeysWithValues: info.tags.map { ($0.name, $0.target.map { JSONValue.string($0.description) } ?? .null) })),
+                    "Branches": refsJSON(info.branches),
+                    "Tags": refsJSON(info.tags),
                     "State": .string(state.cid.description), "Sequence": .int(Int64(state.state.sequence)),
                 ])
             } else {
@@ -287,7 +292,7 @@ struct BranchCommand: ParsableCommand {
             let (_, versions) = try openVersions(homeOptions)
             let branches = try versions.branches(repo)
             if output.json {
-                printJSON(.object(Dictionary(uniqueKeysWithValues: branches.map { ($0.name, $0.target.map { JSONValue.string($0.description) } ?? .null) })))
+                printJSON(refsJSON(branches))
             } else {
                 for b in branches { print("\(b.name)\t\(b.target?.description ?? "(empty)")") }
             }
@@ -337,7 +342,7 @@ struct TagCommand: ParsableCommand {
             let (_, versions) = try openVersions(homeOptions)
             let tags = try versions.tags(repo)
             if output.json {
-                printJSON(.object(Dictionary(uniqueKeysWithValues: tags.map { ($0.name, $0.target.map { JSONValue.string($0.description) } ?? .null) })))
+                printJSON(refsJSON(tags))
             } else {
                 for t in tags { print("\(t.name)\t\(t.target?.description ?? "")") }
             }
