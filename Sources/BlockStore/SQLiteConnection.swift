@@ -51,9 +51,11 @@ final class SQLiteConnection {
     }
 
     /// Runs one or more SQL statements that return no rows.
-    func execute(_ sql: String, _ operation: String) throws(BlockStoreError) {
+    /// Operation names are autoclosures: they usually interpolate a CID (a base58/base32 encode),
+    /// which is only worth doing when an error actually names it.
+    func execute(_ sql: String, _ operation: @autoclosure () -> String) throws(BlockStoreError) {
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)
-        guard rc == SQLITE_OK else { throw error(rc, operation) }
+        guard rc == SQLITE_OK else { throw error(rc, operation()) }
     }
 
     /// A cached prepared statement for `sql` (prepared on first use).
@@ -88,12 +90,12 @@ final class SQLiteConnection {
     /// Runs `body` in a transaction: `BEGIN IMMEDIATE` (write lock taken up front) or `BEGIN`
     /// (deferred, for consistent reads). Commits on success, rolls back on any error.
     func transaction<R>(
-        immediate: Bool = true, _ operation: String, _ body: () throws(BlockStoreError) -> R
+        immediate: Bool = true, _ operation: @autoclosure () -> String, _ body: () throws(BlockStoreError) -> R
     ) throws(BlockStoreError) -> R {
-        try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN", operation)
+        try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN", operation())
         do {
             let result = try body()
-            try execute("COMMIT", operation)
+            try execute("COMMIT", operation())
             return result
         } catch {
             // SQLite may already have rolled back (SQLITE_FULL, IOERR, ...).
@@ -104,13 +106,15 @@ final class SQLiteConnection {
 
     /// Reads `count` bytes at `offset` of `blocks.data` in row `rowid` straight into a new array.
     /// Returns nil when the row no longer exists.
-    func readBlob(rowid: Int64, offset: Int, count: Int, _ operation: String) throws(BlockStoreError) -> [UInt8]? {
+    func readBlob(
+        rowid: Int64, offset: Int, count: Int, _ operation: @autoclosure () -> String
+    ) throws(BlockStoreError) -> [UInt8]? {
         var blob: OpaquePointer?
         let rc = sqlite3_blob_open(handle, "main", "blocks", "data", rowid, 0, &blob)
         guard rc == SQLITE_OK, let blob else {
             if let blob { sqlite3_blob_close(blob) }
             if rc == SQLITE_ERROR { return nil }  // "no such rowid"
-            throw error(rc, operation)
+            throw error(rc, operation())
         }
         defer { sqlite3_blob_close(blob) }
         let total = Int(sqlite3_blob_bytes(blob))
@@ -121,7 +125,7 @@ final class SQLiteConnection {
             readRC = sqlite3_blob_read(blob, buffer.baseAddress, Int32(length), Int32(offset))
             initialized = readRC == SQLITE_OK ? length : 0
         }
-        guard readRC == SQLITE_OK else { throw error(readRC, operation) }
+        guard readRC == SQLITE_OK else { throw error(readRC, operation()) }
         return bytes
     }
 }
@@ -177,12 +181,12 @@ final class SQLiteStatement {
     }
 
     /// Steps once: true for a row, false when done.
-    func step(_ operation: String) throws(BlockStoreError) -> Bool {
+    func step(_ operation: @autoclosure () -> String) throws(BlockStoreError) -> Bool {
         let rc = sqlite3_step(handle)
         switch rc {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
-        default: throw connection.error(rc, operation)
+        default: throw connection.error(rc, operation())
         }
     }
 
