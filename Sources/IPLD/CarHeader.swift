@@ -87,35 +87,9 @@ public struct CarCharacteristics: Hashable, Sendable {
 enum CarHeaderCodec {
     /// The DAG-CBOR encoding of `{"roots": roots, "version": 1}` (keys in canonical order).
     static func encodeV1(roots: [CID]) -> [UInt8] {
-        var out: [UInt8] = [0xa2, 0x65]
-        out.append(contentsOf: Array("roots".utf8))
-        appendHead(major: 4, UInt64(roots.count), into: &out)
-        for root in roots {
-            let bytes = root.bytes
-            out.append(contentsOf: [0xd8, 0x2a])
-            appendHead(major: 2, UInt64(bytes.count + 1), into: &out)
-            out.append(0x00)
-            out.append(contentsOf: bytes)
-        }
-        out.append(0x67)
-        out.append(contentsOf: Array("version".utf8))
-        out.append(0x01)
-        return out
-    }
-
-    static func appendHead(major: UInt8, _ value: UInt64, into out: inout [UInt8]) {
-        let m = major << 5
-        switch value {
-        case 0..<24: out.append(m | UInt8(value))
-        case 24...0xff: out.append(contentsOf: [m | 24, UInt8(value)])
-        case 0x100...0xffff: out.append(contentsOf: [m | 25, UInt8(value >> 8), UInt8(truncatingIfNeeded: value)])
-        case 0x10000...0xffff_ffff:
-            out.append(m | 26)
-            for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        default:
-            out.append(m | 27)
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        }
+        let header: IPLDValue = ["roots": .list(roots.map { .link($0) }), "version": 1]
+        // A map of a list of links and a small integer always encodes: no NaN, no duplicate key.
+        return (try? DagCBOR.encode(header)) ?? []
     }
 
     /// The decoded fields of a header block; `roots` is nil when the key is absent.
@@ -126,138 +100,45 @@ enum CarHeaderCodec {
 
     /// Decodes a header block. `base` is the absolute offset of `bytes[0]`, for error messages.
     ///
-    /// Accepts exactly a definite-length map with the text keys `version` (unsigned integer,
-    /// required) and `roots` (optional here: array of tag-42 CIDs); rejects other keys, duplicate
-    /// keys, indefinite lengths and trailing bytes. Key order is not enforced.
+    /// The block is DAG-CBOR (lenient about key order and integer heads, like go-car); it must be
+    /// a map with the keys `version` (unsigned integer, required) and `roots` (optional here:
+    /// a list of links), nothing else. DAG-CBOR itself rejects duplicate keys, indefinite
+    /// lengths, tags other than 42 and trailing bytes.
     static func decode(_ bytes: [UInt8], base: UInt64) throws(CarError) -> Decoded {
-        var reader = CBORCursor(bytes: bytes, base: base)
-        let (major, count) = try reader.head()
-        guard major == 5 else {
-            throw .invalidHeader(reason: "expected a CBOR map, found major type \(major)", offset: base)
+        let value: IPLDValue
+        do {
+            value = try DagCBOR.decode(bytes, strict: false)
+        } catch {
+            throw .invalidHeader(reason: "\(error) (offsets relative to the header block)", offset: base)
+        }
+        guard case let .map(map) = value else {
+            throw .invalidHeader(reason: "expected a CBOR map, found \(value.kind)", offset: base)
         }
         var version: UInt64?
         var roots: [CID]?
-        for _ in 0..<count {
-            let keyOffset = reader.absoluteOffset
-            let (keyMajor, keyLength) = try reader.head()
-            guard keyMajor == 3 else {
-                throw .invalidHeader(reason: "map key is CBOR major type \(keyMajor), expected a text string", offset: keyOffset)
-            }
-            let key = String(decoding: try reader.bytes(keyLength, what: "map key"), as: UTF8.self)
-            switch key {
+        for entry in map.entries {
+            switch entry.key {
             case "version":
-                guard version == nil else { throw .invalidHeader(reason: "duplicate key \"version\"", offset: keyOffset) }
-                let valueOffset = reader.absoluteOffset
-                let (valueMajor, value) = try reader.head()
-                guard valueMajor == 0 else {
-                    throw .invalidHeader(reason: "\"version\" must be an unsigned integer, found CBOR major type \(valueMajor)", offset: valueOffset)
+                guard case let .integer(integer) = entry.value, !integer.isNegative else {
+                    throw .invalidHeader(reason: "\"version\" must be an unsigned integer, found \(entry.value.kind)", offset: base)
                 }
-                version = value
+                version = integer.argument
             case "roots":
-                guard roots == nil else { throw .invalidHeader(reason: "duplicate key \"roots\"", offset: keyOffset) }
-                roots = try decodeRoots(&reader)
+                guard case let .list(items) = entry.value else {
+                    throw .invalidHeader(reason: "\"roots\" must be a list, found \(entry.value.kind)", offset: base)
+                }
+                roots = try items.enumerated().map { (index, item) throws(CarError) -> CID in
+                    guard case let .link(cid) = item else {
+                        throw .invalidHeader(reason: "root \(index) is not a CID (tag 42)", offset: base)
+                    }
+                    return cid
+                }
             default:
-                throw .invalidHeader(reason: "unexpected key \"\(key)\" (a CAR header has only \"roots\" and \"version\")", offset: keyOffset)
+                throw .invalidHeader(
+                    reason: "unexpected key \"\(entry.key)\" (a CAR header has only \"roots\" and \"version\")", offset: base)
             }
-        }
-        guard reader.isAtEnd else {
-            throw .invalidHeader(reason: "\(reader.remaining) trailing byte(s) after the header map", offset: reader.absoluteOffset)
         }
         guard let version else { throw .invalidHeader(reason: "missing \"version\"", offset: base) }
         return Decoded(version: version, roots: roots)
-    }
-
-    private static func decodeRoots(_ reader: inout CBORCursor) throws(CarError) -> [CID] {
-        let arrayOffset = reader.absoluteOffset
-        let (major, count) = try reader.head()
-        guard major == 4 else {
-            throw .invalidHeader(reason: "\"roots\" must be an array, found CBOR major type \(major)", offset: arrayOffset)
-        }
-        // Every root takes at least 2 (tag) + 1 (bytes head) + 1 (0x00) + 2 bytes: bound the count by the input.
-        guard count <= UInt64(reader.remaining) else {
-            throw .invalidHeader(reason: "\"roots\" declares \(count) entries but only \(reader.remaining) bytes remain", offset: arrayOffset)
-        }
-        var roots: [CID] = []
-        roots.reserveCapacity(Int(count))
-        for index in 0..<Int(count) {
-            let itemOffset = reader.absoluteOffset
-            let (tagMajor, tag) = try reader.head()
-            guard tagMajor == 6, tag == 42 else {
-                throw .invalidHeader(reason: "root \(index) is not a CID (tag 42)", offset: itemOffset)
-            }
-            let bytesOffset = reader.absoluteOffset
-            let (bytesMajor, length) = try reader.head()
-            guard bytesMajor == 2 else {
-                throw .invalidHeader(reason: "root \(index): tag 42 must wrap a byte string", offset: bytesOffset)
-            }
-            let raw = try reader.bytes(length, what: "root \(index)")
-            guard raw.first == 0x00 else {
-                throw .invalidHeader(reason: "root \(index): CID bytes must start with the 0x00 multibase prefix", offset: bytesOffset)
-            }
-            do {
-                roots.append(try CID(bytes: Array(raw.dropFirst())))
-            } catch {
-                throw .invalidHeader(reason: "root \(index): \(error)", offset: bytesOffset)
-            }
-        }
-        return roots
-    }
-}
-
-/// A forward-only reader over CBOR data items (heads and byte runs only).
-private struct CBORCursor {
-    let bytes: [UInt8]
-    let base: UInt64
-    var offset = 0
-
-    init(bytes: [UInt8], base: UInt64) {
-        self.bytes = bytes
-        self.base = base
-    }
-
-    var isAtEnd: Bool { offset >= bytes.count }
-    var remaining: Int { bytes.count - offset }
-    var absoluteOffset: UInt64 { base + UInt64(offset) }
-
-    /// Reads a data item head: the major type and its argument (count, length, value or tag).
-    mutating func head() throws(CarError) -> (major: UInt8, argument: UInt64) {
-        let start = absoluteOffset
-        guard offset < bytes.count else {
-            throw .invalidHeader(reason: "header block ends inside a CBOR item", offset: start)
-        }
-        let initial = bytes[offset]
-        offset += 1
-        let major = initial >> 5
-        let info = initial & 0x1f
-        let extra: Int
-        switch info {
-        case 0..<24: return (major, UInt64(info))
-        case 24: extra = 1
-        case 25: extra = 2
-        case 26: extra = 4
-        case 27: extra = 8
-        case 31:
-            throw .invalidHeader(reason: "indefinite-length CBOR items are not allowed in DAG-CBOR", offset: start)
-        default:
-            throw .invalidHeader(reason: "reserved CBOR additional information \(info)", offset: start)
-        }
-        guard remaining >= extra else {
-            throw .invalidHeader(reason: "header block ends inside a CBOR item", offset: start)
-        }
-        var value: UInt64 = 0
-        for _ in 0..<extra {
-            value = value << 8 | UInt64(bytes[offset])
-            offset += 1
-        }
-        return (major, value)
-    }
-
-    mutating func bytes(_ count: UInt64, what: String) throws(CarError) -> ArraySlice<UInt8> {
-        guard count <= UInt64(remaining) else {
-            throw .invalidHeader(reason: "\(what) declares \(count) bytes but only \(remaining) remain", offset: absoluteOffset)
-        }
-        let slice = bytes[offset..<offset + Int(count)]
-        offset += Int(count)
-        return slice
     }
 }
