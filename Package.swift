@@ -13,12 +13,17 @@ let package = Package(
         .library(name: "BlockStore", targets: ["BlockStore"]),
         .library(name: "UnixFS", targets: ["UnixFS"]),
         .library(name: "Versioning", targets: ["Versioning"]),
+        .library(name: "P2PCore", targets: ["P2PCore"]),
+        .library(name: "P2PSecurity", targets: ["P2PSecurity"]),
+        .library(name: "P2PMux", targets: ["P2PMux"]),
+        .library(name: "P2PHost", targets: ["P2PHost"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System-library shims (pkg-config; apt packages named for set-up messages).
@@ -64,15 +69,48 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "P2PCore",
+            dependencies: [
+                "Multiformats", "P2PCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "P2PSecurity",
+            dependencies: [
+                "P2PCore", "P2PCrypto", "Multiformats", "CSodium", "COpenSSL",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "P2PMux",
+            dependencies: [
+                "P2PCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "P2PHost",
+            dependencies: [
+                "P2PCore", "P2PSecurity", "P2PMux", "P2PCrypto", "Multiformats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
+                "P2PCore", "P2PHost",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "jz-node",
             dependencies: [
                 "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning",
+                "P2PCore", "P2PHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -102,6 +140,22 @@ let package = Package(
         .testTarget(
             name: "VersioningTests",
             dependencies: ["Versioning", "UnixFS", "BlockStore", "IPLD", "Multiformats"]),
+        .testTarget(
+            name: "P2PCoreTests",
+            dependencies: ["P2PCore", "P2PCrypto", "Multiformats"]),
+        .testTarget(
+            name: "P2PSecurityTests",
+            dependencies: ["P2PSecurity", "P2PCore", "P2PCrypto", "Multiformats"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "P2PMuxTests",
+            dependencies: ["P2PMux", "P2PCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "P2PHostTests",
+            dependencies: [
+                "P2PHost", "P2PSecurity", "P2PMux", "P2PCore", "P2PCrypto", "Multiformats",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "JZNodeTests",
             dependencies: ["JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS"]),

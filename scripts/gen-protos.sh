@@ -26,6 +26,11 @@ PLUGIN="$SCRATCH/build/release/protoc-gen-swift"
 # (proto file in Protos/ → target folder under Sources/, visibility)
 PROTOS=(
     "crypto.proto P2PCrypto Internal"
+    "noise-payload.proto P2PSecurity Internal"
+    "identify.proto P2PHost Internal"
+    "peer_record.proto P2PHost Internal"
+    "envelope.proto P2PHost Internal"
+    "crypto.proto P2PHost Internal"
 )
 
 CHECK=0

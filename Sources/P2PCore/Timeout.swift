@@ -1,0 +1,23 @@
+/// Runs `operation`, failing with `StreamError.timeout(what:)` when it takes longer than `duration`.
+///
+/// On timeout `onTimeout` runs first (close or reset the stream the operation waits on, so it
+/// finishes), then the operation is cancelled and awaited; a task group cannot return before its
+/// children end, so an operation that ignores both would hold the caller.
+public func withTimeout<T: Sendable>(
+    _ duration: Duration, what: String,
+    onTimeout: @escaping @Sendable () async -> Void = {},
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: duration)
+            await onTimeout()
+            let c = duration.components
+            throw StreamError.timeout(what: what, seconds: Double(c.seconds) + Double(c.attoseconds) / 1e18)
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw CancellationError() }
+        return first
+    }
+}

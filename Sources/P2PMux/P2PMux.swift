@@ -1,0 +1,2 @@
+/// yamux and mplex stream multiplexers.
+enum P2PMux {}
