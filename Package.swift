@@ -100,7 +100,7 @@ let package = Package(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
-                "P2PCore", "P2PHost",
+                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -116,7 +116,12 @@ let package = Package(
             ]),
         .executableTarget(
             name: "jz-bench",
-            dependencies: ["Multiformats"]),
+            dependencies: [
+                "Multiformats", "P2PCore", "P2PCrypto", "P2PSecurity", "P2PMux", "P2PHost",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         .testTarget(
             name: "MultiformatsTests",
@@ -145,7 +150,10 @@ let package = Package(
             dependencies: ["P2PCore", "P2PCrypto", "Multiformats"]),
         .testTarget(
             name: "P2PSecurityTests",
-            dependencies: ["P2PSecurity", "P2PCore", "P2PCrypto", "Multiformats"],
+            dependencies: [
+                "P2PSecurity", "P2PCore", "P2PCrypto", "Multiformats",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "P2PMuxTests",
@@ -158,7 +166,11 @@ let package = Package(
             ]),
         .testTarget(
             name: "JZNodeTests",
-            dependencies: ["JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS"]),
+            dependencies: [
+                "JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -65,6 +65,22 @@ SIGNATURES: dict[str, tuple[str, list[str]]] = {
 }
 
 
+def generate_ed25519_identity() -> tuple[str, str]:
+    """(PeerID "12D3KooW…", PrivKey base64) in Go's encoding (Data = 32-byte seed ‖ 32-byte
+    public key), for ``KuboNode.set_identity`` before run()."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption,
+                                                              PrivateFormat, PublicFormat)
+    from keys import peer_id_from_public_key
+
+    key = Ed25519PrivateKey.generate()
+    seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    priv_pb = b"\x08\x01\x12\x40" + seed + pub
+    pub_pb = b"\x08\x01\x12\x20" + pub
+    return peer_id_from_public_key(pub_pb), base64.b64encode(priv_pb).decode()
+
+
 class KuboError(RuntimeError):
     """A Kubo call failed (bad return code, or the child reported an exception)."""
 
@@ -99,6 +115,31 @@ def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+SECURITY_KEYS = {"noise": "Noise", "tls": "TLS"}
+MUXER_KEYS = {"yamux": "Yamux", "mplex": "Mplex"}
+
+
+def transports_config(cfg: dict, security: list[str] | tuple[str, ...] | str,
+                      muxers: list[str] | tuple[str, ...] | str) -> dict:
+    """Enable exactly the given security transports and muxers, in that order of preference.
+
+    Kubo's keys (config.Priority: a number is a priority, lower first; false disables):
+    ``Swarm.Transports.Security.{Noise,TLS}`` and ``Swarm.Transports.Multiplexers.{Yamux,Mplex}``.
+    Kubo 0.22's defaults are TLS 100, Noise 200, Yamux 100 and Mplex *disabled*.
+    """
+    if isinstance(security, str):
+        security = [security]
+    if isinstance(muxers, str):
+        muxers = [muxers]
+    transports = cfg.setdefault("Swarm", {}).setdefault("Transports", {})
+    for section, names, wanted in (("Security", SECURITY_KEYS, security),
+                                   ("Multiplexers", MUXER_KEYS, muxers)):
+        block = transports.setdefault(section, {})
+        for name, key in names.items():
+            block[key] = (100 + 100 * list(wanted).index(name)) if name in wanted else False
+    return cfg
 
 
 def loopback_config(cfg: dict, port: int) -> dict:
@@ -220,6 +261,12 @@ class KuboNode:
         self.swarm_port = port if port is not None else free_tcp_port()
         self.update_config(lambda cfg: loopback_config(cfg, self.swarm_port))
         return self.swarm_port
+
+    def set_transports(self, security: list[str] | tuple[str, ...] | str,
+                       muxers: list[str] | tuple[str, ...] | str) -> None:
+        """Allow only these security transports ("noise", "tls") and muxers ("yamux",
+        "mplex"), preferred in the given order (see ``transports_config``). Before run()."""
+        self.update_config(lambda cfg: transports_config(cfg, security, muxers))
 
     def identity(self) -> tuple[str, str]:
         """(Identity.PeerID, Identity.PrivKey) from repo/config; PrivKey is base64 protobuf."""

@@ -13,9 +13,4 @@ if [ ! -f "$home/config" ]; then
   "$bin" init
 fi
 "$bin" id
-if "$bin" --help | grep -qE '^[[:space:]]+daemon([[:space:]]|$)'; then
-  exec "$bin" daemon "$@"
-fi
-echo
-echo "jz-node is initialised at $home; this build has no daemon yet (it arrives with the"
-echo "networking work), so the node works offline: try '$bin --help'."
+exec "$bin" daemon "$@"

@@ -1,5 +1,6 @@
 // jz-bench: micro-benchmarks of jz-node's hot paths, driven by the scripts in bench/.
-// Prints one machine-readable line per measurement: `<name> <bytes> <seconds> <MB/s>`.
+// `sha256` prints one machine-readable line per measurement: `<name> <bytes> <seconds> <MB/s>`;
+// `net` prints a table (or `--json`) of libp2p throughput against raw loopback TCP (NetBench.swift).
 import Foundation
 import Multiformats
 
@@ -10,7 +11,7 @@ func now() -> Double {
 }
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]\n".utf8))
+    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]\n       jz-bench net [--mib N] [--streams N] [--json] (--help for more)\n".utf8))
     exit(2)
 }
 
@@ -36,6 +37,9 @@ case "sha256":
     let mbps = Double(buffer.count) / best / 1e6
     print(String(format: "sha256-multihash %d %.4f %.1f", buffer.count, best, mbps))
     FileHandle.standardError.write(Data("digest \(digest.map { Hex.encode($0.digest) } ?? "")\n".utf8))
+case "net":
+    let ok = await runNet(Array(args.dropFirst()))
+    exit(ok ? 0 : 1)
 default:
     usage()
 }

@@ -7,14 +7,20 @@ struct IdCommand: ParsableCommand {
         commandName: "id",
         abstract: "Show this node's identity: peer ID, public key, addresses, agent version.",
         discussion: """
-            Prints the same fields as Kubo's `ipfs id`. Without a running daemon, Addresses are
-            the configured swarm addresses with /p2p/<peer ID> appended, and Protocols is null.
+            Prints the same fields as Kubo's `ipfs id`. With a running daemon, Addresses are the
+            addresses it listens on and Protocols the protocols it serves; with PEER, the daemon
+            asks that peer with identify (/ipfs/id/1.0.0) and prints what it says (verified: its
+            public key must match its peer ID). Without a daemon, Addresses are the configured swarm
+            addresses with /p2p/<peer ID> appended, and Protocols is null.
             --format takes a template with <id>, <pubkey>, <addrs> (one per line) and <aver>.
             """
     )
 
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var output: JSONOption
+
+    @Argument(help: "A peer ID or /…/p2p/<peer ID> multiaddr to identify (needs a running daemon).")
+    var peer: String?
 
     @Option(name: [.short, .long], help: "Template for the output, e.g. '<id>'.")
     var format: String?
@@ -23,6 +29,11 @@ struct IdCommand: ParsableCommand {
     var peerIDBase: String = "b58mh"
 
     func run() throws {
+        if let client = APIClient.find(home: homeOptions.home) {
+            let answer = try client.call("id", arguments: peer.map { [$0] } ?? [])
+            return try render(answer)
+        }
+        if peer != nil { throw APIError.noDaemon(home: homeOptions.home.path) }
         let (config, identity) = try homeOptions.home.loadIdentity()
         let id: String
         if peerIDBase == "b58mh" {
@@ -34,17 +45,6 @@ struct IdCommand: ParsableCommand {
             id = identity.peerID.cidString(base: base)
         }
         let addresses = config.swarmAddresses.map { "\($0)/p2p/\(identity.peerID)" }
-        if let format {
-            let text = format
-                .replacingOccurrences(of: "<id>", with: id)
-                .replacingOccurrences(of: "<pubkey>", with: identity.publicKeyBase64)
-                .replacingOccurrences(of: "<aver>", with: JZNodeInfo.agentVersion)
-                .replacingOccurrences(of: "<addrs>", with: addresses.joined(separator: "\n"))
-                .replacingOccurrences(of: "\\n", with: "\n")
-                .replacingOccurrences(of: "\\t", with: "\t")
-            print(text, terminator: "")
-            return
-        }
         let value: JSONValue = [
             "ID": .string(id),
             "PublicKey": .string(identity.publicKeyBase64),
@@ -52,7 +52,25 @@ struct IdCommand: ParsableCommand {
             "AgentVersion": .string(JZNodeInfo.agentVersion),
             "Protocols": .null,
         ]
+        try render(value)
+    }
+
+    /// Prints an identity document (Kubo's `ipfs id` shape) as JSON or through --format.
+    func render(_ value: JSONValue) throws {
+        if let format {
+            let id = value["ID"]?.stringValue ?? ""
+            let addresses = value["Addresses"]?.stringArray ?? []
+            let text = format
+                .replacingOccurrences(of: "<id>", with: id)
+                .replacingOccurrences(of: "<pubkey>", with: value["PublicKey"]?.stringValue ?? "")
+                .replacingOccurrences(of: "<aver>", with: value["AgentVersion"]?.stringValue ?? "")
+                .replacingOccurrences(of: "<addrs>", with: addresses.joined(separator: "\n"))
+                .replacingOccurrences(of: "\\n", with: "\n")
+                .replacingOccurrences(of: "\\t", with: "\t")
+            print(text, terminator: "")
+            return
+        }
         // Kubo prints `ipfs id` as tab-indented JSON; --json gives the same document.
-        printJSON(value, indent: "\t", keyOrder: ["ID", "PublicKey", "Addresses", "AgentVersion", "Protocols"])
+        printJSON(value, indent: "\t", keyOrder: ["ID", "PublicKey", "Addresses", "AgentVersion", "ProtocolVersion", "Protocols"])
     }
 }

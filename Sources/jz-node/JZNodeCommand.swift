@@ -4,7 +4,7 @@ import JZNode
 import Logging
 
 @main
-struct JZNodeCommand: ParsableCommand {
+struct JZNodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jz-node",
         abstract: "JiaoziFS: data-centric version control on an IPFS-compatible peer node.",
@@ -39,17 +39,21 @@ struct JZNodeCommand: ParsableCommand {
             MergeCommand.self,
             CheckoutCommand.self,
             LineageCommand.self,
+            DaemonCommand.self,
+            ShutdownCommand.self,
+            SwarmCommand.self,
+            PingCommand.self,
         ]
     )
 
     /// Logs go to stderr; `JZ_LOG=debug|info|notice|warning|error` sets the level (default warning).
-    static func main() {
+    static func main() async {
         let level = ProcessInfo.processInfo.environment["JZ_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        main(nil)
+        await main(nil)
     }
 }

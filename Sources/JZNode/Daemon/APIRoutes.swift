@@ -1,0 +1,206 @@
+import Foundation
+import Multiformats
+import P2PCore
+import P2PCrypto
+import P2PHost
+
+/// The RPC commands the daemon serves, with Kubo's names, arguments and JSON shapes.
+struct APIRoutes {
+    let daemon: NodeDaemon
+
+    func handle(_ request: APIRequest) async -> APIResponse {
+        do {
+            switch request.command {
+            case "id": return try await id(request)
+            case "version": return version()
+            case "swarm/peers": return await swarmPeers(request)
+            case "swarm/connect": return try await swarmConnect(request)
+            case "swarm/disconnect": return try await swarmDisconnect(request)
+            case "swarm/addrs/local": return await swarmAddrsLocal(request)
+            case "ping": return try await ping(request)
+            case "shutdown":
+                daemon.shutdown()
+                return .json(.null)
+            default:
+                return .error(status: 404, message: "unknown command \"\(request.command)\"; see `jz-node --help`")
+            }
+        } catch let error as APIError {
+            return .badRequest(error.description)
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    // MARK: - id, version
+
+    func id(_ request: APIRequest) async throws -> APIResponse {
+        guard let target = request.arguments.first else {
+            let listen = await daemon.host.listenAddresses()
+            let me = daemon.identity.peerID
+            return .json(Self.identity(
+                id: me, publicKey: daemon.identity.privateKey.publicKey,
+                addresses: listen.map { "\($0)/p2p/\(me)" }, agent: JZNodeInfo.agentVersion,
+                protocolVersion: NodeDaemon.protocolVersion,
+                protocols: await daemon.host.supportedProtocols()))
+        }
+        let peer = try await resolvePeer(target)
+        let info = try await withTimeout(.seconds(30), what: "identify \(peer)") { [daemon] in
+            try await daemon.identify.identify(peer)
+        }
+        return .json(Self.identity(
+            id: peer, publicKey: info.publicKey,
+            addresses: info.listenAddresses.map { "\($0)/p2p/\(peer)" }, agent: info.agentVersion,
+            protocolVersion: info.protocolVersion, protocols: info.protocols))
+    }
+
+    static func identity(
+        id: PeerID, publicKey: PublicKey?, addresses: [String], agent: String?, protocolVersion: String?, protocols: [ProtocolID]
+    ) -> JSONValue {
+        [
+            "ID": .string(id.description),
+            "PublicKey": publicKey.map { .string(Data($0.protobufBytes).base64EncodedString()) } ?? .string(""),
+            "Addresses": addresses.isEmpty ? .null : .array(addresses.sorted().map { .string($0) }),
+            "AgentVersion": .string(agent ?? ""),
+            "ProtocolVersion": .string(protocolVersion ?? ""),
+            "Protocols": protocols.isEmpty ? .null : .array(protocols.sorted().map { .string($0.rawValue) }),
+        ]
+    }
+
+    func version() -> APIResponse {
+        .json([
+            "Version": .string(JZNodeInfo.version), "Commit": "", "Repo": .string(String(JZNodeInfo.repoVersion)),
+            "System": .string("amd64/linux"), "Golang": "",
+        ])
+    }
+
+    // MARK: - swarm
+
+    func swarmPeers(_ request: APIRequest) async -> APIResponse {
+        let verbose = request.flag("verbose") || request.flag("v")
+        let connections = await daemon.host.connections().sorted { $0.remotePeer.description < $1.remotePeer.description }
+        let peers: [JSONValue] = connections.map { c in
+            var entry: [String: JSONValue] = [
+                "Addr": .string(c.remoteAddress.description),
+                "Peer": .string(c.remotePeer.description),
+            ]
+            if verbose {
+                entry["Muxer"] = .string(c.muxer.rawValue)
+                entry["Security"] = .string(c.security.rawValue)
+                entry["Direction"] = .int(c.direction == .inbound ? 1 : 2)
+                entry["Latency"] = ""
+                entry["Streams"] = .null
+                entry["Identify"] = [
+                    "AgentVersion": .string(daemon.host.peerStore.metadata("AgentVersion", of: c.remotePeer) ?? ""),
+                    "Protocols": .array(daemon.host.peerStore.protocols(of: c.remotePeer).map { .string($0.rawValue) }),
+                ]
+            }
+            return .object(entry)
+        }
+        return .json(["Peers": peers.isEmpty ? .null : .array(peers)])
+    }
+
+    func swarmConnect(_ request: APIRequest) async throws -> APIResponse {
+        guard !request.arguments.isEmpty else { throw APIError.remote(status: 400, message: "argument \"address\" is required") }
+        var lines: [JSONValue] = []
+        for text in request.arguments {
+            let address: Multiaddr
+            do { address = try Multiaddr(text) } catch {
+                throw APIError.remote(status: 400, message: "invalid multiaddr \(text): \(error)")
+            }
+            guard address.value(for: .p2p) != nil else {
+                throw APIError.remote(status: 400, message: "\(text): the address must end in /p2p/<peer ID>")
+            }
+            let peer = try await withTimeout(.seconds(30), what: "connect \(text)") { [daemon] in
+                try await daemon.host.connect(address)
+            }
+            lines.append(.string("connect \(peer) success"))
+        }
+        return .json(["Strings": .array(lines)])
+    }
+
+    func swarmDisconnect(_ request: APIRequest) async throws -> APIResponse {
+        guard !request.arguments.isEmpty else { throw APIError.remote(status: 400, message: "argument \"address\" is required") }
+        var lines: [JSONValue] = []
+        for text in request.arguments {
+            let peer = try peerID(in: text)
+            let connected = await daemon.host.connections().contains { $0.remotePeer == peer }
+            guard connected else { throw APIError.remote(status: 400, message: "disconnect \(peer) failure: not connected") }
+            await daemon.host.disconnect(peer)
+            lines.append(.string("disconnect \(peer) success"))
+        }
+        return .json(["Strings": .array(lines)])
+    }
+
+    func swarmAddrsLocal(_ request: APIRequest) async -> APIResponse {
+        let withID = request.flag("id")
+        let me = daemon.identity.peerID
+        let addresses = await daemon.host.listenAddresses().map { withID ? "\($0)/p2p/\(me)" : $0.description }
+        return .json(["Strings": .array(addresses.map { .string($0) })])
+    }
+
+    // MARK: - ping
+
+    func ping(_ request: APIRequest) async throws -> APIResponse {
+        guard let target = request.arguments.first else { throw APIError.remote(status: 400, message: "argument \"peer ID\" is required") }
+        let count = Int(request.value("count") ?? request.value("n") ?? "10") ?? 10
+        guard count > 0, count <= 1000 else { throw APIError.remote(status: 400, message: "ping count must be 1…1000") }
+        let peer = try await resolvePeer(target)
+        let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .bufferingNewest(64))
+        let daemon = daemon
+        Task {
+            continuation.yield(["Success": true, "Time": 0, "Text": .string("PING \(peer).")])
+            var times: [Double] = []
+            for _ in 0..<count {
+                do {
+                    let rtts = try await daemon.ping.ping(peer, count: 1)
+                    guard let rtt = rtts.first else { continue }
+                    let c = rtt.components
+                    let nanoseconds = Double(c.seconds) * 1e9 + Double(c.attoseconds) / 1e9
+                    times.append(nanoseconds)
+                    continuation.yield(["Success": true, "Time": .int(Int64(nanoseconds)), "Text": ""])
+                } catch {
+                    continuation.yield(["Success": false, "Time": 0, "Text": .string("Ping error: \(error)")])
+                }
+                try? await Task.sleep(for: .milliseconds(count > 1 ? 200 : 0))
+            }
+            if times.isEmpty {
+                continuation.yield(["Success": false, "Time": 0, "Text": .string("Ping failed: no answer from \(peer)")])
+            } else {
+                let average = times.reduce(0, +) / Double(times.count) / 1e6
+                continuation.yield(["Success": true, "Time": 0, "Text": .string("Average latency: \(String(format: "%.2f", average))ms")])
+            }
+            continuation.finish()
+        }
+        return .stream(stream)
+    }
+
+    // MARK: - helpers
+
+    /// A peer ID, or a multiaddr ending in /p2p/ (dialled first).
+    func resolvePeer(_ text: String) async throws -> PeerID {
+        if text.hasPrefix("/") {
+            let address: Multiaddr
+            do { address = try Multiaddr(text) } catch {
+                throw APIError.remote(status: 400, message: "invalid multiaddr \(text): \(error)")
+            }
+            return try await withTimeout(.seconds(30), what: "connect \(text)") { [daemon] in
+                try await daemon.host.connect(address)
+            }
+        }
+        do { return try PeerID(text) } catch {
+            throw APIError.remote(status: 400, message: "\(text) is neither a peer ID nor a multiaddr: \(error)")
+        }
+    }
+
+    func peerID(in text: String) throws -> PeerID {
+        if text.hasPrefix("/") {
+            guard let address = try? Multiaddr(text), let component = address.value(for: .p2p),
+                let peer = try? PeerID(bytes: component.value)
+            else { throw APIError.remote(status: 400, message: "\(text): not a multiaddr ending in /p2p/<peer ID>") }
+            return peer
+        }
+        do { return try PeerID(text) } catch {
+            throw APIError.remote(status: 400, message: "\(text) is not a peer ID: \(error)")
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Multiformats
+
+/// The networking part of the config, checked: what the daemon listens on, which security
+/// transports and muxers it offers (in preference order), connection limits.
+///
+/// Priorities follow Kubo's `Swarm.Transports` keys: a number is a priority (lower is preferred),
+/// `false` disables, absent means the default.
+public struct NetworkSettings: Sendable, Equatable {
+    public var listenAddresses: [Multiaddr]
+    public var apiAddress: Multiaddr
+    /// Security transport names in preference order: "noise", "tls".
+    public var security: [String]
+    /// Muxer names in preference order: "yamux", "mplex".
+    public var muxers: [String]
+    public var bootstrap: [Multiaddr]
+    public var connLowWater: Int
+    public var connHighWater: Int
+    public var connGracePeriod: Double
+    public var maxInboundConnections: Int
+    public var maxStreamsPerPeer: Int
+
+    /// Defaults: Noise before TLS; yamux before mplex.
+    static let defaultSecurity: [(key: String, name: String, priority: Int)] = [("Noise", "noise", 100), ("TLS", "tls", 200)]
+    static let defaultMuxers: [(key: String, name: String, priority: Int)] = [("Yamux", "yamux", 100), ("Mplex", "mplex", 200)]
+
+    /// Reads and checks the settings; errors name the config key.
+    public init(config: NodeConfig) throws(NodeError) {
+        listenAddresses = try Self.addresses(config, key: "Addresses.Swarm")
+        guard !listenAddresses.isEmpty else {
+            throw .invalidConfigValue(key: "Addresses.Swarm", reason: "no listen address; add one such as /ip4/0.0.0.0/tcp/4101")
+        }
+        let api = config.apiAddress ?? NodeConfig.defaultAPIAddress
+        guard let apiAddress = try? Multiaddr(api), apiAddress.value(for: .tcp) != nil else {
+            throw .invalidConfigValue(key: "Addresses.API", reason: "\(api) is not an /ip4|ip6/…/tcp/PORT multiaddr")
+        }
+        self.apiAddress = apiAddress
+        security = try Self.ordered(config, section: "Swarm.Transports.Security", Self.defaultSecurity)
+        muxers = try Self.ordered(config, section: "Swarm.Transports.Multiplexers", Self.defaultMuxers)
+        bootstrap = try Self.addresses(config, key: "Bootstrap")
+        connLowWater = try Self.int(config, "Swarm.ConnMgr.LowWater", default: 32)
+        connHighWater = try Self.int(config, "Swarm.ConnMgr.HighWater", default: 96)
+        connGracePeriod = try Self.duration(config, "Swarm.ConnMgr.GracePeriod", default: 20)
+        maxInboundConnections = try Self.int(config, "Swarm.ResourceMgr.MaxInboundConnections", default: 256)
+        maxStreamsPerPeer = try Self.int(config, "Swarm.ResourceMgr.MaxStreamsPerPeer", default: 512)
+        guard connLowWater <= connHighWater else {
+            throw .invalidConfigValue(key: "Swarm.ConnMgr.LowWater", reason: "must not exceed Swarm.ConnMgr.HighWater")
+        }
+    }
+
+    static func addresses(_ config: NodeConfig, key: String) throws(NodeError) -> [Multiaddr] {
+        guard let value = config.value(at: key) else { return [] }
+        guard let strings = value.stringArray else {
+            throw .invalidConfigValue(key: key, reason: "must be a list of multiaddr strings")
+        }
+        var out: [Multiaddr] = []
+        for text in strings {
+            do { out.append(try Multiaddr(text)) } catch {
+                throw .invalidConfigValue(key: key, reason: "\(text): \(error)")
+            }
+        }
+        return out
+    }
+
+    static func ordered(
+        _ config: NodeConfig, section: String, _ defaults: [(key: String, name: String, priority: Int)]
+    ) throws(NodeError) -> [String] {
+        var chosen: [(name: String, priority: Int)] = []
+        for entry in defaults {
+            let key = "\(section).\(entry.key)"
+            switch config.value(at: key) {
+            case nil, .null?: chosen.append((entry.name, entry.priority))
+            case .bool(false)?: continue
+            case .bool(true)?: chosen.append((entry.name, entry.priority))
+            case .int(let p)?: chosen.append((entry.name, Int(p)))
+            case .double(let p)?: chosen.append((entry.name, Int(p)))
+            default: throw .invalidConfigValue(key: key, reason: "must be false (disabled) or a priority number (lower first)")
+            }
+        }
+        guard !chosen.isEmpty else {
+            throw .invalidConfigValue(key: section, reason: "every option is disabled; enable at least one")
+        }
+        return chosen.sorted { $0.priority < $1.priority }.map(\.name)
+    }
+
+    static func int(_ config: NodeConfig, _ key: String, default value: Int) throws(NodeError) -> Int {
+        switch config.value(at: key) {
+        case nil, .null?: return value
+        case .int(let i)? where i >= 0: return Int(i)
+        default: throw .invalidConfigValue(key: key, reason: "must be a non-negative integer")
+        }
+    }
+
+    /// Go-style durations: "20s", "1m", "500ms", "1h".
+    static func duration(_ config: NodeConfig, _ key: String, default value: Double) throws(NodeError) -> Double {
+        guard let raw = config.value(at: key) else { return value }
+        guard let text = raw.stringValue, let seconds = parseDuration(text) else {
+            throw .invalidConfigValue(key: key, reason: "must be a duration such as \"20s\", \"1m\" or \"500ms\"")
+        }
+        return seconds
+    }
+
+    /// Seconds of a Go duration string, or nil.
+    public static func parseDuration(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            if let v = Double(number), v >= 0 { return v * scale }
+        }
+        return nil
+    }
+}

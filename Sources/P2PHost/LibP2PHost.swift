@@ -1,0 +1,442 @@
+import Foundation
+import Logging
+import Multiformats
+import NIOCore
+import NIOPosix
+import P2PCore
+import P2PCrypto
+
+/// A connection appearing or going away.
+public enum ConnectionEvent: Sendable {
+    case connected(ConnectionInfo)
+    case disconnected(ConnectionInfo)
+}
+
+/// Failures of the host.
+public enum HostError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The host is not running.
+    case notRunning
+    /// No known address of the peer can be dialled.
+    case noAddresses(PeerID)
+    /// Dialling the peer failed recently; retry after the backoff.
+    case dialBackoff(PeerID, secondsLeft: Double)
+    /// Every address failed; the last reason is given.
+    case dialFailed(PeerID?, reason: String)
+    /// Dialling ourselves.
+    case dialSelf
+    /// The connection to the peer closed before the stream opened.
+    case connectionClosed(PeerID)
+
+    public var description: String {
+        switch self {
+        case .notRunning: return "host is not running"
+        case .noAddresses(let p): return "no dialable addresses for \(p)"
+        case .dialBackoff(let p, let s): return "dial to \(p) backed off (\(Int(s.rounded(.up))) s left)"
+        case .dialFailed(let p, let r): return "dial to \(p.map { "\($0)" } ?? "address") failed: \(r)"
+        case .dialSelf: return "refusing to dial ourselves"
+        case .connectionClosed(let p): return "connection to \(p) closed"
+        }
+    }
+}
+
+/// The libp2p host: TCP listeners, the upgrader, a swarm holding connections (reused, inbound and
+/// outbound; concurrent dials to a peer coalesce), protocol handlers negotiated with
+/// multistream-select, limits, dial backoff and the connection manager.
+public actor LibP2PHost: P2PHost {
+    public nonisolated let localPeer: PeerID
+    public nonisolated let peerStore: any PeerStore
+    private let config: HostConfig
+    private let logger: Logger
+    private let transport: TCPTransport
+    private let upgrader: Upgrader
+
+    private final class Connection: Sendable {
+        let id: Int
+        let info: ConnectionInfo
+        let muxed: any MuxedConnection
+        init(id: Int, info: ConnectionInfo, muxed: any MuxedConnection) {
+            self.id = id
+            self.info = info
+            self.muxed = muxed
+        }
+    }
+
+    private var running = false
+    private var listeners: [TCPListener] = []
+    private var connectionsByPeer: [PeerID: [Connection]] = [:]
+    private var nextConnectionID = 0
+    private var pendingDials: [PeerID: Task<Connection, any Error>] = [:]
+    private var backoff: [PeerID: (until: Double, failures: Int)] = [:]
+    private var handlers: [ProtocolID: StreamHandler] = [:]
+    private var observers: [@Sendable (ConnectionEvent) -> Void] = []
+    private var inboundPending = 0
+    private var inboundEstablished = 0
+    private var streamsPerPeer: [PeerID: Int] = [:]
+    private var streamsPerProtocol: [ProtocolID: Int] = [:]
+    private var manager: ConnectionManager
+    private var tasks: [Int: Task<Void, Never>] = [:]
+
+    /// `group` runs the sockets.
+    public init(config: HostConfig, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.config = config
+        self.localPeer = config.identity.publicKey.peerID
+        self.peerStore = config.peerStore
+        var logger = config.logger
+        logger[metadataKey: "host"] = "\(config.identity.publicKey.peerID)"
+        self.logger = logger
+        self.transport = TCPTransport(group: group, logger: logger)
+        self.upgrader = Upgrader(
+            security: config.security, muxers: config.muxers, timeout: config.negotiationTimeout, logger: logger)
+        let gc = config.connManager.gracePeriod.components
+        self.manager = ConnectionManager(
+            lowWater: config.connManager.lowWater, highWater: config.connManager.highWater,
+            gracePeriod: Double(gc.seconds) + Double(gc.attoseconds) / 1e18)
+    }
+
+    // MARK: lifecycle
+
+    /// Binds every listen address (all or nothing).
+    public func start() async throws {
+        guard !running else { return }
+        running = true
+        do {
+            for address in config.listenAddresses {
+                let listener = try await transport.listen(address) { [weak self] raw in
+                    guard let self else { Task { await raw.reset() }; return }
+                    Task { await self.handleInbound(raw) }
+                }
+                listeners.append(listener)
+            }
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    /// Closes listeners and every connection.
+    public func stop() async {
+        running = false
+        let ls = listeners
+        listeners = []
+        for l in ls { await l.close() }
+        for task in pendingDials.values { task.cancel() }
+        pendingDials = [:]
+        let all = connectionsByPeer.values.flatMap { $0 }
+        for c in all { await c.muxed.close() }
+        for c in all { remove(c) }
+        let running = tasks.values
+        tasks = [:]
+        for t in running { t.cancel() }
+    }
+
+    // MARK: P2PHost
+
+    public func listenAddresses() async -> [Multiaddr] { listeners.map(\.address) }
+
+    public func setHandler(_ protocolID: ProtocolID, _ handler: @escaping StreamHandler) async {
+        handlers[protocolID] = handler
+    }
+
+    public func removeHandler(_ protocolID: ProtocolID) async { handlers[protocolID] = nil }
+
+    public func supportedProtocols() async -> [ProtocolID] { handlers.keys.sorted() }
+
+    public func connections() async -> [ConnectionInfo] {
+        connectionsByPeer.values.flatMap { $0 }.map(\.info).sorted { $0.openedAt < $1.openedAt }
+    }
+
+    /// Registers a callback for connection events (called outside the actor; keep it quick).
+    public func addConnectionObserver(_ observer: @escaping @Sendable (ConnectionEvent) -> Void) {
+        observers.append(observer)
+    }
+
+    /// Protects `peer` from the connection manager under `tag`.
+    public func protect(_ peer: PeerID, tag: String) { manager.protect(peer, tag: tag) }
+
+    /// Removes a protection; returns whether other tags still protect the peer.
+    @discardableResult
+    public func unprotect(_ peer: PeerID, tag: String) -> Bool { manager.unprotect(peer, tag: tag) }
+
+    @discardableResult
+    public func connect(_ address: Multiaddr) async throws -> PeerID {
+        guard running else { throw HostError.notRunning }
+        var expected: PeerID?
+        if let mh = address.peerIDMultihash {
+            do {
+                expected = try PeerID(bytes: mh)
+            } catch {
+                throw HostError.dialFailed(nil, reason: "bad /p2p/ component in \(address): \(error)")
+            }
+        }
+        if let expected {
+            if expected == localPeer { throw HostError.dialSelf }
+            if let existing = connectionsByPeer[expected]?.first { return existing.info.remotePeer }
+            peerStore.addAddresses([address.decapsulate(protocol: .p2p)], for: expected, ttl: AddressTTL.temporary)
+            return try await dialCoalesced(expected, addresses: [address]).info.remotePeer
+        }
+        let conn = try await dialAddress(address, expected: nil)
+        return conn.info.remotePeer
+    }
+
+    public func disconnect(_ peer: PeerID) async {
+        let conns = connectionsByPeer[peer] ?? []
+        for c in conns { await c.muxed.close() }
+        for c in conns { remove(c) }
+    }
+
+    public func newStream(to peer: PeerID, protocols: [ProtocolID]) async throws -> (stream: any ByteStream, protocolID: ProtocolID) {
+        guard running else { throw HostError.notRunning }
+        let conn = try await connection(to: peer)
+        let stream = try await conn.muxed.openStream()
+        do {
+            let (proto, negotiated) = try await withTimeout(
+                config.negotiationTimeout, what: "protocol negotiation with \(peer)", onTimeout: { await stream.reset() }
+            ) {
+                try await Multistream.negotiateOutbound(stream, protocols: protocols)
+            }
+            return (negotiated, proto)
+        } catch {
+            await stream.reset()
+            throw error
+        }
+    }
+
+    // MARK: dialling
+
+    private func connection(to peer: PeerID) async throws -> Connection {
+        if let existing = connectionsByPeer[peer]?.first(where: { !$0.muxed.isClosed }) { return existing }
+        if peer == localPeer { throw HostError.dialSelf }
+        let addresses = peerStore.addresses(of: peer).filter(TCPTransport.canDial)
+        guard !addresses.isEmpty else { throw HostError.noAddresses(peer) }
+        return try await dialCoalesced(peer, addresses: addresses)
+    }
+
+    /// One dial per peer at a time; concurrent callers share it.
+    private func dialCoalesced(_ peer: PeerID, addresses: [Multiaddr]) async throws -> Connection {
+        if let pending = pendingDials[peer] { return try await pending.value }
+        if let b = backoff[peer] {
+            let left = b.until - Self.now()
+            if left > 0 { throw HostError.dialBackoff(peer, secondsLeft: left) }
+        }
+        let task = Task { () async throws -> Connection in
+            var lastError: any Error = HostError.noAddresses(peer)
+            for address in addresses {
+                do {
+                    return try await self.dialAddress(address, expected: peer)
+                } catch {
+                    lastError = error
+                }
+            }
+            throw lastError
+        }
+        pendingDials[peer] = task
+        defer { pendingDials[peer] = nil }
+        do {
+            let conn = try await task.value
+            backoff[peer] = nil
+            return conn
+        } catch {
+            let failures = (backoff[peer]?.failures ?? 0) + 1
+            let bc = config.dialBackoff.components
+            let base = Double(bc.seconds) + Double(bc.attoseconds) / 1e18
+            let delay = min(300, base * Double(1 << min(failures - 1, 16)))
+            backoff[peer] = (Self.now() + delay, failures)
+            logger.info("dial failed", metadata: ["peer": "\(peer)", "reason": "\(error)", "backoff_s": "\(delay)"])
+            throw HostError.dialFailed(peer, reason: "\(error)")
+        }
+    }
+
+    private func dialAddress(_ address: Multiaddr, expected: PeerID?) async throws -> Connection {
+        let raw: TCPConnection
+        do {
+            raw = try await transport.dial(address, timeout: config.dialTimeout)
+        } catch {
+            throw HostError.dialFailed(expected, reason: "\(error)")
+        }
+        let upgraded: UpgradedConnection
+        do {
+            upgraded = try await upgrader.upgradeOutbound(raw, remotePeer: expected)
+        } catch {
+            await raw.reset()
+            logger.warning(
+                "outbound connection failed",
+                metadata: ["peer": "\(expected.map { "\($0)" } ?? "?")", "address": "\(address)", "reason": "\(error)"])
+            throw error
+        }
+        guard let conn = register(upgraded, raw: raw, direction: .outbound) else {
+            throw HostError.connectionClosed(upgraded.remotePeer)
+        }
+        return conn
+    }
+
+    // MARK: inbound
+
+    private func handleInbound(_ raw: TCPConnection) async {
+        guard running else {
+            await raw.reset()
+            return
+        }
+        guard inboundPending < config.limits.maxInboundPending else {
+            logger.warning("rejected inbound connection", metadata: ["address": "\(raw.remoteAddress)", "reason": "too many pending handshakes"])
+            await raw.reset()
+            return
+        }
+        guard inboundEstablished < config.limits.maxInboundConnections else {
+            logger.warning("rejected inbound connection", metadata: ["address": "\(raw.remoteAddress)", "reason": "inbound connection limit \(config.limits.maxInboundConnections) reached"])
+            await raw.reset()
+            return
+        }
+        inboundPending += 1
+        let upgrader = self.upgrader
+        let result: Result<UpgradedConnection, any Error>
+        do {
+            result = .success(try await upgrader.upgradeInbound(raw))
+        } catch {
+            result = .failure(error)
+        }
+        inboundPending -= 1
+        switch result {
+        case .success(let upgraded):
+            guard inboundEstablished < config.limits.maxInboundConnections else {
+                logger.warning("rejected inbound connection", metadata: ["peer": "\(upgraded.remotePeer)", "address": "\(raw.remoteAddress)", "reason": "inbound connection limit reached"])
+                await upgraded.connection.close()
+                return
+            }
+            _ = register(upgraded, raw: raw, direction: .inbound)
+        case .failure(let error):
+            logger.warning("inbound connection failed", metadata: ["address": "\(raw.remoteAddress)", "reason": "\(error)"])
+            await raw.reset()
+        }
+    }
+
+    // MARK: connection table
+
+    private func register(_ upgraded: UpgradedConnection, raw: TCPConnection, direction: Direction) -> Connection? {
+        guard running else {
+            Task { await upgraded.connection.close() }
+            return nil
+        }
+        let info = ConnectionInfo(
+            remotePeer: upgraded.remotePeer, remoteAddress: raw.remoteAddress, localAddress: raw.localAddress,
+            direction: direction, security: upgraded.security, muxer: upgraded.muxer, openedAt: Self.now())
+        nextConnectionID += 1
+        let conn = Connection(id: nextConnectionID, info: info, muxed: upgraded.connection)
+        connectionsByPeer[info.remotePeer, default: []].append(conn)
+        if direction == .inbound { inboundEstablished += 1 }
+        peerStore.setPublicKey(upgraded.remotePublicKey, for: info.remotePeer)
+        if direction == .outbound {
+            peerStore.addAddresses([info.remoteAddress], for: info.remotePeer, ttl: AddressTTL.connected)
+        }
+        logger.debug("connected", metadata: [
+            "peer": "\(info.remotePeer)", "address": "\(info.remoteAddress)", "direction": "\(direction.rawValue)",
+            "security": "\(info.security)", "muxer": "\(info.muxer)",
+        ])
+        let id = conn.id
+        tasks[id] = Task { [weak self] in
+            await self?.acceptLoop(conn)
+        }
+        notify(.connected(info))
+        trimIfNeeded()
+        return conn
+    }
+
+    private func remove(_ conn: Connection) {
+        guard var list = connectionsByPeer[conn.info.remotePeer],
+              let index = list.firstIndex(where: { $0.id == conn.id })
+        else { return }
+        list.remove(at: index)
+        connectionsByPeer[conn.info.remotePeer] = list.isEmpty ? nil : list
+        if conn.info.direction == .inbound { inboundEstablished -= 1 }
+        tasks[conn.id] = nil
+        logger.debug("disconnected", metadata: ["peer": "\(conn.info.remotePeer)"])
+        notify(.disconnected(conn.info))
+    }
+
+    private func notify(_ event: ConnectionEvent) {
+        for o in observers { o(event) }
+    }
+
+    private func acceptLoop(_ conn: Connection) async {
+        while true {
+            let next: (any MuxedStream)?
+            do {
+                next = try await conn.muxed.acceptStream()
+            } catch {
+                logger.debug("accept ended", metadata: ["peer": "\(conn.info.remotePeer)", "reason": "\(error)"])
+                next = nil
+            }
+            guard let stream = next else { break }
+            Task { [weak self] in await self?.handleStream(stream, on: conn) }
+        }
+        await conn.muxed.close()
+        remove(conn)
+    }
+
+    private func handleStream(_ stream: any MuxedStream, on conn: Connection) async {
+        let peer = conn.info.remotePeer
+        let supported = handlers.keys.sorted()
+        let negotiated: (ProtocolID, any ByteStream)
+        do {
+            negotiated = try await withTimeout(
+                config.negotiationTimeout, what: "inbound protocol negotiation", onTimeout: { await stream.reset() }
+            ) {
+                try await Multistream.negotiateInbound(stream, supported: supported)
+            }
+        } catch {
+            logger.debug("inbound stream negotiation failed", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+            await stream.reset()
+            return
+        }
+        let (proto, negotiatedStream) = negotiated
+        guard let handler = handlers[proto] else {
+            await stream.reset()
+            return
+        }
+        let perPeer = streamsPerPeer[peer, default: 0]
+        let perProto = streamsPerProtocol[proto, default: 0]
+        guard perPeer < config.limits.maxStreamsPerPeer, perProto < config.limits.maxStreamsPerProtocol else {
+            logger.warning("rejected inbound stream", metadata: [
+                "peer": "\(peer)", "protocol": "\(proto)",
+                "reason": perPeer >= config.limits.maxStreamsPerPeer ? "per-peer stream limit" : "per-protocol stream limit",
+            ])
+            await stream.reset()
+            return
+        }
+        streamsPerPeer[peer] = perPeer + 1
+        streamsPerProtocol[proto] = perProto + 1
+        let incoming = IncomingStream(
+            stream: negotiatedStream, protocolID: proto, remotePeer: peer, remoteAddress: conn.info.remoteAddress)
+        await handler(incoming)
+        streamsPerPeer[peer] = streamsPerPeer[peer, default: 1] - 1
+        if streamsPerPeer[peer] == 0 { streamsPerPeer[peer] = nil }
+        streamsPerProtocol[proto] = streamsPerProtocol[proto, default: 1] - 1
+        if streamsPerProtocol[proto] == 0 { streamsPerProtocol[proto] = nil }
+    }
+
+    // MARK: connection manager
+
+    private func trimIfNeeded() {
+        let candidates = connectionsByPeer.map { peer, conns in
+            ConnectionManager.Candidate(
+                peer: peer, connections: conns.count,
+                newestOpenedAt: conns.map(\.info.openedAt).max() ?? 0,
+                activeStreams: streamsPerPeer[peer, default: 0])
+        }
+        let victims = manager.peersToTrim(candidates, now: Self.now())
+        guard !victims.isEmpty else { return }
+        logger.info("connection manager trimming", metadata: ["peers": "\(victims.count)"])
+        for peer in victims {
+            let conns = connectionsByPeer[peer] ?? []
+            for c in conns {
+                logger.info("closing connection", metadata: ["peer": "\(peer)", "reason": "connection manager: above high water"])
+                remove(c)
+                Task { await c.muxed.close() }
+            }
+        }
+    }
+
+    /// Runs the connection manager now (it also runs after every new connection).
+    public func trimConnections() { trimIfNeeded() }
+
+    private static func now() -> Double { Date().timeIntervalSince1970 }
+}

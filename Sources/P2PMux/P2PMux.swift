@@ -1,2 +1,0 @@
-/// yamux and mplex stream multiplexers.
-enum P2PMux {}
