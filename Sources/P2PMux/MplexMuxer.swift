@@ -57,6 +57,7 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
     private var closed = false
     private var tasks: [Task<Void, Never>] = []
+    private var refusals = RefusalCounter()
 
     init(base: any ByteStream, config: MuxerConfig, receiveTimeout: Duration, logger: Logger) {
         self.base = base
@@ -221,7 +222,12 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
             switch outcome {
             case .accepted(let s, let waiter): waiter?.resume(returning: s)
             case .refused(let reason):
-                logger.info("mplex: refused inbound stream", metadata: ["stream": "\(frame.streamID)", "reason": "\(reason)"])
+                let (log, count) = lock.withLock { (refusals.record(), refusals.count) }
+                if log {
+                    logger.info(
+                        "mplex: refused inbound stream",
+                        metadata: ["stream": "\(frame.streamID)", "reason": "\(reason)", "refused_so_far": "\(count)"])
+                }
                 sendControl(MplexFrame(streamID: frame.streamID, flag: .resetReceiver))
             case .ignore: break
             }

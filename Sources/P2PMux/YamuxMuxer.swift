@@ -39,6 +39,7 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
     private var pingOutstanding: (value: UInt32, sentAt: Double)?
     private var nextPingValue: UInt32 = 1
     private var tasks: [Task<Void, Never>] = []
+    private var refusals = RefusalCounter()
 
     init(base: any ByteStream, isInitiator: Bool, config: MuxerConfig, logger: Logger) {
         self.base = base
@@ -263,7 +264,11 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
                 case .remoteGoAway(let code):
                     logger.debug("yamux: remote sent go-away", metadata: ["code": "\(code)"])
                 case .refused(let id, let reason):
-                    logger.info("yamux: refused inbound stream", metadata: ["stream": "\(id)", "reason": "\(reason)"])
+                    if refusals.record() {
+                        logger.info(
+                            "yamux: refused inbound stream",
+                            metadata: ["stream": "\(id)", "reason": "\(reason)", "refused_so_far": "\(refusals.count)"])
+                    }
                 }
             }
             if frame.type == .data || frame.type == .windowUpdate {

@@ -25,7 +25,7 @@ enum BenchError: Error, CustomStringConvertible {
 }
 
 /// Locked box for a value handed from one thread to another.
-private final class Box<T: Sendable>: @unchecked Sendable {
+final class Box<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: T?
     func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
