@@ -110,10 +110,12 @@ public final class MemoryBlockStore: PinStore {
         coordinator.lease()
     }
 
-    public func collectGarbage() throws(BlockStoreError) -> GCResult {
+    public func collectGarbage(progress: (@Sendable (GCProgress) -> Void)?) throws(BlockStoreError) -> GCResult {
         try coordinator.collect { (roots: [CID]) throws(BlockStoreError) -> GCResult in
             try state.withLock { (state: inout MemoryState) throws(BlockStoreError) -> GCResult in
+                progress?(GCProgress(phase: .marking, done: 0, total: nil))
                 let keep = try PinLogic.mark(providerRoots: roots, in: MemoryBackend(state: state))
+                progress?(GCProgress(phase: .sweeping, done: state.blocks.count, total: state.blocks.count))
                 var removed: [CID] = []
                 var bytes = 0
                 for (multihash, entry) in state.blocks where !keep.contains(multihash) {

@@ -33,7 +33,9 @@ public protocol PinStore: BlockStore {
     /// for itself).
     func gcLease() -> GCLease
     /// Mark-and-sweep: removes every block not reachable from a pin or a provider root.
-    func collectGarbage() throws(BlockStoreError) -> GCResult
+    /// `progress` (if any) is called during the sweep with the blocks examined so far and the
+    /// number to examine, so a caller can draw a progress bar.
+    func collectGarbage(progress: (@Sendable (GCProgress) -> Void)?) throws(BlockStoreError) -> GCResult
     /// Re-hashes every block and checks that every recursive pin's DAG is complete.
     func verify() throws(BlockStoreError) -> VerifyReport
     /// Counts and sizes.
@@ -100,6 +102,30 @@ public struct GCRootProviderToken: Hashable, Sendable {
 }
 
 /// What GC removed.
+extension PinStore {
+    /// Mark-and-sweep without progress reports.
+    public func collectGarbage() throws(BlockStoreError) -> GCResult {
+        try collectGarbage(progress: nil)
+    }
+}
+
+/// How far a garbage collection has got.
+public struct GCProgress: Hashable, Sendable {
+    /// `marking` while reachable blocks are found, `sweeping` while unreachable ones are removed.
+    public enum Phase: String, Sendable { case marking, sweeping }
+    public var phase: Phase
+    /// Blocks examined in this phase.
+    public var done: Int
+    /// Blocks to examine in this phase, when known.
+    public var total: Int?
+
+    public init(phase: Phase, done: Int, total: Int?) {
+        self.phase = phase
+        self.done = done
+        self.total = total
+    }
+}
+
 public struct GCResult: Hashable, Sendable {
     /// The removed blocks, as CIDv1 with the codec they were first stored under.
     public var removed: [CID]

@@ -438,12 +438,14 @@ public final class SQLiteBlockStore: PinStore {
     /// Mark-and-sweep in one transaction: recursive pins (whose DAGs must be complete: GC stops
     /// with `.incompleteDAG` rather than guess), direct pins and provider roots are kept, every
     /// other block is deleted; then free pages are returned to the file system.
-    public func collectGarbage() throws(BlockStoreError) -> GCResult {
+    public func collectGarbage(progress: (@Sendable (GCProgress) -> Void)?) throws(BlockStoreError) -> GCResult {
         try coordinator.collect { (roots: [CID]) throws(BlockStoreError) -> GCResult in
             try writer.withLock { (w: inout WriterState) throws(BlockStoreError) -> GCResult in
                 let c = w.connection
                 let result = try c.transaction("gc") { () throws(BlockStoreError) -> GCResult in
-                    try sweep(c, keeping: PinLogic.mark(providerRoots: roots, in: SQLiteBackend(connection: c)))
+                    progress?(GCProgress(phase: .marking, done: 0, total: nil))
+                    let keep = try PinLogic.mark(providerRoots: roots, in: SQLiteBackend(connection: c))
+                    return try sweep(c, keeping: keep, progress: progress)
                 }
                 do {
                     try c.execute("PRAGMA incremental_vacuum", "gc: free pages")
@@ -457,12 +459,25 @@ public final class SQLiteBlockStore: PinStore {
         }
     }
 
-    private func sweep(_ c: SQLiteConnection, keeping keep: Set<Multihash>) throws(BlockStoreError) -> GCResult {
+    private func sweep(
+        _ c: SQLiteConnection, keeping keep: Set<Multihash>, progress: (@Sendable (GCProgress) -> Void)?
+    ) throws(BlockStoreError) -> GCResult {
+        var total: Int?
+        if progress != nil {
+            let count = try c.statement("SELECT count(*) FROM blocks")
+            defer { count.reset() }
+            if try count.step("gc: count") { total = Int(count.int64(0)) }
+        }
         let scan = try c.statement("SELECT id, mh, codec, size FROM blocks")
         var doomed: [(id: Int64, cid: CID, size: Int)] = []
+        var examined = 0
         do {
             defer { scan.reset() }
             while try scan.step("gc: scan") {
+                examined += 1
+                if let progress, examined % 4096 == 0 {
+                    progress(GCProgress(phase: .sweeping, done: examined, total: total))
+                }
                 let key = scan.blob(1)
                 guard let multihash = try? Multihash(bytes: key) else {
                     logger.warning("gc: skipping a block whose key is not a multihash", metadata: ["key": "\(Hex.encode(key))"])
@@ -485,6 +500,7 @@ public final class SQLiteBlockStore: PinStore {
             _ = try remove.step("gc: delete \(entry.cid)")
             bytes += entry.size
         }
+        progress?(GCProgress(phase: .sweeping, done: examined, total: total))
         return GCResult(removed: doomed.map(\.cid), removedBytes: bytes)
     }
 

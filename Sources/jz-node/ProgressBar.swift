@@ -9,6 +9,8 @@ final class ProgressBar: @unchecked Sendable {
     private let label: String
     private let enabled: Bool
     private let lock = NSLock()
+    /// Formats an amount: bytes by default, or a count of items (`ProgressBar.count("blocks")`).
+    private let format: @Sendable (Int64) -> String
     private var done: Int64 = 0
     private var lastDraw: TimeInterval = 0
     private let start = Date()
@@ -16,9 +18,11 @@ final class ProgressBar: @unchecked Sendable {
     /// - Parameters:
     ///   - total: the amount of work in bytes, if known.
     ///   - quiet: `-q` or similar: never draw.
-    init(label: String, total: Int64?, quiet: Bool) {
+    ///   - format: how amounts are shown (default: bytes).
+    init(label: String, total: Int64?, quiet: Bool, format: @escaping @Sendable (Int64) -> String = ProgressBar.bytes) {
         self.label = label
         self.total = total
+        self.format = format
         self.enabled = !quiet && isatty(STDERR_FILENO) == 1
     }
 
@@ -55,18 +59,23 @@ final class ProgressBar: @unchecked Sendable {
 
     private func draw(elapsed: TimeInterval) {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        var line = "\r\(label) \(ProgressBar.bytes(done))"
+        var line = "\r\(label) \(format(done))"
         if let total, total > 0 {
             let fraction = min(1, Double(done) / Double(total))
             let width = 30
             let filled = Int(fraction * Double(width))
-            line += " / \(ProgressBar.bytes(total)) ["
+            line += " / \(format(total)) ["
                 + String(repeating: "=", count: filled)
                 + (filled < width ? ">" + String(repeating: " ", count: width - filled - 1) : "")
                 + "] " + String(format: "%5.1f%%", fraction * 100)
         }
-        line += "  \(ProgressBar.bytes(Int64(rate)))/s   "
+        line += "  \(format(Int64(rate)))/s   "
         FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// A formatter for counts of `unit` ("12345 blocks").
+    static func count(_ unit: String) -> @Sendable (Int64) -> String {
+        { "\($0) \(unit)" }
     }
 
     /// Human-readable byte counts (KiB, MiB, GiB).

@@ -201,11 +201,23 @@ struct StoreCommand: ParsableCommand {
             commandName: "gc", abstract: "Remove every block not reachable from a pin or a versioning ref.")
         @OptionGroup var homeOptions: HomeOptions
         @OptionGroup var output: JSONOption
-        @Flag(name: [.short, .long], help: "Print only the summary.") var quiet = false
+        @Flag(name: [.short, .long], help: "Print only the summary (and no progress bar).") var quiet = false
 
         func run() throws {
             let node = try openLocalNode(homeOptions)
-            let result = try node.store.collectGarbage()
+            let bar = GCProgressBars()
+            let quiet = quiet || output.json
+            let result = try node.store.collectGarbage { progress in
+                // The sweep reports blocks examined out of the store's count (marking has no count yet).
+                guard progress.phase == .sweeping else { return }
+                let current = bar.get(progress.phase) {
+                    ProgressBar(
+                        label: "gc: sweeping", total: progress.total.map(Int64.init), quiet: quiet,
+                        format: ProgressBar.count("blocks"))
+                }
+                current.update(Int64(progress.done))
+            }
+            bar.finish()
             if output.json {
                 printJSON(["Removed": .array(result.removed.map { .string($0.description) }),
                            "RemovedBytes": .int(Int64(result.removedBytes))])
@@ -271,5 +283,30 @@ struct StoreCommand: ParsableCommand {
             }
             if !report.isOK { throw ExitCode.failure }
         }
+    }
+}
+
+/// The progress bar of the current GC phase (the store reports from its own thread).
+final class GCProgressBars: @unchecked Sendable {
+    private let lock = NSLock()
+    private var phase: GCProgress.Phase?
+    private var bar: ProgressBar?
+
+    func get(_ phase: GCProgress.Phase, make: () -> ProgressBar) -> ProgressBar {
+        lock.lock()
+        defer { lock.unlock() }
+        if let bar, self.phase == phase { return bar }
+        bar?.finish()
+        let new = make()
+        self.phase = phase
+        bar = new
+        return new
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        bar?.finish()
+        bar = nil
     }
 }
