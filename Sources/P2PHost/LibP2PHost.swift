@@ -131,7 +131,47 @@ public actor LibP2PHost: P2PHost {
 
     // MARK: P2PHost
 
-    public func listenAddresses() async -> [Multiaddr] { listeners.map(\.address) }
+    /// The bound listen addresses, with an unspecified IP (0.0.0.0, ::) replaced by this machine's
+    /// interface addresses (as go-libp2p does), so identify never advertises an address nobody can dial.
+    public func listenAddresses() async -> [Multiaddr] {
+        Self.expandUnspecified(listeners.map(\.address), interfaces: Self.interfaceAddresses())
+    }
+
+    /// Replaces `/ip4/0.0.0.0/…` and `/ip6/::/…` by one address per interface IP of that family.
+    static func expandUnspecified(_ addresses: [Multiaddr], interfaces: [Multiaddr]) -> [Multiaddr] {
+        var out: [Multiaddr] = []
+        for address in addresses {
+            guard let first = address.components.first,
+                (first.protocol == .ip4 && first.valueString == "0.0.0.0") || (first.protocol == .ip6 && first.valueString == "::")
+            else {
+                out.append(address)
+                continue
+            }
+            let rest = Array(address.components.dropFirst())
+            let matching = interfaces.filter { $0.components.first?.protocol == first.protocol }
+            if matching.isEmpty { out.append(address) }
+            for ip in matching { out.append(Multiaddr(ip.components + rest)) }
+        }
+        var seen = Set<Multiaddr>()
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    /// `/ip4/A` and `/ip6/A` for every interface address (IPv6 link-local skipped: it needs a zone).
+    static func interfaceAddresses() -> [Multiaddr] {
+        guard let devices = try? System.enumerateDevices() else { return [] }
+        var out: [Multiaddr] = []
+        for device in devices {
+            guard let socketAddress = device.address, let ip = socketAddress.ipAddress else { continue }
+            switch socketAddress {
+            case .v4: if let a = try? Multiaddr("/ip4/\(ip)") { out.append(a) }
+            case .v6:
+                if ip.lowercased().hasPrefix("fe80") { continue }
+                if let a = try? Multiaddr("/ip6/\(ip)") { out.append(a) }
+            default: continue
+            }
+        }
+        return out
+    }
 
     public func setHandler(_ protocolID: ProtocolID, _ handler: @escaping StreamHandler) async {
         handlers[protocolID] = handler

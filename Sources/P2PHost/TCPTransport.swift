@@ -53,7 +53,14 @@ public final class TCPTransport: Sendable {
         }
         let limit = readBufferLimit
         let logger = self.logger
-        let bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
+        if case .v6 = socketAddress {
+            // IPv6-only, as Go listens on tcp6: a dual-stack socket on [::]:P would collide with a
+            // second listener on 0.0.0.0:P (the default config listens on both).
+            bootstrap = bootstrap.serverChannelOption(
+                ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel.ipv6, name: .ipv6_v6only), value: 1)
+        }
+        bootstrap = bootstrap
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)

@@ -374,3 +374,34 @@ actor Gate {
         waiters = []
     }
 }
+
+@Suite("Listen addresses")
+struct ListenAddressTests {
+    @Test("0.0.0.0 and :: become one address per interface of the family; others stay")
+    func expands() throws {
+        let interfaces = [try Multiaddr("/ip4/127.0.0.1"), try Multiaddr("/ip4/10.0.0.5"), try Multiaddr("/ip6/::1")]
+        let out = LibP2PHost.expandUnspecified(
+            [try Multiaddr("/ip4/0.0.0.0/tcp/4101"), try Multiaddr("/ip6/::/tcp/4101"), try Multiaddr("/ip4/192.168.1.2/tcp/1")],
+            interfaces: interfaces)
+        #expect(out.map(\.description) == [
+            "/ip4/127.0.0.1/tcp/4101", "/ip4/10.0.0.5/tcp/4101", "/ip6/::1/tcp/4101", "/ip4/192.168.1.2/tcp/1",
+        ])
+        // No interface of a family: the unspecified address is kept rather than dropped.
+        #expect(LibP2PHost.expandUnspecified([try Multiaddr("/ip6/::/tcp/1")], interfaces: []).map(\.description) == ["/ip6/::/tcp/1"])
+        #expect(!LibP2PHost.interfaceAddresses().isEmpty)
+    }
+
+    @Test("0.0.0.0:P and [::]:P listen side by side (IPv6 listeners are IPv6-only, as the default config needs)")
+    func dualListeners() async throws {
+        let transport = TCPTransport(logger: Logger(label: "test.tcp"))
+        let v4 = try await transport.listen(try Multiaddr("/ip4/0.0.0.0/tcp/0")) { connection in
+            Task { await connection.close() }
+        }
+        defer { Task { await v4.close() } }
+        let port = try #require(v4.address.value(for: .tcp)).valueString
+        let v6 = try await transport.listen(try Multiaddr("/ip6/::/tcp/\(port)")) { connection in
+            Task { await connection.close() }
+        }
+        await v6.close()
+    }
+}
