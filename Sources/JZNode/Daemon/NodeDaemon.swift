@@ -71,21 +71,22 @@ public final class NodeDaemon: Sendable {
         try await host.start()
         await identify.register()
         await ping.register()
+        // Identify every new connection's peer; when a peer's last connection closes, identify
+        // lowers the TTL of what it learnt.
         await host.addConnectionObserver { [identify, logger, host] event in
-            guard case .connected(let info) = event else {
-                if case .disconnected(let info) = event {
-                    Task {
-                        let stillConnected = await host.connections().contains { $0.remotePeer == info.remotePeer }
-                        if !stillConnected { identify.peerDisconnected(info.remotePeer) }
+            switch event {
+            case .connected(let info):
+                Task {
+                    do {
+                        _ = try await identify.identify(info.remotePeer)
+                    } catch {
+                        logger.debug("identify of \(info.remotePeer) failed: \(error)")
                     }
                 }
-                return
-            }
-            Task {
-                do {
-                    _ = try await identify.identify(info.remotePeer)
-                } catch {
-                    logger.debug("identify of \(info.remotePeer) failed: \(error)")
+            case .disconnected(let info):
+                Task {
+                    let stillConnected = await host.connections().contains { $0.remotePeer == info.remotePeer }
+                    if !stillConnected { identify.peerDisconnected(info.remotePeer) }
                 }
             }
         }
