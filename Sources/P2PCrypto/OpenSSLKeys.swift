@@ -45,9 +45,10 @@ final class CString {
     deinit { pointer.deallocate() }
 }
 
-enum OpenSSL {
+/// Helpers shared by the modules that call OpenSSL directly (P2PCrypto, P2PSecurity's TLS).
+public enum OpenSSL {
     /// Drains OpenSSL's (thread-local) error queue into one line.
-    static func errorText() -> String {
+    public static func errorText() -> String {
         var messages: [String] = []
         while true {
             let code = ERR_get_error()

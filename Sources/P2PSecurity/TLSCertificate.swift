@@ -204,19 +204,8 @@ enum TLSCertificate {
         return String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Drains OpenSSL's (thread-local) error queue into one line.
-    static func errorText() -> String {
-        var messages: [String] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            var buffer = [CChar](repeating: 0, count: 256)
-            ERR_error_string_n(code, &buffer, buffer.count)
-            let end = buffer.firstIndex(of: 0) ?? buffer.count
-            messages.append(String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        return messages.isEmpty ? "no OpenSSL error recorded" : messages.joined(separator: "; ")
-    }
+    /// Drains OpenSSL's (thread-local) error queue into one line (P2PCrypto's shared helper).
+    static func errorText() -> String { OpenSSL.errorText() }
 
     /// Calls an i2d_* function twice (size, then write) and returns the DER bytes.
     static func encodeDER(_ i2d: (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?) -> Int32) -> [UInt8]? {
