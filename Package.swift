@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "P2PSecurity", targets: ["P2PSecurity"]),
         .library(name: "P2PMux", targets: ["P2PMux"]),
         .library(name: "P2PHost", targets: ["P2PHost"]),
+        .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -97,10 +98,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "Bitswap",
+            dependencies: [
+                "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
-                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux",
+                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -110,7 +118,7 @@ let package = Package(
             name: "jz-node",
             dependencies: [
                 "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning",
-                "P2PCore", "P2PHost",
+                "P2PCore", "P2PHost", "Bitswap",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -162,6 +170,12 @@ let package = Package(
             name: "P2PHostTests",
             dependencies: [
                 "P2PHost", "P2PSecurity", "P2PMux", "P2PCore", "P2PCrypto", "Multiformats",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "BitswapTests",
+            dependencies: [
+                "Bitswap", "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

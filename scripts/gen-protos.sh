@@ -31,6 +31,7 @@ PROTOS=(
     "peer_record.proto P2PHost Internal"
     "envelope.proto P2PHost Internal"
     "crypto.proto P2PHost Internal"
+    "bitswap-message.proto Bitswap Internal"
 )
 
 CHECK=0

@@ -98,6 +98,30 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// An integer (a double with no fraction counts).
+    public var intValue: Int? {
+        switch self {
+        case let .int(i): return Int(exactly: i)
+        case let .double(d): return Int(exactly: d)
+        default: return nil
+        }
+    }
+
+    public var doubleValue: Double? {
+        switch self {
+        case let .int(i): return Double(i)
+        case let .double(d): return d
+        default: return nil
+        }
+    }
+
+    /// An object with `key` set to `value` (other values are returned unchanged).
+    public func setting(_ key: String, _ value: JSONValue) -> JSONValue {
+        guard case var .object(members) = self else { return self }
+        members[key] = value
+        return .object(members)
+    }
+
     /// The strings of an array of strings (nil if any element is not a string).
     public var stringArray: [String]? {
         guard case let .array(items) = self else { return nil }

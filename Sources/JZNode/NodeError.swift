@@ -9,6 +9,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case identityMismatch(configured: String, derived: String)
     case invalidBootstrapAddress(String, reason: String)
     case io(path: String, reason: String)
+    /// A network operation (dialling, fetching) failed.
+    case network(String)
 
     public var description: String {
         switch self {
@@ -30,6 +32,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
             return "bootstrap address \(addr) is not usable: \(reason)"
         case let .io(path, reason):
             return "\(path): \(reason)"
+        case let .network(reason):
+            return reason
         }
     }
 }

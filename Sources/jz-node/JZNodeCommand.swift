@@ -43,6 +43,8 @@ struct JZNodeCommand: AsyncParsableCommand {
             ShutdownCommand.self,
             SwarmCommand.self,
             PingCommand.self,
+            FetchCommand.self,
+            BitswapCommand.self,
         ]
     )
 

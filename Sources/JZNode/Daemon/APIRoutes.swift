@@ -18,6 +18,10 @@ struct APIRoutes {
             case "swarm/disconnect": return try await swarmDisconnect(request)
             case "swarm/addrs/local": return await swarmAddrsLocal(request)
             case "ping": return try await ping(request)
+            case "fetch": return try fetch(request)
+            case "bitswap/stat": return await bitswapStat(request)
+            case "bitswap/wantlist": return try bitswapWantlist(request)
+            case "bitswap/ledger": return try bitswapLedger(request)
             case "shutdown":
                 daemon.shutdown()
                 return .json(.null)

@@ -1,3 +1,4 @@
+import Bitswap
 import Foundation
 import Logging
 import Multiformats
@@ -21,6 +22,10 @@ public final class NodeDaemon: Sendable {
     public let host: LibP2PHost
     public let identify: IdentifyService
     public let ping: PingService
+    /// The node's block store, pins and refs.
+    public let local: LocalNode
+    /// Block exchange with other peers.
+    public let bitswap: Bitswap
     let logger: Logger
     private let lock: DaemonLock
     private let group: MultiThreadedEventLoopGroup
@@ -43,6 +48,8 @@ public final class NodeDaemon: Sendable {
             host: host, privateKey: identity.privateKey, agentVersion: JZNodeInfo.agentVersion,
             protocolVersion: NodeDaemon.protocolVersion, logger: logger)
         ping = PingService(host: host, logger: logger, timeout: .seconds(10))
+        local = try LocalNode(home: home, logger: logger)
+        bitswap = Bitswap(host: host, store: local.store, logger: logger)
     }
 
     static func hostConfig(_ settings: NetworkSettings, identity: NodeIdentity, logger: Logger) -> HostConfig {
@@ -71,11 +78,13 @@ public final class NodeDaemon: Sendable {
         try await host.start()
         await identify.register()
         await ping.register()
+        await bitswap.start()
         // Identify every new connection's peer; when a peer's last connection closes, identify
         // lowers the TTL of what it learnt.
-        await host.addConnectionObserver { [identify, logger, host] event in
+        await host.addConnectionObserver { [identify, logger, host, bitswap] event in
             switch event {
             case .connected(let info):
+                bitswap.peerConnected(info.remotePeer)
                 Task {
                     do {
                         _ = try await identify.identify(info.remotePeer)
@@ -86,7 +95,10 @@ public final class NodeDaemon: Sendable {
             case .disconnected(let info):
                 Task {
                     let stillConnected = await host.connections().contains { $0.remotePeer == info.remotePeer }
-                    if !stillConnected { identify.peerDisconnected(info.remotePeer) }
+                    if !stillConnected {
+                        identify.peerDisconnected(info.remotePeer)
+                        await bitswap.peerDisconnected(info.remotePeer)
+                    }
                 }
             }
         }
@@ -114,6 +126,7 @@ public final class NodeDaemon: Sendable {
         bootstrap.cancel()
         logger.info("shutting down")
         await api.stop()
+        await bitswap.stop()
         await host.stop()
         try? FileManager.default.removeItem(atPath: home.apiFilePath)
         try? await group.shutdownGracefully()

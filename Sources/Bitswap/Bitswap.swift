@@ -1,0 +1,115 @@
+import BlockStore
+import IPLD
+import Logging
+import Multiformats
+import P2PCore
+import P2PCrypto
+
+/// Bitswap 1.2.0 (with 1.1.0, 1.0.0 and `/ipfs/bitswap` fallbacks) over any `P2PHost`: a server
+/// that answers other peers' wants from the block store, and a client that fetches whole DAGs
+/// from many peers at once, hashing every block before it is stored.
+///
+/// The owner tells it about connections (`peerConnected` / `peerDisconnected`) and about blocks
+/// added locally (`blocksAdded`), so peers waiting for them are served.
+public final class Bitswap: Sendable {
+    /// Tuning knobs; the defaults suit a node on a LAN or the internet.
+    public struct Config: Sendable {
+        /// Blocks asked of one peer at a time.
+        public var window = 32
+        /// Silence after which a peer's open requests are asked of others.
+        public var requestTimeout: Duration = .seconds(10)
+        /// Silent periods in a row after which a peer is dropped from a fetch.
+        public var maxTimeouts = 3
+        /// Largest message the server builds (bytes of blocks).
+        public var targetMessageBytes = 2 << 20
+
+        public init() {}
+    }
+
+    private let network: BitswapNetwork
+    private let client: BitswapClient
+    private let server: BitswapServer
+    private let ledgers = Ledgers()
+    private let store: any BlockStore
+    private let config: Config
+    private let logger: Logger
+    private let sessionIDs = Mutex()
+    nonisolated(unsafe) private var nextSessionID = 0
+
+    public init(host: any P2PHost, store: any BlockStore, logger: Logger, config: Config = Config()) {
+        self.store = store
+        self.config = config
+        self.logger = logger
+        network = BitswapNetwork(host: host, logger: logger)
+        client = BitswapClient(network: network, ledgers: ledgers, logger: logger)
+        server = BitswapServer(
+            store: store, network: network, ledgers: ledgers, logger: logger,
+            targetMessageBytes: config.targetMessageBytes)
+        client.onStored = { [server] blocks in server.blocksAdded(blocks.map(\.cid)) }
+    }
+
+    /// Registers the protocol handlers.
+    public func start() async {
+        await network.start { [client, server] message, peer, protocolID in
+            server.received(message, from: peer, protocolID: protocolID)
+            await client.received(message, from: peer)
+        }
+    }
+
+    /// Removes the handlers and closes streams; running fetches fail with `.stopped`.
+    public func stop() async {
+        server.stop()
+        await network.stop()
+    }
+
+    public func peerConnected(_ peer: PeerID) {
+        client.peerConnected(peer)
+    }
+
+    public func peerDisconnected(_ peer: PeerID) async {
+        server.peerDisconnected(peer)
+        client.peerDisconnected(peer)
+        await network.peerDisconnected(peer)
+    }
+
+    /// Blocks were added to the store by something else (add, import): serve waiting peers.
+    public func blocksAdded(_ cids: [CID]) {
+        server.blocksAdded(cids)
+    }
+
+    /// Fetches every block of the DAG under `root` that the store lacks, and stores it.
+    /// The caller pins (and holds off GC meanwhile, see `PinStore.gcLease`).
+    public func fetch(
+        _ root: CID, options: FetchOptions = FetchOptions(),
+        progress: (@Sendable (FetchProgress) -> Void)? = nil
+    ) async throws(BitswapError) -> FetchResult {
+        let id: Int = sessionIDs.withLock {
+            nextSessionID += 1
+            return nextSessionID
+        }
+        var planner = SessionPlanner.Config()
+        planner.window = config.window
+        let c = config.requestTimeout.components
+        planner.requestTimeout = Double(c.seconds) + Double(c.attoseconds) / 1e18
+        planner.maxTimeouts = config.maxTimeouts
+        let session = FetchSession(
+            id: id, root: root, client: client, store: store, options: options, config: planner,
+            logger: logger, progress: progress)
+        client.register(session)
+        return try await session.run()
+    }
+
+    /// Node-wide counters.
+    public func stats() -> BitswapStats { ledgers.stats() }
+
+    /// Blocks our fetches are waiting for.
+    public func wantlist() -> [CID] {
+        client.wantlist().compactMap { try? CID(version: .v1, codec: .raw, multihash: $0) }
+    }
+
+    /// What `peer` has asked us for and not yet received.
+    public func wantlist(of peer: PeerID) -> [WantlistEntry] { server.wantlist(of: peer) }
+
+    /// What we exchanged with `peer`.
+    public func ledger(for peer: PeerID) -> LedgerEntry { ledgers.ledger(for: peer) }
+}

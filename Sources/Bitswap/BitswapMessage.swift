@@ -1,0 +1,314 @@
+import Foundation
+import IPLD
+import Multiformats
+import P2PCore
+import P2PCrypto
+import SwiftProtobuf
+
+/// What a wantlist entry asks for.
+public enum WantType: String, Sendable, Hashable, Codable {
+    /// Send the block.
+    case block
+    /// Say whether you have the block (HAVE / DONT_HAVE, bitswap 1.2.0).
+    case have
+}
+
+/// One wantlist entry.
+public struct WantlistEntry: Sendable, Hashable {
+    public var cid: CID
+    public var priority: Int32
+    /// Revokes an earlier want of `cid`.
+    public var cancel: Bool
+    public var wantType: WantType
+    /// Ask for DONT_HAVE when the peer lacks the block.
+    public var sendDontHave: Bool
+
+    public init(cid: CID, priority: Int32 = 1, cancel: Bool = false, wantType: WantType = .block, sendDontHave: Bool = false) {
+        self.cid = cid
+        self.priority = priority
+        self.cancel = cancel
+        self.wantType = wantType
+        self.sendDontHave = sendDontHave
+    }
+
+    /// A cancel entry for `cid`.
+    public static func cancel(_ cid: CID) -> WantlistEntry {
+        WantlistEntry(cid: cid, priority: 0, cancel: true)
+    }
+}
+
+/// A HAVE or DONT_HAVE answer.
+public struct BlockPresence: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable { case have, dontHave }
+    public var cid: CID
+    public var kind: Kind
+
+    public init(cid: CID, kind: Kind) {
+        self.cid = cid
+        self.kind = kind
+    }
+}
+
+/// The first part of a CID (version, codec, hash function, digest length): with a block's bytes it
+/// names the block. Bitswap 1.1.0+ sends it with every block; the receiver hashes the bytes to get
+/// the CID, which is what verifies them.
+public struct CIDPrefix: Sendable, Hashable, CustomStringConvertible {
+    public var version: CID.Version
+    public var codec: Multicodec
+    public var hashFunction: HashFunction
+    public var digestLength: Int
+
+    /// The prefix of CIDv0 (dag-pb, sha2-256, 32 bytes): how bitswap 1.0.0 blocks are named.
+    public static let v0 = CIDPrefix(version: .v0, codec: .dagPB, hashFunction: .sha2_256, digestLength: 32)
+
+    public init(version: CID.Version, codec: Multicodec, hashFunction: HashFunction, digestLength: Int) {
+        self.version = version
+        self.codec = codec
+        self.hashFunction = hashFunction
+        self.digestLength = digestLength
+    }
+
+    public init(of cid: CID) {
+        self.init(version: cid.version, codec: cid.codec, hashFunction: HashFunction(rawValue: cid.multihash.code),
+                  digestLength: cid.multihash.digest.count)
+    }
+
+    /// Parses the wire form: four varints.
+    public init(bytes: [UInt8]) throws(BitswapError) {
+        var reader = ByteReader(bytes)
+        do {
+            let version = try reader.readVarint()
+            let codec = try reader.readVarint()
+            let hash = try reader.readVarint()
+            let length = try reader.readVarint()
+            guard reader.isAtEnd else { throw BitswapError.malformedMessage(field: "block prefix", reason: "trailing bytes") }
+            guard let v = CID.Version(rawValue: Int(clamping: version)) else {
+                throw BitswapError.malformedMessage(field: "block prefix", reason: "CID version \(version)")
+            }
+            guard length <= 128 else {
+                throw BitswapError.malformedMessage(field: "block prefix", reason: "digest length \(length)")
+            }
+            self.init(version: v, codec: Multicodec(rawValue: codec), hashFunction: HashFunction(rawValue: hash),
+                      digestLength: Int(length))
+        } catch let error as BitswapError {
+            throw error
+        } catch {
+            throw .malformedMessage(field: "block prefix", reason: "\(error)")
+        }
+    }
+
+    /// The wire form.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        Varint.encode(UInt64(version.rawValue), into: &out)
+        Varint.encode(codec.rawValue, into: &out)
+        Varint.encode(hashFunction.rawValue, into: &out)
+        Varint.encode(UInt64(digestLength), into: &out)
+        return out
+    }
+
+    /// Hashes `data` into the CID this prefix names it with.
+    public func cid(for data: [UInt8]) throws(BitswapError) -> CID {
+        guard hashFunction.isSupported else {
+            throw .unsupportedBlock(reason: "hash function \(hashFunction) cannot be verified here")
+        }
+        do {
+            let multihash = try Multihash.hash(data, with: hashFunction)
+            guard multihash.digest.count == digestLength || hashFunction.digestLength == nil else {
+                throw BitswapError.unsupportedBlock(reason: "digest length \(digestLength) for \(hashFunction)")
+            }
+            return try CID(version: version, codec: codec, multihash: multihash)
+        } catch let error as BitswapError {
+            throw error
+        } catch {
+            throw .unsupportedBlock(reason: "\(error)")
+        }
+    }
+
+    public var description: String { "v\(version.rawValue)/\(codec)/\(hashFunction)/\(digestLength)" }
+}
+
+/// A block as it travels: bytes and the prefix that names them. Received ones are unverified until
+/// `cid()` has hashed them.
+public struct PrefixedBlock: Sendable, Hashable {
+    public var prefix: CIDPrefix
+    public var data: [UInt8]
+
+    public init(prefix: CIDPrefix, data: [UInt8]) {
+        self.prefix = prefix
+        self.data = data
+    }
+
+    public init(_ block: Block) {
+        self.init(prefix: CIDPrefix(of: block.cid), data: block.data)
+    }
+}
+
+/// A bitswap message: wantlist changes, blocks and HAVE/DONT_HAVE answers.
+public struct BitswapMessage: Sendable, Hashable {
+    public var wantlist: [WantlistEntry]
+    /// Whether `wantlist` replaces the receiver's whole view of our wantlist.
+    public var fullWantlist: Bool
+    public var blocks: [PrefixedBlock]
+    public var presences: [BlockPresence]
+    public var pendingBytes: Int32
+
+    public init(
+        wantlist: [WantlistEntry] = [], fullWantlist: Bool = false, blocks: [PrefixedBlock] = [],
+        presences: [BlockPresence] = [], pendingBytes: Int32 = 0
+    ) {
+        self.wantlist = wantlist
+        self.fullWantlist = fullWantlist
+        self.blocks = blocks
+        self.presences = presences
+        self.pendingBytes = pendingBytes
+    }
+
+    public var isEmpty: Bool { wantlist.isEmpty && blocks.isEmpty && presences.isEmpty && !fullWantlist }
+
+    /// Bytes of block data carried.
+    public var blockBytes: Int { blocks.reduce(0) { $0 + $1.data.count } }
+
+    /// Encodes for a peer speaking `protocolID`: 1.0.0 carries bare blocks (CIDv0 only), 1.1.0 and
+    /// 1.2.0 prefixed blocks; HAVE/DONT_HAVE and want-have only go to 1.2.0 peers (for older ones a
+    /// want-have becomes a want-block and presences are dropped).
+    public func encoded(for protocolID: ProtocolID) -> [UInt8] {
+        typealias PB = Ipfs_Boxo_Bitswap_Message_V1_Pb_Message
+        let presence = BitswapProtocol.supportsPresence(protocolID)
+        var message = PB()
+        if !wantlist.isEmpty || fullWantlist {
+            var list = PB.Wantlist()
+            list.full = fullWantlist
+            list.entries = wantlist.map { entry in
+                var e = PB.Wantlist.Entry()
+                e.block = Data(entry.cid.bytes)
+                e.priority = entry.priority
+                e.cancel = entry.cancel
+                if presence {
+                    e.wantType = entry.wantType == .have ? .have : .block
+                    e.sendDontHave = entry.sendDontHave
+                }
+                return e
+            }
+            message.wantlist = list
+        }
+        if BitswapProtocol.usesPayload(protocolID) {
+            message.payload = blocks.map { block in
+                var b = PB.Block()
+                b.prefix = Data(block.prefix.bytes)
+                b.data = Data(block.data)
+                return b
+            }
+        } else {
+            message.blocks = blocks.filter { $0.prefix == .v0 }.map { Data($0.data) }
+        }
+        if presence {
+            message.blockPresences = presences.map { p in
+                var b = PB.BlockPresence()
+                b.cid = Data(p.cid.bytes)
+                b.type = p.kind == .have ? .have : .dontHave
+                return b
+            }
+        }
+        message.pendingBytes = pendingBytes
+        do {
+            return [UInt8](try message.serializedBytes() as Data)
+        } catch {
+            // Serialising a message built from valid fields cannot fail.
+            preconditionFailure("bitswap message serialisation failed: \(error)")
+        }
+    }
+
+    /// Decodes a message read from a stream. Blocks are not hashed here (see `PrefixedBlock`).
+    /// - Throws: `BitswapError.malformedMessage` naming the field.
+    public static func decode(_ bytes: [UInt8]) throws(BitswapError) -> BitswapMessage {
+        typealias PB = Ipfs_Boxo_Bitswap_Message_V1_Pb_Message
+        let message: PB
+        do {
+            message = try PB(serializedBytes: bytes)
+        } catch {
+            throw .malformedMessage(field: "message", reason: "\(error)")
+        }
+        var out = BitswapMessage()
+        out.fullWantlist = message.wantlist.full
+        out.wantlist.reserveCapacity(message.wantlist.entries.count)
+        for (index, entry) in message.wantlist.entries.enumerated() {
+            let cid: CID
+            do {
+                cid = try CID(bytes: [UInt8](entry.block))
+            } catch {
+                throw .malformedMessage(field: "wantlist.entries[\(index)].block", reason: "\(error)")
+            }
+            let type: WantType
+            switch entry.wantType {
+            case .block: type = .block
+            case .have: type = .have
+            case .UNRECOGNIZED(let raw):
+                throw .malformedMessage(field: "wantlist.entries[\(index)].wantType", reason: "unknown value \(raw)")
+            }
+            out.wantlist.append(WantlistEntry(
+                cid: cid, priority: entry.priority, cancel: entry.cancel, wantType: type, sendDontHave: entry.sendDontHave))
+        }
+        for data in message.blocks {
+            out.blocks.append(PrefixedBlock(prefix: .v0, data: [UInt8](data)))
+        }
+        for (index, block) in message.payload.enumerated() {
+            let prefix: CIDPrefix
+            do {
+                prefix = try CIDPrefix(bytes: [UInt8](block.prefix))
+            } catch {
+                throw .malformedMessage(field: "payload[\(index)].prefix", reason: "\(error)")
+            }
+            out.blocks.append(PrefixedBlock(prefix: prefix, data: [UInt8](block.data)))
+        }
+        for (index, presence) in message.blockPresences.enumerated() {
+            let cid: CID
+            do {
+                cid = try CID(bytes: [UInt8](presence.cid))
+            } catch {
+                throw .malformedMessage(field: "blockPresences[\(index)].cid", reason: "\(error)")
+            }
+            switch presence.type {
+            case .have: out.presences.append(BlockPresence(cid: cid, kind: .have))
+            case .dontHave: out.presences.append(BlockPresence(cid: cid, kind: .dontHave))
+            case .UNRECOGNIZED(let raw):
+                throw .malformedMessage(field: "blockPresences[\(index)].type", reason: "unknown value \(raw)")
+            }
+        }
+        out.pendingBytes = message.pendingBytes
+        return out
+    }
+}
+
+/// Errors of the bitswap module; each names what was wrong and where.
+public enum BitswapError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A message that does not parse.
+    case malformedMessage(field: String, reason: String)
+    /// A block that cannot be named or verified here.
+    case unsupportedBlock(reason: String)
+    /// No stream could be opened to the peer.
+    case cannotReach(peer: PeerID, reason: String)
+    /// The fetch could not complete in time.
+    case timeout(what: String, seconds: Double)
+    /// No peer to ask.
+    case noProviders(CID)
+    /// The block store failed.
+    case store(String)
+    /// A block in the DAG cannot be decoded to find its links.
+    case badDAG(cid: CID, reason: String)
+    /// The service was stopped.
+    case stopped
+
+    public var description: String {
+        switch self {
+        case let .malformedMessage(field, reason): return "malformed bitswap message: \(field): \(reason)"
+        case let .unsupportedBlock(reason): return "unsupported block: \(reason)"
+        case let .cannotReach(peer, reason): return "cannot open a bitswap stream to \(peer): \(reason)"
+        case let .timeout(what, seconds): return "\(what) did not finish within \(seconds) s"
+        case let .noProviders(cid): return "no peer to fetch \(cid) from: give one with --peer or connect to one"
+        case let .store(reason): return "block store: \(reason)"
+        case let .badDAG(cid, reason): return "cannot read the links of \(cid): \(reason)"
+        case .stopped: return "bitswap was stopped"
+        }
+    }
+}

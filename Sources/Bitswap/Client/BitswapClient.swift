@@ -1,0 +1,187 @@
+import BlockStore
+import IPLD
+import Logging
+import Multiformats
+import P2PCore
+import P2PCrypto
+
+/// The requesting side: routes received blocks and presences to the sessions that want them,
+/// after hashing every block (on all cores, off the concurrency pool).
+final class BitswapClient: @unchecked Sendable {
+    private let network: BitswapNetwork
+    private let ledgers: Ledgers
+    private let logger: Logger
+    private let lock = Mutex()
+    /// Sessions interested in each wanted multihash.
+    private var interest: [Multihash: [Int]] = [:]
+    private var sessions: [Int: FetchSession] = [:]
+    /// Blocks we had wanted lately (late duplicates of these are not an offence).
+    private var recent = RecentSet(capacity: 65_536)
+    /// Bytes of received, not yet verified blocks.
+    private let verifyBudget = AsyncBudget(capacity: 32 << 20)
+    var onStored: (@Sendable ([Block]) -> Void)?
+
+    init(network: BitswapNetwork, ledgers: Ledgers, logger: Logger) {
+        self.network = network
+        self.ledgers = ledgers
+        self.logger = logger
+    }
+
+    // MARK: Sessions
+
+    func register(_ session: FetchSession) {
+        lock.withLock { sessions[session.id] = session }
+    }
+
+    func unregister(_ session: FetchSession) {
+        lock.withLock {
+            sessions.removeValue(forKey: session.id)
+            for (mh, ids) in interest where ids.contains(session.id) {
+                let rest = ids.filter { $0 != session.id }
+                interest[mh] = rest.isEmpty ? nil : rest
+                recent.insert(mh)
+            }
+        }
+    }
+
+    func registerInterest(_ multihashes: [Multihash], session: FetchSession) {
+        lock.withLock {
+            for mh in multihashes where !(interest[mh]?.contains(session.id) ?? false) {
+                interest[mh, default: []].append(session.id)
+            }
+        }
+    }
+
+    func unregisterInterest(_ multihashes: [Multihash], session: FetchSession) {
+        lock.withLock {
+            for mh in multihashes {
+                guard let ids = interest[mh] else { continue }
+                let rest = ids.filter { $0 != session.id }
+                interest[mh] = rest.isEmpty ? nil : rest
+                recent.insert(mh)
+            }
+        }
+    }
+
+    /// Every block some session wants.
+    func wantlist() -> [Multihash] { lock.withLock { Array(interest.keys) } }
+
+    func connectedPeers() async -> [PeerID] {
+        Array(Set(await network.host.connections().map(\.remotePeer)))
+    }
+
+    func peerConnected(_ peer: PeerID) {
+        for session in lock.withLock({ Array(sessions.values) }) {
+            Task { await session.peerConnected(peer) }
+        }
+    }
+
+    func peerDisconnected(_ peer: PeerID) {
+        for session in lock.withLock({ Array(sessions.values) }) {
+            Task { await session.peerFailed(peer, reason: "disconnected") }
+        }
+    }
+
+    /// Blocks a session stored.
+    func stored(_ blocks: [Block]) { onStored?(blocks) }
+
+    /// Sends in the background; a failure drops the peer from `session`.
+    func send(_ message: BitswapMessage, to peer: PeerID, session: FetchSession?) {
+        Task {
+            do {
+                try await network.send(message, to: peer)
+            } catch {
+                await session?.peerFailed(peer, reason: "\(error)")
+            }
+        }
+    }
+
+    // MARK: Received messages
+
+    /// Handles the blocks and presences of a message. Returns once the blocks are queued for
+    /// hashing (so the stream reader can go on), waiting while too many bytes are unverified.
+    func received(_ message: BitswapMessage, from peer: PeerID) async {
+        ledgers.recordMessage()
+        if !message.presences.isEmpty {
+            let targets: [(BlockPresence, [FetchSession])] = lock.withLock {
+                message.presences.map { p in (p, (interest[p.cid.multihash] ?? []).compactMap { sessions[$0] }) }
+            }
+            for (presence, list) in targets {
+                for session in list { await session.presence(presence, from: peer) }
+            }
+        }
+        guard !message.blocks.isEmpty else { return }
+        let bytes = message.blockBytes
+        await verifyBudget.acquire(bytes)
+        Task {
+            defer { verifyBudget.release(bytes) }
+            await process(message.blocks, from: peer)
+        }
+    }
+
+    private func process(_ blocks: [PrefixedBlock], from peer: PeerID) async {
+        let verified: [Result<Block, BitswapError>] = await BlockingExecutor.map(count: blocks.count) { i in
+            let block = blocks[i]
+            guard block.data.count <= BitswapProtocol.maxBlockSize else {
+                return .failure(.unsupportedBlock(reason: "block of \(block.data.count) bytes exceeds \(BitswapProtocol.maxBlockSize)"))
+            }
+            do throws(BitswapError) {
+                return .success(Block(cid: try block.prefix.cid(for: block.data), data: block.data))
+            } catch {
+                return .failure(error)
+            }
+        }
+        for result in verified {
+            switch result {
+            case .failure(let error):
+                await offence(by: peer, reason: "\(error)")
+            case .success(let block):
+                let (targets, wasRecent): ([FetchSession], Bool) = lock.withLock {
+                    ((interest[block.cid.multihash] ?? []).compactMap { sessions[$0] }, recent.contains(block.cid.multihash))
+                }
+                if targets.isEmpty {
+                    ledgers.recordReceived(from: peer, bytes: block.data.count, duplicate: true)
+                    if !wasRecent {
+                        await offence(by: peer, reason: "sent block \(block.cid) that nobody asked for (corrupt or unrequested data)")
+                    }
+                    continue
+                }
+                ledgers.recordReceived(from: peer, bytes: block.data.count, duplicate: false)
+                for session in targets { await session.deliver(block, from: peer) }
+            }
+        }
+    }
+
+    private func offence(by peer: PeerID, reason: String) async {
+        ledgers.recordBadBlock()
+        logger.warning("bitswap: bad block from \(peer): \(reason)")
+        for session in lock.withLock({ Array(sessions.values) }) {
+            await session.badBlock(from: peer, reason: reason)
+        }
+    }
+}
+
+/// A bounded set that forgets its oldest members.
+struct RecentSet {
+    let capacity: Int
+    private var members: Set<Multihash> = []
+    private var order: [Multihash] = []
+    private var head = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func contains(_ mh: Multihash) -> Bool { members.contains(mh) }
+
+    mutating func insert(_ mh: Multihash) {
+        guard members.insert(mh).inserted else { return }
+        order.append(mh)
+        if members.count > capacity {
+            members.remove(order[head])
+            head += 1
+            if head > capacity {
+                order.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+import BlockStore
+import IPLD
+import Logging
+import Multiformats
+import P2PCore
+import P2PCrypto
+
+/// What a fetch is asked to do.
+public struct FetchOptions: Sendable {
+    /// Peers to ask besides the connected ones (they must be connected or dialable by the host).
+    public var peers: [PeerID]
+    /// Also ask every connected peer (and peers that connect during the fetch).
+    public var includeConnectedPeers: Bool
+    /// Give up after this long (nil: never).
+    public var timeout: Duration?
+    /// How long to wait for a first peer when there is none.
+    public var peerWait: Duration
+    /// Fetch the whole DAG (true) or only the root block.
+    public var recursive: Bool
+
+    public init(peers: [PeerID] = [], includeConnectedPeers: Bool = true, timeout: Duration? = nil,
+                peerWait: Duration = .seconds(10), recursive: Bool = true) {
+        self.recursive = recursive
+        self.peers = peers
+        self.includeConnectedPeers = includeConnectedPeers
+        self.timeout = timeout
+        self.peerWait = peerWait
+    }
+}
+
+/// Progress of a fetch, reported as blocks arrive.
+public struct FetchProgress: Sendable, Hashable {
+    /// Blocks of the DAG known so far (it grows as links are read).
+    public var blocksKnown: Int
+    /// Blocks stored, fetched or already present.
+    public var blocksDone: Int
+    public var blocksPresent: Int
+    public var bytesFetched: Int
+    /// Peers being asked.
+    public var peers: Int
+
+    public init(blocksKnown: Int, blocksDone: Int, blocksPresent: Int, bytesFetched: Int, peers: Int) {
+        self.blocksKnown = blocksKnown
+        self.blocksDone = blocksDone
+        self.blocksPresent = blocksPresent
+        self.bytesFetched = bytesFetched
+        self.peers = peers
+    }
+}
+
+/// One provider's share of a fetch.
+public struct ProviderShare: Sendable, Hashable {
+    public var peer: PeerID
+    public var blocks: Int
+    public var bytes: Int
+}
+
+/// How a fetch went.
+public struct FetchResult: Sendable {
+    public var root: CID
+    /// Blocks in the DAG.
+    public var blocks: Int
+    public var blocksFetched: Int
+    /// Blocks that were already stored.
+    public var blocksPresent: Int
+    public var bytesFetched: Int
+    public var seconds: Double
+    public var providers: [ProviderShare]
+    /// Peers that were dropped, with the reason.
+    public var droppedPeers: [(peer: PeerID, reason: String)]
+}
+
+/// Fetches one DAG: walks it from the root (blocks already stored are read, not asked for),
+/// asks peers for the missing blocks through a `SessionPlanner`, verifies and stores what comes.
+actor FetchSession {
+    nonisolated let id: Int
+    let root: CID
+    private let client: BitswapClient
+    private let store: any BlockStore
+    private let writer: BlockWriter
+    private let logger: Logger
+    private let options: FetchOptions
+    private let progress: (@Sendable (FetchProgress) -> Void)?
+    private let clock = ContinuousClock()
+    private let started: ContinuousClock.Instant
+    private var planner: SessionPlanner
+    private var known = 0
+    private var present = 0
+    private var fetched = 0
+    private var bytesFetched = 0
+    private var pendingDiscoveries = 0
+    private var failure: BitswapError?
+    private var finished = false
+    private var waiter: CheckedContinuation<Void, Never>?
+    private var noPeersSince: ContinuousClock.Instant?
+
+    init(id: Int, root: CID, client: BitswapClient, store: any BlockStore, options: FetchOptions,
+         config: SessionPlanner.Config, logger: Logger, progress: (@Sendable (FetchProgress) -> Void)?) {
+        self.id = id
+        self.root = root
+        self.client = client
+        self.store = store
+        self.options = options
+        self.logger = logger
+        self.progress = progress
+        self.planner = SessionPlanner(config: config)
+        self.started = ContinuousClock.now
+        self.writer = BlockWriter(store: store) { [weak client] blocks in client?.stored(blocks) }
+    }
+
+    private var now: Double {
+        let d = clock.now - started
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Runs the fetch to the end.
+    func run() async throws(BitswapError) -> FetchResult {
+        for peer in options.peers { planner.addPeer(peer, now: now) }
+        if options.includeConnectedPeers {
+            for peer in await client.connectedPeers() { planner.addPeer(peer, now: now) }
+        }
+        known = 1
+        discover([root])
+        let ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                await self?.tick()
+            }
+        }
+        defer { ticker.cancel() }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            if finished { c.resume() } else { waiter = c }
+        }
+        client.unregister(self)
+        if let failure {
+            cancelAll()
+            throw failure
+        }
+        try await writer.finish()
+        return FetchResult(
+            root: root, blocks: known, blocksFetched: fetched, blocksPresent: present, bytesFetched: bytesFetched,
+            seconds: now,
+            providers: planner.peers.compactMap { peer, state in
+                state.blocks > 0 ? ProviderShare(peer: peer, blocks: state.blocks, bytes: state.bytes) : nil
+            }.sorted { $0.blocks > $1.blocks },
+            droppedPeers: planner.peers.compactMap { peer, state in state.dropped.map { (peer, $0) } })
+    }
+
+    // MARK: Events (from the client)
+
+    /// A verified block this session wanted (the client routes by multihash).
+    func deliver(_ block: Block, from peer: PeerID) async {
+        guard !finished else { return }
+        guard let (cid, cancelAt) = planner.blockReceived(block.cid.multihash, bytes: block.data.count, from: peer, now: now) else {
+            return
+        }
+        let stored = Block(cid: cid, data: block.data)
+        fetched += 1
+        bytesFetched += block.data.count
+        for other in cancelAt { client.send(BitswapMessage(wantlist: [.cancel(cid)]), to: other, session: self) }
+        let links: [CID]
+        do {
+            links = cid.codec == .raw || !options.recursive ? [] : try IPLDCodecs.links(in: stored)
+        } catch {
+            fail(.badDAG(cid: cid, reason: "\(error)"))
+            return
+        }
+        if !links.isEmpty {
+            known += links.count
+            discover(links)
+        }
+        do {
+            try await writer.add(stored)
+        } catch {
+            fail(error)
+            return
+        }
+        client.unregisterInterest([cid.multihash], session: self)
+        report()
+        dispatch()
+    }
+
+    func presence(_ presence: BlockPresence, from peer: PeerID) {
+        guard !finished else { return }
+        planner.presence(presence.cid.multihash, kind: presence.kind, from: peer, now: now)
+        dispatch()
+    }
+
+    /// A peer sent a block that hashes to nothing anyone asked for.
+    func badBlock(from peer: PeerID, reason: String) {
+        guard !finished, planner.peers[peer] != nil else { return }
+        logger.warning("bitswap: dropping \(peer) from the fetch of \(root): \(reason)")
+        planner.dropPeer(peer, reason: reason)
+        dispatch()
+    }
+
+    func peerConnected(_ peer: PeerID) {
+        guard !finished, options.includeConnectedPeers else { return }
+        planner.addPeer(peer, now: now)
+        dispatch()
+    }
+
+    func peerFailed(_ peer: PeerID, reason: String) {
+        guard !finished, planner.peers[peer]?.dropped == nil else { return }
+        logger.info("bitswap: dropping \(peer) from the fetch of \(root): \(reason)")
+        planner.dropPeer(peer, reason: reason)
+        dispatch()
+    }
+
+    // MARK: Internals
+
+    private func tick() {
+        guard !finished else { return }
+        if let timeout = options.timeout, clock.now - started >= timeout {
+            let c = timeout.components
+            fail(.timeout(what: "fetch of \(root) (\(fetched + present) of \(known) blocks)",
+                          seconds: Double(c.seconds) + Double(c.attoseconds) / 1e18))
+            return
+        }
+        for peer in planner.checkTimeouts(now: now) {
+            logger.info("bitswap: dropping \(peer) from the fetch of \(root): no answers")
+        }
+        if planner.activePeers.isEmpty && !planner.isComplete {
+            let since = noPeersSince ?? clock.now
+            noPeersSince = since
+            if clock.now - since >= options.peerWait {
+                fail(.noProviders(root))
+                return
+            }
+        } else {
+            noPeersSince = nil
+        }
+        dispatch()
+    }
+
+    /// Classifies `cids` off the concurrency pool: stored ones are walked (their links read),
+    /// missing ones are wanted.
+    private func discover(_ cids: [CID]) {
+        pendingDiscoveries += 1
+        let store = self.store
+        let recursive = options.recursive
+        Task {
+            let outcome: Result<(missing: [CID], present: Int, extra: Int), BitswapError> = await BlockingExecutor.run {
+                () -> Result<(missing: [CID], present: Int, extra: Int), BitswapError> in
+                var missing: [CID] = []
+                var present = 0
+                var extra = 0
+                var stack = Array(cids.reversed())
+                while let cid = stack.popLast() {
+                    do {
+                        let identity = cid.multihash.code == HashFunction.identity.rawValue
+                        if identity || cid.codec == .raw {
+                            if try identity || store.has(cid) { present += 1 } else { missing.append(cid) }
+                            if identity, cid.codec != .raw, recursive {
+                                let links = try IPLDCodecs.links(in: cid.multihash.digest, codec: cid.codec, cid: cid)
+                                extra += links.count
+                                stack.append(contentsOf: links.reversed())
+                            }
+                            continue
+                        }
+                        guard let block = try store.get(cid) else {
+                            missing.append(cid)
+                            continue
+                        }
+                        present += 1
+                        guard recursive else { continue }
+                        let links = try IPLDCodecs.links(in: block)
+                        extra += links.count
+                        stack.append(contentsOf: links.reversed())
+                    } catch let error as BlockStoreError {
+                        return .failure(.store("\(error)"))
+                    } catch {
+                        return .failure(.badDAG(cid: cid, reason: "\(error)"))
+                    }
+                }
+                return .success((missing, present, extra))
+            }
+            self.discovered(outcome)
+        }
+    }
+
+    private func discovered(_ outcome: Result<(missing: [CID], present: Int, extra: Int), BitswapError>) {
+        pendingDiscoveries -= 1
+        guard !finished else { return }
+        switch outcome {
+        case .failure(let error):
+            fail(error)
+        case .success(let found):
+            present += found.present
+            known += found.extra
+            if !found.missing.isEmpty {
+                client.registerInterest(found.missing.map(\.multihash), session: self)
+                planner.want(found.missing)
+            }
+            report()
+            dispatch()
+        }
+    }
+
+    /// Sends the planner's next requests, or finishes.
+    private func dispatch() {
+        guard !finished else { return }
+        if planner.isComplete && pendingDiscoveries == 0 {
+            finish()
+            return
+        }
+        let requests = planner.plan(now: now)
+        for (peer, entries) in requests {
+            client.send(BitswapMessage(wantlist: entries), to: peer, session: self)
+        }
+    }
+
+    private func report() {
+        progress?(FetchProgress(
+            blocksKnown: known, blocksDone: fetched + present, blocksPresent: present, bytesFetched: bytesFetched,
+            peers: planner.activePeers.count))
+    }
+
+    private func fail(_ error: BitswapError) {
+        guard !finished else { return }
+        failure = error
+        finish()
+    }
+
+    private func finish() {
+        finished = true
+        waiter?.resume()
+        waiter = nil
+    }
+
+    /// Cancels every open request (after a failure).
+    private func cancelAll() {
+        var byPeer: [PeerID: [WantlistEntry]] = [:]
+        for (peer, state) in planner.peers where state.dropped == nil {
+            for mh in state.inflight.keys {
+                if let cid = planner.wants[mh]?.cid { byPeer[peer, default: []].append(.cancel(cid)) }
+            }
+        }
+        for (peer, entries) in byPeer { client.send(BitswapMessage(wantlist: entries), to: peer, session: nil) }
+    }
+}

@@ -1,0 +1,233 @@
+import Multiformats
+import P2PCore
+import P2PCrypto
+
+/// The pure core of a fetch session: which blocks are still wanted, which peer each was asked of,
+/// and which to ask next. No I/O; time is passed in (seconds on any monotonic clock).
+///
+/// Policy: every wanted block is asked of one peer at a time with want-block (+ sendDontHave for
+/// 1.2.0 peers), giving each peer at most `window` blocks in flight and choosing the peer with
+/// the most free window (ties: round-robin), so several providers share the work. A DONT_HAVE or a
+/// dropped peer puts the block back in the queue for another peer; when every peer has said
+/// DONT_HAVE the block waits `retryDelay` and everyone is asked again. A peer that answers
+/// nothing for `requestTimeout` while it has requests open has them re-asked elsewhere; after
+/// `maxTimeouts` such strikes in a row it is dropped.
+struct SessionPlanner {
+    struct Config: Sendable {
+        var window = 32
+        var requestTimeout = 10.0
+        var retryDelay = 1.0
+        var maxTimeouts = 3
+    }
+
+    struct PeerState {
+        var inflight: [Multihash: Double] = [:]
+        var blocks = 0
+        var bytes = 0
+        var dontHaves = 0
+        var strikes = 0
+        var lastHeard: Double
+        var dropped: String?
+        var supportsPresence = true
+        /// Blocks that would not fit the window when asked (used to spread ties).
+        var order: Int
+    }
+
+    struct Want {
+        var cid: CID
+        var priority: Int32
+        /// Peers currently asked.
+        var askedOf: Set<PeerID> = []
+        /// Peers that said DONT_HAVE (or were dropped) since the last retry.
+        var refusedBy: Set<PeerID> = []
+        var retryAt: Double = 0
+        var queued = false
+    }
+
+    let config: Config
+    private(set) var peers: [PeerID: PeerState] = [:]
+    private(set) var wants: [Multihash: Want] = [:]
+    /// Wanted blocks not currently asked of anyone, in discovery order.
+    private var queue: [Multihash] = []
+    private var queueHead = 0
+    private var nextPriority: Int32 = Int32.max
+    private var peerCounter = 0
+
+    init(config: Config = Config()) {
+        self.config = config
+    }
+
+    var isComplete: Bool { wants.isEmpty }
+    var activePeers: [PeerID] { peers.filter { $0.value.dropped == nil }.map(\.key) }
+    var wantedCIDs: [CID] { wants.values.map(\.cid) }
+
+    /// Adds a peer to ask (no-op if known; a dropped peer stays dropped).
+    mutating func addPeer(_ peer: PeerID, supportsPresence: Bool = true, now: Double) {
+        guard peers[peer] == nil else { return }
+        peerCounter += 1
+        peers[peer] = PeerState(lastHeard: now, supportsPresence: supportsPresence, order: peerCounter)
+    }
+
+    mutating func setSupportsPresence(_ peer: PeerID, _ value: Bool) {
+        peers[peer]?.supportsPresence = value
+    }
+
+    /// Adds blocks to fetch (already known to be missing locally), in priority order.
+    mutating func want(_ cids: [CID]) {
+        for cid in cids where wants[cid.multihash] == nil {
+            wants[cid.multihash] = Want(cid: cid, priority: nextPriority, queued: true)
+            if nextPriority > 1 { nextPriority -= 1 }
+            queue.append(cid.multihash)
+        }
+    }
+
+    /// A verified block arrived. Returns the wanted CID and the other peers it was asked of (to
+    /// cancel), or nil when this session did not want it (a duplicate).
+    mutating func blockReceived(_ multihash: Multihash, bytes: Int, from peer: PeerID, now: Double)
+        -> (cid: CID, cancelAt: [PeerID])?
+    {
+        if var state = peers[peer] {
+            state.inflight.removeValue(forKey: multihash)
+            state.lastHeard = now
+            state.strikes = 0
+            peers[peer] = state
+        }
+        guard let want = wants.removeValue(forKey: multihash) else { return nil }
+        peers[peer]?.blocks += 1
+        peers[peer]?.bytes += bytes
+        var others: [PeerID] = []
+        for asked in want.askedOf where asked != peer {
+            peers[asked]?.inflight.removeValue(forKey: multihash)
+            others.append(asked)
+        }
+        return (want.cid, others)
+    }
+
+    /// A HAVE or DONT_HAVE arrived.
+    mutating func presence(_ multihash: Multihash, kind: BlockPresence.Kind, from peer: PeerID, now: Double) {
+        peers[peer]?.lastHeard = now
+        guard kind == .dontHave, var want = wants[multihash] else { return }
+        peers[peer]?.inflight.removeValue(forKey: multihash)
+        peers[peer]?.dontHaves += 1
+        want.askedOf.remove(peer)
+        want.refusedBy.insert(peer)
+        wants[multihash] = want
+        requeueIfIdle(multihash)
+    }
+
+    /// Stops asking `peer`; its open requests go back to the queue. Returns them.
+    @discardableResult
+    mutating func dropPeer(_ peer: PeerID, reason: String) -> [Multihash] {
+        guard var state = peers[peer], state.dropped == nil else { return [] }
+        state.dropped = reason
+        let open = Array(state.inflight.keys)
+        state.inflight.removeAll()
+        peers[peer] = state
+        for mh in open {
+            wants[mh]?.askedOf.remove(peer)
+            requeueIfIdle(mh)
+        }
+        return open
+    }
+
+    /// Re-asks requests of silent peers and drops peers that stay silent. Returns dropped peers.
+    mutating func checkTimeouts(now: Double) -> [PeerID] {
+        var dropped: [PeerID] = []
+        for (peer, state) in peers where state.dropped == nil && !state.inflight.isEmpty {
+            let oldest = state.inflight.values.min() ?? now
+            guard now - max(oldest, state.lastHeard) >= config.requestTimeout else { continue }
+            var s = state
+            s.strikes += 1
+            s.lastHeard = now
+            peers[peer] = s
+            if s.strikes >= config.maxTimeouts {
+                dropPeer(peer, reason: "no answer to \(s.inflight.count) request(s) for \(Int(config.requestTimeout * Double(s.strikes))) s")
+                dropped.append(peer)
+                continue
+            }
+            // Ask someone else too (the silent peer keeps its requests: it may still answer).
+            for mh in s.inflight.keys {
+                guard var want = wants[mh] else { continue }
+                want.refusedBy.insert(peer)
+                wants[mh] = want
+                if want.askedOf.count <= 1 && !want.queued {
+                    wants[mh]?.queued = true
+                    wants[mh]?.askedOf.remove(peer)
+                    peers[peer]?.inflight.removeValue(forKey: mh)
+                    queue.append(mh)
+                }
+            }
+        }
+        return dropped
+    }
+
+    /// Assigns queued wants to peers with free window. Returns the wantlist entries to send.
+    mutating func plan(now: Double) -> [PeerID: [WantlistEntry]] {
+        var out: [PeerID: [WantlistEntry]] = [:]
+        var deferred: [Multihash] = []
+        let candidates = peers.filter { $0.value.dropped == nil }.sorted { $0.value.order < $1.value.order }.map(\.key)
+        guard !candidates.isEmpty else { return [:] }
+        while queueHead < queue.count {
+            var free = 0
+            for peer in candidates { free += max(0, config.window - (peers[peer]?.inflight.count ?? 0)) }
+            if free == 0 { break }
+            let mh = queue[queueHead]
+            queueHead += 1
+            guard var want = wants[mh], want.queued else { continue }
+            if want.retryAt > now {
+                deferred.append(mh)
+                continue
+            }
+            var eligible = candidates.filter { !want.refusedBy.contains($0) && !want.askedOf.contains($0) }
+            if eligible.isEmpty {
+                // Everyone refused: start over after a pause.
+                want.refusedBy.removeAll()
+                want.retryAt = now + config.retryDelay
+                wants[mh] = want
+                deferred.append(mh)
+                continue
+            }
+            eligible = eligible.filter { (peers[$0]?.inflight.count ?? 0) < config.window }
+            guard let best = eligible.min(by: { a, b in
+                let fa = peers[a]?.inflight.count ?? 0, fb = peers[b]?.inflight.count ?? 0
+                return fa != fb ? fa < fb : (peers[a]?.order ?? 0) < (peers[b]?.order ?? 0)
+            }) else {
+                // Only busy peers can serve it: keep it at the front for later.
+                queueHead -= 1
+                break
+            }
+            want.queued = false
+            want.askedOf.insert(best)
+            wants[mh] = want
+            peers[best]?.inflight[mh] = now
+            // Round-robin among equals: move the chosen peer to the back.
+            peerCounter += 1
+            peers[best]?.order = peerCounter
+            let presence = peers[best]?.supportsPresence ?? true
+            out[best, default: []].append(
+                WantlistEntry(cid: want.cid, priority: want.priority, wantType: .block, sendDontHave: presence))
+        }
+        compactQueue()
+        queue.append(contentsOf: deferred)
+        return out
+    }
+
+    /// The soonest time a deferred want becomes askable again (to schedule a wake-up).
+    var nextRetry: Double? {
+        wants.values.filter { $0.queued && $0.retryAt > 0 }.map(\.retryAt).min()
+    }
+
+    private mutating func requeueIfIdle(_ mh: Multihash) {
+        guard var want = wants[mh], want.askedOf.isEmpty, !want.queued else { return }
+        want.queued = true
+        wants[mh] = want
+        queue.append(mh)
+    }
+
+    private mutating func compactQueue() {
+        if queueHead > 1024 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import BlockStore
+import IPLD
+import Logging
+import Multiformats
+import P2PCore
+import P2PCrypto
+
+/// Answers other peers' wantlists from our block store.
+///
+/// Each peer with ready wants gets one serving task that sends messages of at most
+/// `targetMessageBytes` of blocks, one after another (so a peer's stream stays busy without
+/// queuing its whole wantlist in memory); all tasks together hold at most `maxBytesInFlight` of
+/// built, unsent messages, which keeps peers fair and memory bounded.
+final class BitswapServer: @unchecked Sendable {
+    private let store: any BlockStore
+    private let network: BitswapNetwork
+    private let ledgers: Ledgers
+    private let logger: Logger
+    private let targetMessageBytes: Int
+    private let budget: AsyncBudget
+    private let lock = Mutex()
+    private var engine = DecisionEngine()
+    private var active: Set<PeerID> = []
+    private var stopped = false
+
+    init(store: any BlockStore, network: BitswapNetwork, ledgers: Ledgers, logger: Logger,
+         targetMessageBytes: Int = 2 << 20, maxBytesInFlight: Int = 32 << 20) {
+        self.store = store
+        self.network = network
+        self.ledgers = ledgers
+        self.logger = logger
+        self.targetMessageBytes = targetMessageBytes
+        self.budget = AsyncBudget(capacity: maxBytesInFlight)
+    }
+
+    /// Applies the wantlist part of a received message.
+    func received(_ message: BitswapMessage, from peer: PeerID, protocolID: ProtocolID) {
+        guard !message.wantlist.isEmpty || message.fullWantlist else { return }
+        let start: Bool = lock.withLock {
+            guard !stopped else { return false }
+            let dropped = engine.receive(
+                message.wantlist, full: message.fullWantlist, from: peer,
+                supportsPresence: BitswapProtocol.supportsPresence(protocolID))
+            if dropped > 0 {
+                logger.info("bitswap: \(peer) wants more than \(engine.maxWantsPerPeer) blocks; ignored \(dropped) entries")
+            }
+            return activate(peer)
+        }
+        if start { spawnServer(for: peer) }
+    }
+
+    /// Blocks were added to the store (e.g. fetched): serve peers that were waiting for them.
+    func blocksAdded(_ cids: [CID]) {
+        guard !cids.isEmpty else { return }
+        let woken: [PeerID] = lock.withLock {
+            guard !stopped, !engine.peers.isEmpty else { return [] }
+            return engine.blocksAdded(Set(cids.map(\.multihash))).filter { activate($0) }
+        }
+        for peer in woken { spawnServer(for: peer) }
+    }
+
+    func peerDisconnected(_ peer: PeerID) {
+        lock.withLock { engine.removePeer(peer) }
+    }
+
+    /// What `peer` wants from us.
+    func wantlist(of peer: PeerID) -> [WantlistEntry] {
+        lock.withLock { engine.wantlist(of: peer) }
+    }
+
+    func stop() {
+        lock.withLock {
+            stopped = true
+            engine = DecisionEngine()
+        }
+    }
+
+    /// Marks `peer` active when it has ready work and no serving task; call with the lock held.
+    private func activate(_ peer: PeerID) -> Bool {
+        guard !active.contains(peer), engine.hasReadyWork(peer) else { return false }
+        active.insert(peer)
+        return true
+    }
+
+    private func spawnServer(for peer: PeerID) {
+        Task { await self.serve(peer) }
+    }
+
+    private func serve(_ peer: PeerID) async {
+        while true {
+            let batch: [WantlistEntry] = lock.withLock {
+                let batch = stopped ? [] : engine.nextBatch(for: peer, max: 256)
+                if batch.isEmpty { active.remove(peer) }
+                return batch
+            }
+            if batch.isEmpty { return }
+            await budget.acquire(targetMessageBytes)
+            let built: BuiltMessage
+            do {
+                built = try await buildMessage(for: batch)
+            } catch {
+                budget.release(targetMessageBytes)
+                logger.error("bitswap: cannot read blocks for \(peer): \(error)")
+                lock.withLock {
+                    engine.complete(peer: peer, served: [], waiting: batch.map(\.cid), requeue: [])
+                }
+                continue
+            }
+            lock.withLock {
+                engine.complete(peer: peer, served: built.served, waiting: built.waiting, requeue: built.requeue)
+            }
+            guard !built.message.isEmpty else {
+                budget.release(targetMessageBytes)
+                continue
+            }
+            do {
+                try await network.send(built.message, to: peer)
+                ledgers.recordSent(to: peer, blocks: built.message.blocks.count, bytes: built.message.blockBytes)
+            } catch {
+                logger.debug("bitswap: dropping \(peer)'s wants: \(error)")
+                lock.withLock {
+                    engine.removePeer(peer)
+                    active.remove(peer)
+                }
+                budget.release(targetMessageBytes)
+                return
+            }
+            budget.release(targetMessageBytes)
+        }
+    }
+
+    struct BuiltMessage: Sendable {
+        var message = BitswapMessage()
+        var served: [CID] = []
+        var waiting: [CID] = []
+        var requeue: [CID] = []
+    }
+
+    /// Reads the blocks for `batch` (off the concurrency pool) and builds one message.
+    private func buildMessage(for batch: [WantlistEntry]) async throws -> BuiltMessage {
+        let store = self.store
+        let target = targetMessageBytes
+        return try await BlockingExecutor.run { () throws -> BuiltMessage in
+            var out = BuiltMessage()
+            var bytes = 0
+            for (index, entry) in batch.enumerated() {
+                if bytes >= target {
+                    out.requeue.append(contentsOf: batch[index...].map(\.cid))
+                    break
+                }
+                switch entry.wantType {
+                case .block:
+                    guard let size = try store.size(of: entry.cid) else {
+                        if entry.sendDontHave {
+                            out.message.presences.append(BlockPresence(cid: entry.cid, kind: .dontHave))
+                            out.served.append(entry.cid)
+                        } else {
+                            out.waiting.append(entry.cid)
+                        }
+                        continue
+                    }
+                    if size > BitswapProtocol.maxBlockSize {
+                        out.served.append(entry.cid)  // never sendable; forget it
+                        continue
+                    }
+                    if bytes > 0 && bytes + size > target {
+                        out.requeue.append(entry.cid)
+                        continue
+                    }
+                    guard let block = try store.get(entry.cid) else {
+                        out.waiting.append(entry.cid)
+                        continue
+                    }
+                    out.message.blocks.append(PrefixedBlock(block))
+                    bytes += block.data.count
+                    out.served.append(entry.cid)
+                case .have:
+                    guard let size = try store.size(of: entry.cid) else {
+                        if entry.sendDontHave {
+                            out.message.presences.append(BlockPresence(cid: entry.cid, kind: .dontHave))
+                            out.served.append(entry.cid)
+                        } else {
+                            out.waiting.append(entry.cid)
+                        }
+                        continue
+                    }
+                    if size <= BitswapProtocol.maxInlineBlockSize, let block = try store.get(entry.cid) {
+                        out.message.blocks.append(PrefixedBlock(block))
+                        bytes += block.data.count
+                    } else {
+                        out.message.presences.append(BlockPresence(cid: entry.cid, kind: .have))
+                    }
+                    out.served.append(entry.cid)
+                }
+            }
+            return out
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Multiformats
+import P2PCore
+import P2PCrypto
+
+/// The server's pure bookkeeping: what each peer wants and what is ready to be served. No I/O;
+/// `BitswapServer` looks the blocks up and sends.
+///
+/// Entries are served by priority (highest first), then in arrival order. An entry we cannot
+/// serve yet (block absent, no DONT_HAVE asked) waits until `blocksAdded` names its block.
+struct DecisionEngine {
+    struct Want {
+        var entry: WantlistEntry
+        var seq: UInt64
+        /// Taken by a batch being served.
+        var inProgress = false
+        /// Waiting for the block to arrive in our store.
+        var waiting = false
+    }
+
+    struct PeerWants {
+        var wants: [CID: Want] = [:]
+        var supportsPresence = true
+    }
+
+    /// Wants kept per peer; more are ignored (as Go's `MaxQueuedWantlistEntriesPerPeer`).
+    let maxWantsPerPeer: Int
+    private(set) var peers: [PeerID: PeerWants] = [:]
+    private var seq: UInt64 = 0
+
+    init(maxWantsPerPeer: Int = 4096) {
+        self.maxWantsPerPeer = maxWantsPerPeer
+    }
+
+    /// Applies a received wantlist. Returns how many entries were dropped for the per-peer limit.
+    @discardableResult
+    mutating func receive(_ entries: [WantlistEntry], full: Bool, from peer: PeerID, supportsPresence: Bool) -> Int {
+        var state = peers[peer] ?? PeerWants()
+        state.supportsPresence = supportsPresence
+        if full {
+            state.wants = state.wants.filter { $0.value.inProgress }
+        }
+        var dropped = 0
+        for var entry in entries {
+            if entry.cancel {
+                state.wants.removeValue(forKey: entry.cid)
+                continue
+            }
+            if !supportsPresence {
+                entry.wantType = .block
+                entry.sendDontHave = false
+            }
+            if var existing = state.wants[entry.cid] {
+                // A want-block upgrades a want-have; a repeated want re-arms a waiting entry.
+                if existing.entry.wantType == .have || entry.wantType == .block {
+                    existing.entry.wantType = entry.wantType
+                }
+                existing.entry.priority = entry.priority
+                existing.entry.sendDontHave = entry.sendDontHave
+                state.wants[entry.cid] = existing
+                continue
+            }
+            guard state.wants.count < maxWantsPerPeer else {
+                dropped += 1
+                continue
+            }
+            seq += 1
+            state.wants[entry.cid] = Want(entry: entry, seq: seq)
+        }
+        peers[peer] = state
+        return dropped
+    }
+
+    /// Whether `peer` has entries ready to serve.
+    func hasReadyWork(_ peer: PeerID) -> Bool {
+        peers[peer]?.wants.values.contains { !$0.inProgress && !$0.waiting } ?? false
+    }
+
+    /// Takes up to `max` ready entries of `peer`, best first, and marks them in progress.
+    mutating func nextBatch(for peer: PeerID, max: Int) -> [WantlistEntry] {
+        guard var state = peers[peer] else { return [] }
+        let ready = state.wants.values.filter { !$0.inProgress && !$0.waiting }
+            .sorted { $0.entry.priority != $1.entry.priority ? $0.entry.priority > $1.entry.priority : $0.seq < $1.seq }
+            .prefix(max)
+        for want in ready { state.wants[want.entry.cid]?.inProgress = true }
+        peers[peer] = state
+        return ready.map(\.entry)
+    }
+
+    /// Reports how a batch went: `served` entries are done, `waiting` ones wait for their block,
+    /// `requeue` ones (did not fit the message) are ready again.
+    mutating func complete(peer: PeerID, served: [CID], waiting: [CID], requeue: [CID]) {
+        guard var state = peers[peer] else { return }
+        for cid in served { state.wants.removeValue(forKey: cid) }
+        for cid in waiting where state.wants[cid] != nil {
+            state.wants[cid]?.inProgress = false
+            state.wants[cid]?.waiting = true
+        }
+        for cid in requeue where state.wants[cid] != nil { state.wants[cid]?.inProgress = false }
+        peers[peer] = state.wants.isEmpty ? nil : state
+    }
+
+    /// New blocks arrived in the store: entries waiting for them become ready. Returns the peers
+    /// that now have work.
+    mutating func blocksAdded(_ multihashes: Set<Multihash>) -> [PeerID] {
+        var woken: [PeerID] = []
+        for (peer, var state) in peers {
+            var changed = false
+            for (cid, want) in state.wants where want.waiting && multihashes.contains(cid.multihash) {
+                state.wants[cid]?.waiting = false
+                changed = true
+            }
+            if changed {
+                peers[peer] = state
+                woken.append(peer)
+            }
+        }
+        return woken
+    }
+
+    /// The entries `peer` wants, best first.
+    func wantlist(of peer: PeerID) -> [WantlistEntry] {
+        guard let state = peers[peer] else { return [] }
+        return state.wants.values
+            .sorted { $0.entry.priority != $1.entry.priority ? $0.entry.priority > $1.entry.priority : $0.seq < $1.seq }
+            .map(\.entry)
+    }
+
+    mutating func removePeer(_ peer: PeerID) {
+        peers.removeValue(forKey: peer)
+    }
+}
