@@ -29,6 +29,7 @@ struct DagCommand: ParsableCommand {
             }
             let root = try parseCID(cid)
             let node = try openLocalNode(homeOptions)
+            try DaemonFetch.fetch(homeOptions, root.description, recursive: true)
             var writer = CarWriter(fileDescriptor: STDOUT_FILENO, roots: [root])
             try DAGExport.write(root: root, source: node.store, to: &writer)
             try writer.finish()

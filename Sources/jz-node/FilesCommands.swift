@@ -195,6 +195,7 @@ struct CatCommand: ParsableCommand {
     func run() throws {
         let node = try openLocalNode(homeOptions)
         for path in paths {
+            try DaemonFetch.fetch(homeOptions, path, recursive: true)
             let cid = try resolveContent(node, path)
             var reader = try node.exporter.reader(cid, offset: offset, length: length)
             while let chunk = try reader.next() {
@@ -224,6 +225,7 @@ struct GetCommand: ParsableCommand {
     func run() throws {
         let node = try openLocalNode(homeOptions)
         let contentPath = try parseContentPath(path)
+        try DaemonFetch.fetch(homeOptions, path, recursive: true)
         let cid = try node.resolve(contentPath)
         let destination = output ?? contentPath.components.last ?? contentPath.root.description
         if FileManager.default.fileExists(atPath: destination) {
@@ -256,8 +258,10 @@ struct LsCommand: ParsableCommand {
         let node = try openLocalNode(homeOptions)
         var objects: [JSONValue] = []
         for path in paths {
-            let cid = try resolveContent(node, path)
-            let entries = try node.exporter.entries(cid, resolveTypes: true)
+            let (cid, entries) = try DaemonFetch.retrying(homeOptions) {
+                let cid = try resolveContent(node, path)
+                return (cid, try node.exporter.entries(cid, resolveTypes: true))
+            }
             if paths.count > 1 && !output.json { print("\(path):") }
             var links: [JSONValue] = []
             for entry in entries {

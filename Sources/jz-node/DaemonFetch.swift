@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import JZNode
+import UnixFS
+
+/// With a daemon running, `cat`, `get`, `ls` and `dag export` first have the daemon fetch what
+/// they need from the network (without pinning), then read the shared store as usual. Without a
+/// daemon they read the store alone and report a missing block as an error.
+enum DaemonFetch {
+    /// The running daemon's API, if any.
+    static func daemon(_ options: HomeOptions) -> APIClient? {
+        guard let api = APIClient.find(home: options.home), api.isReachable() else { return nil }
+        return api
+    }
+
+    /// Asks a running daemon to fetch `path` (the whole DAG when `recursive`, else only the blocks
+    /// that name it). Does nothing without a daemon or for non-IPFS paths (repository refs).
+    static func fetch(_ options: HomeOptions, _ path: String, recursive: Bool) throws {
+        guard let content = try? ContentPath(path), var api = daemon(options) else { return }
+        api.timeout = 600
+        var failure: String?
+        try api.stream(
+            "fetch", arguments: [content.description],
+            options: [("pin", "false"), ("recursive", recursive ? "true" : "false")]
+        ) { document, _ in
+            if let error = document["Error"]?.stringValue { failure = error }
+        }
+        if let failure { throw FetchFailure(message: "cannot fetch \(path): \(failure)") }
+    }
+
+    /// Runs `body`; when it fails on a missing block and a daemon runs, has the daemon fetch that
+    /// block and runs `body` again (for commands that print only once everything is read).
+    static func retrying<T>(_ options: HomeOptions, _ body: () throws -> T) throws -> T {
+        var fetched = 0
+        while true {
+            do {
+                return try body()
+            } catch let error as ExportError {
+                guard case .missingBlock(let cid, _) = error, fetched < 100_000, daemon(options) != nil else { throw error }
+                fetched += 1
+                try fetch(options, cid.description, recursive: false)
+            }
+        }
+    }
+}
