@@ -9,6 +9,37 @@ with ``{"id": N, "ok": true, "result": ...}`` or ``{"id": N, "ok": false, "error
 Commands: ``info``, ``connect {maddr}``, ``ping {peer, count}``, ``identify {peer}``, ``peers``,
 ``disconnect {peer}``, ``quit``. Every command runs under a timeout (``timeout`` arg, default 20 s).
 
+Bitswap commands (py-libp2p's own ``libp2p.bitswap`` package; the Bitswap service starts on the
+first of them, so peers that never use Bitswap do not announce it):
+``bitswap-add {path}`` builds a CIDv1 raw-leaves UnixFS DAG of a file with py-libp2p's own
+builder (``MerkleDag.add_file``: 256 KiB chunks, balanced layout, 174 links) and serves its
+blocks; ``bitswap-mode {mode}`` is ``honest`` or ``corrupt`` (answer EVERY want, want-have or
+want-block, with wrong bytes under the wanted CID's prefix, whether it holds the block or not);
+``get-block {cid, peer}``; ``fetch-file {cid, peer, out}`` (``MerkleDag.fetch_file``, whole file
+in memory, written to OUT); ``bitswap-stat`` (counters, see ``PyPeer.bitswap_stat``).
+
+What py-libp2p 0.8.1's Bitswap does on the wire (read from its source, checked against Kubo and
+itself in test_bitswap.py):
+- Protocol IDs: handles and dials ``/ipfs/bitswap/1.2.0``, ``/1.1.0``, ``/1.0.0`` (that order).
+  NOT the bare ``/ipfs/bitswap`` that Kubo still lists.
+- Server: answers on the stream the requester opened (never a stream of its own), after each
+  incoming message. A want (want-have OR want-block) for a block it has gets the whole block;
+  a block it lacks gets DONT_HAVE when ``wantType == Have`` or ``sendDontHave``, else nothing.
+  It never sends HAVE in reply to a wantlist. Blocks go as ``payload`` (prefix + data) on 1.1.0+,
+  ``blocks`` on 1.0.0, batched into messages of about 60,000 bytes (a bigger block goes alone).
+  The prefix of a CIDv0 block is EMPTY (b""): a receiver must read an empty prefix as CIDv0
+  (dag-pb, sha2-256). Messages over 4 MiB are refused (read and write); ``add_block`` refuses
+  blocks over 512 KiB (so it cannot store or serve a 1 MiB chunk), but received blocks are
+  stored without a size check.
+- Client: one persistent outbound stream per peer (``BitswapMessageQueue``, 15 ms debounce);
+  it reads replies on that stream and also accepts messages on streams the peer opens (Go
+  style). ``Session.get_blocks_batch``: batches of 32; when a peer is given it sends WANT-BLOCK
+  with sendDontHave=true straight away, priority 1; otherwise WANT-HAVE broadcasts, then
+  WANT-BLOCK to up to 3 peers that said HAVE; re-sends after 1 s, 1.5 s, 2.25 s... (cap 10 s).
+  Cancels after each block. Received blocks are checked only by recomputing the CID from
+  prefix + data (v1.1.0+), or matched against the CIDs expected from that peer (v1.0.0).
+- Idle timeouts: its reader of a stream closes it after 30 s (client) / 60 s (server) idle.
+
 Parent: ``PyPeer(work_dir, security=..., muxer=..., key=...)`` spawns the child (its own process
 group, stderr and py-libp2p logs in ``work_dir/pyp2p.log``), waits for "ready", and offers
 ``info()``, ``connect()``, ``ping()``, ``identify()``, ``peers()``, ``disconnect()``, ``close()``.
@@ -158,6 +189,38 @@ class PyPeer:
     def disconnect(self, peer: str, timeout: float | None = None) -> None:
         self.request("disconnect", timeout, peer=peer)
 
+    # ----- bitswap -----------------------------------------------------------------------------
+
+    def bitswap_add(self, path: str | os.PathLike, timeout: float | None = None) -> dict:
+        """CIDv1 raw-leaves DAG of PATH, served over Bitswap: {"cid", "blocks", "size",
+        "sha256"} (blocks = all blocks now in the peer's store)."""
+        return self.request("bitswap-add", timeout, path=str(Path(path).resolve()))
+
+    def bitswap_mode(self, mode: str) -> str:
+        """"honest" (default) or "corrupt": from now on every want is answered with wrong
+        bytes under the wanted CID's prefix."""
+        return self.request("bitswap-mode", mode=mode)
+
+    def get_block(self, cid: str, peer: str | None = None, timeout: float | None = None) -> dict:
+        """One block over Bitswap (from PEER if given, else any connected peer):
+        {"cid", "size", "sha256", "data_b64", "verified"} (verified: data hashes to CID)."""
+        return self.request("get-block", timeout, cid=cid, peer=peer)
+
+    def fetch_file(self, cid: str, out: str | os.PathLike, peer: str | None = None,
+                   timeout: float | None = None) -> dict:
+        """A UnixFS file (dag-pb or raw leaves) over Bitswap, written to OUT:
+        {"size", "sha256", "filename", "seconds"}."""
+        return self.request("fetch-file", timeout, cid=cid, peer=peer,
+                            out=str(Path(out).resolve()))
+
+    def bitswap_stat(self) -> dict:
+        """{"started", "mode", "protocols" (handled), "negotiated" {peer: protocol of the last
+        stream}, "blocks_sent", "bytes_sent", "corrupt_blocks_sent", "wants_received"
+        {"have", "block", "cancel"}, "send_dont_have_received", "want_peers", "messages_received"
+        {"inbound", "outbound"} (streams the peer opened / we opened), "blocks_received"
+        {"inbound", "outbound"}, "presences_received" {"have", "dont_have"}, "store_blocks"}."""
+        return self.request("bitswap-stat")
+
     # ----- teardown ----------------------------------------------------------------------------
 
     def alive(self) -> bool:
@@ -231,6 +294,112 @@ def _decode_addrs(raw: list[bytes]) -> list[str]:
         except Exception as e:  # report, keep going
             out.append(f"<undecodable {b.hex()}: {e}>")
     return out
+
+
+def _bitswap_client_class():
+    """BitswapClient subclass that counts what crosses the wire (per stream direction) and can
+    serve corrupt blocks. Built lazily: importing libp2p.bitswap is slow."""
+    import hashlib
+
+    from libp2p.bitswap import BitswapClient
+    from libp2p.bitswap.cid import get_cid_prefix, parse_cid
+    from libp2p.bitswap.config import BITSWAP_PROTOCOL_V100
+    from libp2p.bitswap.pb.bitswap_pb2 import Message
+
+    class InstrumentedBitswap(BitswapClient):
+        def __init__(self, host, **kw):
+            super().__init__(host, **kw)
+            self.mode = "honest"
+            self._outbound: set[int] = set()  # id() of streams we opened
+            self.counters: dict[str, Any] = {
+                "negotiated": {}, "blocks_sent": 0, "bytes_sent": 0, "corrupt_blocks_sent": 0,
+                "wants_received": {"have": 0, "block": 0, "cancel": 0},
+                "send_dont_have_received": 0, "want_peers": set(),
+                "messages_received": {"inbound": 0, "outbound": 0},
+                "blocks_received": {"inbound": 0, "outbound": 0},
+                "presences_received": {"have": 0, "dont_have": 0},
+            }
+
+        def _on_message_queue_stream_opened(self, stream, peer_id) -> None:
+            self._outbound.add(id(stream))
+            proto = stream.get_protocol()
+            if proto:
+                self.counters["negotiated"][str(peer_id)] = str(proto)
+            super()._on_message_queue_stream_opened(stream, peer_id)
+
+        async def _handle_stream(self, stream) -> None:
+            proto = stream.get_protocol()
+            if proto:
+                self.counters["negotiated"][str(stream.muxed_conn.peer_id)] = str(proto)
+            await super()._handle_stream(stream)
+
+        async def _process_message(self, msg, peer_id, stream) -> None:
+            c = self.counters
+            way = "outbound" if id(stream) in self._outbound else "inbound"
+            c["messages_received"][way] += 1
+            c["blocks_received"][way] += len(msg.blocks) + len(msg.payload)
+            for e in msg.wantlist.entries:
+                c["want_peers"].add(str(peer_id))
+                if e.cancel:
+                    c["wants_received"]["cancel"] += 1
+                elif e.wantType == Message.Wantlist.Have:
+                    c["wants_received"]["have"] += 1
+                else:
+                    c["wants_received"]["block"] += 1
+                if e.sendDontHave:
+                    c["send_dont_have_received"] += 1
+            for pr in msg.blockPresences:
+                c["presences_received"]["have" if pr.type == Message.Have else "dont_have"] += 1
+            await super()._process_message(msg, peer_id, stream)
+
+        async def _write_message(self, stream, msg) -> None:
+            await super()._write_message(stream, msg)
+            self.counters["blocks_sent"] += len(msg.blocks) + len(msg.payload)
+            self.counters["bytes_sent"] += (sum(len(b) for b in msg.blocks)
+                                           + sum(len(b.data) for b in msg.payload))
+
+        async def _process_wantlist(self, wantlist, peer_id, stream) -> None:
+            if self.mode != "corrupt":
+                await super()._process_wantlist(wantlist, peer_id, stream)
+                return
+            # Corrupt: every want gets a block under the wanted CID's prefix whose bytes do
+            # not hash to that CID (the real block with its first byte flipped, or 256 KiB
+            # of bytes derived from the CID when we do not hold it).
+            v100, v110 = [], []
+            proto = self._peer_protocols.get(peer_id, BITSWAP_PROTOCOL_V100)
+            for e in wantlist.entries:
+                if e.cancel:
+                    continue
+                try:
+                    cid = parse_cid(e.block)
+                except Exception:
+                    continue
+                data = await self.block_store.get_block(cid)
+                if data:
+                    bad = bytes([data[0] ^ 0xFF]) + data[1:]
+                else:
+                    seed = hashlib.sha256(b"corrupt" + bytes(e.block)).digest()
+                    bad = (seed * (262144 // len(seed)))
+                if proto == BITSWAP_PROTOCOL_V100:
+                    v100.append(bad)
+                else:
+                    v110.append((get_cid_prefix(cid), bad))
+                self.counters["corrupt_blocks_sent"] += 1
+            if v100 or v110:
+                try:
+                    await self._send_wantlist_responses_inline(stream, peer_id, v100, v110, [])
+                except Exception:
+                    pass
+
+        def stat(self) -> dict:
+            c = dict(self.counters)
+            c["want_peers"] = sorted(c["want_peers"])
+            c["mode"] = self.mode
+            c["protocols"] = list(self.supported_protocols)
+            c["store_blocks"] = len(self.block_store.get_all_cids())
+            return c
+
+    return InstrumentedBitswap
 
 
 async def _child_main(opts: argparse.Namespace) -> None:
@@ -400,14 +569,73 @@ async def _child_main(opts: argparse.Namespace) -> None:
     async def cmd_disconnect(a: dict) -> None:
         await host.disconnect(ID.from_base58(a["peer"]))
 
-    async with host.run(listen_addrs=listen):
-        # Listeners may take a moment to show up in get_addrs().
-        with trio.move_on_after(5):
-            while not host.get_addrs():
-                await trio.sleep(0.02)
-        send({"event": "ready", "peer_id": str(me), "addrs": addrs(),
-              "security": opts.security, "muxer": opts.muxer, "key": opts.key})
+    # ----- bitswap (started on first use, in the command loop's nursery) -----
+    bs: dict[str, Any] = {"client": None, "dag": None, "nursery": None}
 
+    async def bitswap():
+        if bs["client"] is None:
+            from libp2p.bitswap.dag import MerkleDag
+            client = _bitswap_client_class()(host)
+            client.set_nursery(bs["nursery"])
+            await client.start()
+            bs["client"], bs["dag"] = client, MerkleDag(client)
+        return bs["client"], bs["dag"]
+
+    def sha256_file(path: str) -> str:
+        import hashlib
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    async def cmd_bitswap_add(a: dict) -> dict:
+        from libp2p.bitswap.cid import cid_to_text
+        client, dag = await bitswap()
+        root = await dag.add_file(a["path"])
+        return {"cid": cid_to_text(root), "blocks": len(client.block_store.get_all_cids()),
+                "size": os.path.getsize(a["path"]), "sha256": sha256_file(a["path"])}
+
+    async def cmd_bitswap_mode(a: dict) -> str:
+        if a["mode"] not in ("honest", "corrupt"):
+            raise ValueError(f"mode must be honest or corrupt, not {a['mode']!r}")
+        client, _ = await bitswap()
+        client.mode = a["mode"]
+        return client.mode
+
+    async def cmd_get_block(a: dict) -> dict:
+        import base64
+        import hashlib
+        from libp2p.bitswap.cid import cid_to_text, parse_cid, verify_cid
+        client, _ = await bitswap()
+        cid = parse_cid(a["cid"])
+        peer = ID.from_base58(a["peer"]) if a.get("peer") else None
+        data = await client.new_session().get_block(cid, peer,
+                                                    timeout=float(a.get("timeout", 20)))
+        return {"cid": cid_to_text(cid), "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "data_b64": base64.b64encode(data).decode(), "verified": verify_cid(cid, data)}
+
+    async def cmd_fetch_file(a: dict) -> dict:
+        import hashlib
+        from libp2p.bitswap.cid import parse_cid
+        _, dag = await bitswap()
+        peer = ID.from_base58(a["peer"]) if a.get("peer") else None
+        t0 = time.perf_counter()
+        data, filename = await dag.fetch_file(parse_cid(a["cid"]).buffer, peer_id=peer,
+                                              timeout=float(a.get("timeout", 20)))
+        seconds = time.perf_counter() - t0
+        with open(a["out"], "wb") as f:
+            f.write(data)
+        return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                "filename": filename, "seconds": seconds}
+
+    async def cmd_bitswap_stat(_a: dict) -> dict:
+        if bs["client"] is None:
+            return {"started": False}
+        return dict(bs["client"].stat(), started=True)
+
+    async def command_loop() -> None:
         stdin = trio.lowlevel.FdStream(os.dup(0))
         buf = b""
         while True:
@@ -438,6 +666,16 @@ async def _child_main(opts: argparse.Namespace) -> None:
                         result = cmd_peers(args)
                     elif cmd == "disconnect":
                         result = await cmd_disconnect(args)
+                    elif cmd == "bitswap-add":
+                        result = await cmd_bitswap_add(args)
+                    elif cmd == "bitswap-mode":
+                        result = await cmd_bitswap_mode(args)
+                    elif cmd == "get-block":
+                        result = await cmd_get_block(args)
+                    elif cmd == "fetch-file":
+                        result = await cmd_fetch_file(args)
+                    elif cmd == "bitswap-stat":
+                        result = await cmd_bitswap_stat(args)
                     elif cmd == "quit":
                         send(dict(resp, ok=True, result=None))
                         return
@@ -450,6 +688,19 @@ async def _child_main(opts: argparse.Namespace) -> None:
             except Exception as e:  # report, keep serving
                 resp.update(ok=False, error=f"{type(e).__name__}: {e}")
             send(resp)
+
+    async with host.run(listen_addrs=listen):
+        # Listeners may take a moment to show up in get_addrs().
+        with trio.move_on_after(5):
+            while not host.get_addrs():
+                await trio.sleep(0.02)
+        send({"event": "ready", "peer_id": str(me), "addrs": addrs(),
+              "security": opts.security, "muxer": opts.muxer, "key": opts.key})
+
+        async with trio.open_nursery() as nursery:
+            bs["nursery"] = nursery
+            await command_loop()
+            nursery.cancel_scope.cancel()
 
 
 def main() -> None:

@@ -20,6 +20,8 @@ public final class Bitswap: Sendable {
         public var requestTimeout: Duration = .seconds(10)
         /// Silent periods in a row after which a peer is dropped from a fetch.
         public var maxTimeouts = 3
+        /// Wants are sent to a peer in batches of at least this many (when that many are queued).
+        public var wantBatch = 8
         /// Largest message the server builds (bytes of blocks).
         public var targetMessageBytes = 2 << 20
 
@@ -53,6 +55,8 @@ public final class Bitswap: Sendable {
         await network.start { [client, server] message, peer, protocolID in
             server.received(message, from: peer, protocolID: protocolID)
             await client.received(message, from: peer)
+        } misbehaved: { [client] peer, reason in
+            await client.offence(by: peer, reason: reason)
         }
     }
 
@@ -92,6 +96,7 @@ public final class Bitswap: Sendable {
         let c = config.requestTimeout.components
         planner.requestTimeout = Double(c.seconds) + Double(c.attoseconds) / 1e18
         planner.maxTimeouts = config.maxTimeouts
+        planner.minBatch = config.wantBatch
         let session = FetchSession(
             id: id, root: root, client: client, store: store, options: options, config: planner,
             logger: logger, progress: progress)
@@ -103,9 +108,7 @@ public final class Bitswap: Sendable {
     public func stats() -> BitswapStats { ledgers.stats() }
 
     /// Blocks our fetches are waiting for.
-    public func wantlist() -> [CID] {
-        client.wantlist().compactMap { try? CID(version: .v1, codec: .raw, multihash: $0) }
-    }
+    public func wantlist() -> [CID] { client.wantlist() }
 
     /// What `peer` has asked us for and not yet received.
     public func wantlist(of peer: PeerID) -> [WantlistEntry] { server.wantlist(of: peer) }

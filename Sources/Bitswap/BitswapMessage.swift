@@ -73,8 +73,13 @@ public struct CIDPrefix: Sendable, Hashable, CustomStringConvertible {
                   digestLength: cid.multihash.digest.count)
     }
 
-    /// Parses the wire form: four varints.
+    /// Parses the wire form: four varints. An empty prefix names a CIDv0 block (py-libp2p sends
+    /// CIDv0 blocks so on 1.1.0 and 1.2.0).
     public init(bytes: [UInt8]) throws(BitswapError) {
+        if bytes.isEmpty {
+            self = .v0
+            return
+        }
         var reader = ByteReader(bytes)
         do {
             let version = try reader.readVarint()

@@ -8,6 +8,7 @@ import P2PCrypto
 /// answers on a stream of its own, py-libp2p on the one we opened.
 final class BitswapNetwork: @unchecked Sendable {
     typealias Receiver = @Sendable (_ message: BitswapMessage, _ peer: PeerID, _ protocolID: ProtocolID) async -> Void
+    typealias Misbehaviour = @Sendable (_ peer: PeerID, _ reason: String) async -> Void
 
     let host: any P2PHost
     private let logger: Logger
@@ -15,6 +16,7 @@ final class BitswapNetwork: @unchecked Sendable {
     private let lock = Mutex()
     private var senders: [PeerID: PeerSender] = [:]
     private var receiver: Receiver?
+    private var misbehaviour: Misbehaviour?
     private var stopped = false
     /// Counts of read errors, for stats and tests.
     private(set) var messagesReceived = 0
@@ -26,8 +28,12 @@ final class BitswapNetwork: @unchecked Sendable {
     }
 
     /// Registers the stream handlers for every bitswap version.
-    func start(receiver: @escaping Receiver) async {
-        lock.withLock { self.receiver = receiver }
+    /// `misbehaved` hears of peers that send what cannot be parsed.
+    func start(receiver: @escaping Receiver, misbehaved: @escaping Misbehaviour) async {
+        lock.withLock {
+            self.receiver = receiver
+            self.misbehaviour = misbehaved
+        }
         for protocolID in BitswapProtocol.all {
             await host.setHandler(protocolID) { [weak self] incoming in
                 guard let self else {
@@ -107,6 +113,7 @@ final class BitswapNetwork: @unchecked Sendable {
             } catch {
                 logger.warning("bad bitswap message from \(peer) (\(protocolID)), closing the stream: \(error)")
                 await stream.reset()
+                if let misbehaviour = lock.withLock({ misbehaviour }) { await misbehaviour(peer, "sent a malformed message: \(error)") }
                 return
             }
             guard let receiver = lock.withLock({ () -> Receiver? in

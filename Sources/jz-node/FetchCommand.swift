@@ -49,15 +49,15 @@ struct FetchCommand: AsyncParsableCommand {
         var peers: [Multiaddr] = []
         for text in peer {
             let address: Multiaddr
-            do { address = try Multiaddr(text) } catch { throw ValidationError("--peer \(text): \(error)") }
+            do { address = try Multiaddr(text) } catch { throw InputError("--peer \(text): \(error)") }
             guard address.value(for: .p2p) != nil else {
-                throw ValidationError("--peer \(text): the address must end in /p2p/<peer ID>")
+                throw InputError("--peer \(text): the address must end in /p2p/<peer ID>")
             }
             peers.append(address)
         }
         let duration = try timeout.map(parseDuration)
         if let outputPath, FileManager.default.fileExists(atPath: outputPath) {
-            throw ValidationError("\(outputPath) already exists: choose another with -o")
+            throw InputError("\(outputPath) already exists: choose another with -o")
         }
         let home = homeOptions.home
         let view = FetchProgressView(quiet: quiet || output.json)
@@ -73,7 +73,7 @@ struct FetchCommand: AsyncParsableCommand {
         var json = report
         if let outputPath {
             guard let root = report["Root"]?.stringValue, let cid = try? CID(root) else {
-                throw ValidationError("the fetch did not report its root CID")
+                throw FetchFailure(message: "the fetch did not report its root CID")
             }
             let node = try openLocalNode(homeOptions)
             try node.exporter.get(cid, to: outputPath) { _ in }
@@ -142,7 +142,7 @@ func parseDuration(_ text: String) throws -> Duration {
         break
     }
     guard let value = Double(number), value > 0, value.isFinite else {
-        throw ValidationError("\(text) is not a duration: use seconds or a number with ms, s, m or h")
+        throw InputError("--timeout \(text) is not a duration: use seconds or a number with ms, s, m or h")
     }
     return .milliseconds(Int64(value * scale * 1000))
 }

@@ -166,12 +166,12 @@ func resolveContent(_ node: LocalNode, _ text: String) throws -> CID {
     return try node.versionStore().resolveTree(spec)
 }
 
-/// Parses a content path argument, as a validation error when it is not one.
+/// Parses a content path argument (one `Error:` line when it is not one).
 func parseContentPath(_ string: String) throws -> ContentPath {
     do {
         return try ContentPath(string)
     } catch {
-        throw ValidationError("\(error)")
+        throw InputError("\(error)")
     }
 }
 

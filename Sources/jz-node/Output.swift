@@ -32,3 +32,11 @@ struct OutputError: Error, CustomStringConvertible {
     let errno: Int32
     var description: String { "cannot write to standard output: \(String(cString: strerror(errno)))" }
 }
+
+/// Bad input named on the command line (a malformed CID, address or duration): printed as one
+/// `Error:` line without the usage text a `ValidationError` would add.
+struct InputError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

@@ -12,8 +12,8 @@ final class BitswapClient: @unchecked Sendable {
     private let ledgers: Ledgers
     private let logger: Logger
     private let lock = Mutex()
-    /// Sessions interested in each wanted multihash.
-    private var interest: [Multihash: [Int]] = [:]
+    /// The CID (as first asked) and the sessions interested, for each wanted multihash.
+    private var interest: [Multihash: (cid: CID, sessions: [Int])] = [:]
     private var sessions: [Int: FetchSession] = [:]
     /// Blocks we had wanted lately (late duplicates of these are not an offence).
     private var recent = RecentSet(capacity: 65_536)
@@ -36,18 +36,20 @@ final class BitswapClient: @unchecked Sendable {
     func unregister(_ session: FetchSession) {
         lock.withLock {
             sessions.removeValue(forKey: session.id)
-            for (mh, ids) in interest where ids.contains(session.id) {
-                let rest = ids.filter { $0 != session.id }
-                interest[mh] = rest.isEmpty ? nil : rest
+            for (mh, entry) in interest where entry.sessions.contains(session.id) {
+                let rest = entry.sessions.filter { $0 != session.id }
+                interest[mh] = rest.isEmpty ? nil : (entry.cid, rest)
                 recent.insert(mh)
             }
         }
     }
 
-    func registerInterest(_ multihashes: [Multihash], session: FetchSession) {
+    func registerInterest(_ cids: [CID], session: FetchSession) {
         lock.withLock {
-            for mh in multihashes where !(interest[mh]?.contains(session.id) ?? false) {
-                interest[mh, default: []].append(session.id)
+            for cid in cids {
+                var entry = interest[cid.multihash] ?? (cid, [])
+                if !entry.sessions.contains(session.id) { entry.sessions.append(session.id) }
+                interest[cid.multihash] = entry
             }
         }
     }
@@ -55,16 +57,16 @@ final class BitswapClient: @unchecked Sendable {
     func unregisterInterest(_ multihashes: [Multihash], session: FetchSession) {
         lock.withLock {
             for mh in multihashes {
-                guard let ids = interest[mh] else { continue }
-                let rest = ids.filter { $0 != session.id }
-                interest[mh] = rest.isEmpty ? nil : rest
+                guard let entry = interest[mh] else { continue }
+                let rest = entry.sessions.filter { $0 != session.id }
+                interest[mh] = rest.isEmpty ? nil : (entry.cid, rest)
                 recent.insert(mh)
             }
         }
     }
 
     /// Every block some session wants.
-    func wantlist() -> [Multihash] { lock.withLock { Array(interest.keys) } }
+    func wantlist() -> [CID] { lock.withLock { interest.values.map(\.cid).sorted() } }
 
     func connectedPeers() async -> [PeerID] {
         Array(Set(await network.host.connections().map(\.remotePeer)))
@@ -104,7 +106,7 @@ final class BitswapClient: @unchecked Sendable {
         ledgers.recordMessage()
         if !message.presences.isEmpty {
             let targets: [(BlockPresence, [FetchSession])] = lock.withLock {
-                message.presences.map { p in (p, (interest[p.cid.multihash] ?? []).compactMap { sessions[$0] }) }
+                message.presences.map { p in (p, (interest[p.cid.multihash]?.sessions ?? []).compactMap { sessions[$0] }) }
             }
             for (presence, list) in targets {
                 for session in list { await session.presence(presence, from: peer) }
@@ -137,7 +139,7 @@ final class BitswapClient: @unchecked Sendable {
                 await offence(by: peer, reason: "\(error)")
             case .success(let block):
                 let (targets, wasRecent): ([FetchSession], Bool) = lock.withLock {
-                    ((interest[block.cid.multihash] ?? []).compactMap { sessions[$0] }, recent.contains(block.cid.multihash))
+                    ((interest[block.cid.multihash]?.sessions ?? []).compactMap { sessions[$0] }, recent.contains(block.cid.multihash))
                 }
                 if targets.isEmpty {
                     ledgers.recordReceived(from: peer, bytes: block.data.count, duplicate: true)
@@ -152,7 +154,8 @@ final class BitswapClient: @unchecked Sendable {
         }
     }
 
-    private func offence(by peer: PeerID, reason: String) async {
+    /// Drops `peer` from every running fetch.
+    func offence(by peer: PeerID, reason: String) async {
         ledgers.recordBadBlock()
         logger.warning("bitswap: bad block from \(peer): \(reason)")
         for session in lock.withLock({ Array(sessions.values) }) {

@@ -289,7 +289,7 @@ actor FetchSession {
             present += found.present
             known += found.extra
             if !found.missing.isEmpty {
-                client.registerInterest(found.missing.map(\.multihash), session: self)
+                client.registerInterest(found.missing, session: self)
                 planner.want(found.missing)
             }
             report()
@@ -328,12 +328,12 @@ actor FetchSession {
         waiter = nil
     }
 
-    /// Cancels every open request (after a failure).
+    /// Cancels every want wherever it was asked (after a failure).
     private func cancelAll() {
         var byPeer: [PeerID: [WantlistEntry]] = [:]
-        for (peer, state) in planner.peers where state.dropped == nil {
-            for mh in state.inflight.keys {
-                if let cid = planner.wants[mh]?.cid { byPeer[peer, default: []].append(.cancel(cid)) }
+        for want in planner.wants.values {
+            for peer in want.askedOf.union(want.refusedBy) where planner.peers[peer]?.dropped == nil {
+                byPeer[peer, default: []].append(.cancel(want.cid))
             }
         }
         for (peer, entries) in byPeer { client.send(BitswapMessage(wantlist: entries), to: peer, session: nil) }

@@ -18,6 +18,9 @@ struct SessionPlanner {
         var requestTimeout = 10.0
         var retryDelay = 1.0
         var maxTimeouts = 3
+        /// A peer is given new requests only once at least this many window slots are free (or
+        /// the queue holds fewer), so wants travel in batches rather than one per message.
+        var minBatch = 1
     }
 
     struct PeerState {
@@ -95,8 +98,10 @@ struct SessionPlanner {
         guard let want = wants.removeValue(forKey: multihash) else { return nil }
         peers[peer]?.blocks += 1
         peers[peer]?.bytes += bytes
+        // Cancel wherever it was asked: open requests, and refusals (servers keep refused wants
+        // in their ledger until cancelled).
         var others: [PeerID] = []
-        for asked in want.askedOf where asked != peer {
+        for asked in want.askedOf.union(want.refusedBy) where asked != peer {
             peers[asked]?.inflight.removeValue(forKey: multihash)
             others.append(asked)
         }
@@ -165,11 +170,14 @@ struct SessionPlanner {
     mutating func plan(now: Double) -> [PeerID: [WantlistEntry]] {
         var out: [PeerID: [WantlistEntry]] = [:]
         var deferred: [Multihash] = []
+        let queued = queue.count - queueHead
+        let batch = max(1, min(config.minBatch, queued))
         let candidates = peers.filter { $0.value.dropped == nil }.sorted { $0.value.order < $1.value.order }.map(\.key)
-        guard !candidates.isEmpty else { return [:] }
+        let ready = Set(candidates.filter { config.window - (peers[$0]?.inflight.count ?? 0) >= batch })
+        guard !ready.isEmpty else { return [:] }
         while queueHead < queue.count {
             var free = 0
-            for peer in candidates { free += max(0, config.window - (peers[peer]?.inflight.count ?? 0)) }
+            for peer in ready { free += max(0, config.window - (peers[peer]?.inflight.count ?? 0)) }
             if free == 0 { break }
             let mh = queue[queueHead]
             queueHead += 1
@@ -187,7 +195,7 @@ struct SessionPlanner {
                 deferred.append(mh)
                 continue
             }
-            eligible = eligible.filter { (peers[$0]?.inflight.count ?? 0) < config.window }
+            eligible = eligible.filter { ready.contains($0) && (peers[$0]?.inflight.count ?? 0) < config.window }
             guard let best = eligible.min(by: { a, b in
                 let fa = peers[a]?.inflight.count ?? 0, fb = peers[b]?.inflight.count ?? 0
                 return fa != fb ? fa < fb : (peers[a]?.order ?? 0) < (peers[b]?.order ?? 0)

@@ -86,29 +86,13 @@ final class BitswapServer: @unchecked Sendable {
         Task { await self.serve(peer) }
     }
 
+    /// Sends `peer` messages until its ready wants run out. The next message is read from the
+    /// store while the current one is being sent.
     private func serve(_ peer: PeerID) async {
-        while true {
-            let batch: [WantlistEntry] = lock.withLock {
-                let batch = stopped ? [] : engine.nextBatch(for: peer, max: 256)
-                if batch.isEmpty { active.remove(peer) }
-                return batch
-            }
-            if batch.isEmpty { return }
-            await budget.acquire(targetMessageBytes)
-            let built: BuiltMessage
-            do {
-                built = try await buildMessage(for: batch)
-            } catch {
-                budget.release(targetMessageBytes)
-                logger.error("bitswap: cannot read blocks for \(peer): \(error)")
-                lock.withLock {
-                    engine.complete(peer: peer, served: [], waiting: batch.map(\.cid), requeue: [])
-                }
-                continue
-            }
-            lock.withLock {
-                engine.complete(peer: peer, served: built.served, waiting: built.waiting, requeue: built.requeue)
-            }
+        var next: Task<BuiltMessage?, Never>? = Task { await self.buildNext(for: peer) }
+        while let current = next {
+            guard let built = await current.value else { return }
+            next = Task { await self.buildNext(for: peer) }
             guard !built.message.isEmpty else {
                 budget.release(targetMessageBytes)
                 continue
@@ -116,16 +100,42 @@ final class BitswapServer: @unchecked Sendable {
             do {
                 try await network.send(built.message, to: peer)
                 ledgers.recordSent(to: peer, blocks: built.message.blocks.count, bytes: built.message.blockBytes)
-            } catch {
-                logger.debug("bitswap: dropping \(peer)'s wants: \(error)")
-                lock.withLock {
-                    engine.removePeer(peer)
-                    active.remove(peer)
-                }
                 budget.release(targetMessageBytes)
+            } catch {
+                budget.release(targetMessageBytes)
+                logger.debug("bitswap: dropping \(peer)'s wants: \(error)")
+                lock.withLock { engine.removePeer(peer) }
+                if await next?.value != nil { budget.release(targetMessageBytes) }
+                lock.withLock { _ = active.remove(peer) }
                 return
             }
-            budget.release(targetMessageBytes)
+        }
+    }
+
+    /// Takes the next batch of `peer`'s ready wants and builds its message; nil (and the peer
+    /// marked inactive) when nothing is ready.
+    private func buildNext(for peer: PeerID) async -> BuiltMessage? {
+        while true {
+            let batch: [WantlistEntry] = lock.withLock {
+                let batch = stopped ? [] : engine.nextBatch(for: peer, max: 256)
+                if batch.isEmpty { active.remove(peer) }
+                return batch
+            }
+            if batch.isEmpty { return nil }
+            await budget.acquire(targetMessageBytes)
+            do {
+                let built = try await buildMessage(for: batch)
+                lock.withLock {
+                    engine.complete(peer: peer, served: built.served, waiting: built.waiting, requeue: built.requeue)
+                }
+                return built
+            } catch {
+                budget.release(targetMessageBytes)
+                logger.error("bitswap: cannot read blocks for \(peer): \(error)")
+                lock.withLock {
+                    engine.complete(peer: peer, served: [], waiting: batch.map(\.cid), requeue: [])
+                }
+            }
         }
     }
 
@@ -151,12 +161,12 @@ final class BitswapServer: @unchecked Sendable {
                 switch entry.wantType {
                 case .block:
                     guard let size = try store.size(of: entry.cid) else {
+                        // The want stays in the ledger (as Go's engine): the block is sent if it
+                        // arrives before the peer cancels.
                         if entry.sendDontHave {
                             out.message.presences.append(BlockPresence(cid: entry.cid, kind: .dontHave))
-                            out.served.append(entry.cid)
-                        } else {
-                            out.waiting.append(entry.cid)
                         }
+                        out.waiting.append(entry.cid)
                         continue
                     }
                     if size > BitswapProtocol.maxBlockSize {
@@ -176,12 +186,12 @@ final class BitswapServer: @unchecked Sendable {
                     out.served.append(entry.cid)
                 case .have:
                     guard let size = try store.size(of: entry.cid) else {
+                        // The want stays in the ledger (as Go's engine): the block is sent if it
+                        // arrives before the peer cancels.
                         if entry.sendDontHave {
                             out.message.presences.append(BlockPresence(cid: entry.cid, kind: .dontHave))
-                            out.served.append(entry.cid)
-                        } else {
-                            out.waiting.append(entry.cid)
                         }
+                        out.waiting.append(entry.cid)
                         continue
                     }
                     if size <= BitswapProtocol.maxInlineBlockSize, let block = try store.get(entry.cid) {

@@ -56,6 +56,8 @@ struct DecisionEngine {
                 }
                 existing.entry.priority = entry.priority
                 existing.entry.sendDontHave = entry.sendDontHave
+                // Asked again: answer again (a DONT_HAVE, or the block if it arrived meanwhile).
+                existing.waiting = false
                 state.wants[entry.cid] = existing
                 continue
             }
