@@ -1,9 +1,7 @@
-import Foundation
 import IPLD
 import Multiformats
 import P2PCore
 import P2PCrypto
-import SwiftProtobuf
 
 /// What a wantlist entry asks for.
 public enum WantType: String, Sendable, Hashable, Codable {
@@ -178,110 +176,23 @@ public struct BitswapMessage: Sendable, Hashable {
     /// 1.2.0 prefixed blocks; HAVE/DONT_HAVE and want-have only go to 1.2.0 peers (for older ones a
     /// want-have becomes a want-block and presences are dropped).
     public func encoded(for protocolID: ProtocolID) -> [UInt8] {
-        typealias PB = Ipfs_Boxo_Bitswap_Message_V1_Pb_Message
-        let presence = BitswapProtocol.supportsPresence(protocolID)
-        var message = PB()
-        if !wantlist.isEmpty || fullWantlist {
-            var list = PB.Wantlist()
-            list.full = fullWantlist
-            list.entries = wantlist.map { entry in
-                var e = PB.Wantlist.Entry()
-                e.block = Data(entry.cid.bytes)
-                e.priority = entry.priority
-                e.cancel = entry.cancel
-                if presence {
-                    e.wantType = entry.wantType == .have ? .have : .block
-                    e.sendDontHave = entry.sendDontHave
-                }
-                return e
-            }
-            message.wantlist = list
-        }
-        if BitswapProtocol.usesPayload(protocolID) {
-            message.payload = blocks.map { block in
-                var b = PB.Block()
-                b.prefix = Data(block.prefix.bytes)
-                b.data = Data(block.data)
-                return b
-            }
-        } else {
-            message.blocks = blocks.filter { $0.prefix == .v0 }.map { Data($0.data) }
-        }
-        if presence {
-            message.blockPresences = presences.map { p in
-                var b = PB.BlockPresence()
-                b.cid = Data(p.cid.bytes)
-                b.type = p.kind == .have ? .have : .dontHave
-                return b
-            }
-        }
-        message.pendingBytes = pendingBytes
-        do {
-            return [UInt8](try message.serializedBytes() as Data)
-        } catch {
-            // Serialising a message built from valid fields cannot fail.
-            preconditionFailure("bitswap message serialisation failed: \(error)")
-        }
+        let framed = frame(for: protocolID)
+        var prefixLength = 1
+        while framed[prefixLength - 1] >= 0x80 { prefixLength += 1 }
+        return Array(framed[prefixLength...])
     }
 
-    /// Decodes a message read from a stream. Blocks are not hashed here (see `PrefixedBlock`).
+    /// The message as written on a stream: varint length, then the protobuf bytes.
+    public func frame(for protocolID: ProtocolID) -> [UInt8] {
+        BitswapWire.frame(self, for: BitswapWire.ProtocolIDKind(
+            presence: BitswapProtocol.supportsPresence(protocolID), payload: BitswapProtocol.usesPayload(protocolID)))
+    }
+
+    /// Decodes a message read from a stream (without its length prefix). Blocks are not hashed
+    /// here (see `PrefixedBlock`).
     /// - Throws: `BitswapError.malformedMessage` naming the field.
     public static func decode(_ bytes: [UInt8]) throws(BitswapError) -> BitswapMessage {
-        typealias PB = Ipfs_Boxo_Bitswap_Message_V1_Pb_Message
-        let message: PB
-        do {
-            message = try PB(serializedBytes: bytes)
-        } catch {
-            throw .malformedMessage(field: "message", reason: "\(error)")
-        }
-        var out = BitswapMessage()
-        out.fullWantlist = message.wantlist.full
-        out.wantlist.reserveCapacity(message.wantlist.entries.count)
-        for (index, entry) in message.wantlist.entries.enumerated() {
-            let cid: CID
-            do {
-                cid = try CID(bytes: [UInt8](entry.block))
-            } catch {
-                throw .malformedMessage(field: "wantlist.entries[\(index)].block", reason: "\(error)")
-            }
-            let type: WantType
-            switch entry.wantType {
-            case .block: type = .block
-            case .have: type = .have
-            case .UNRECOGNIZED(let raw):
-                throw .malformedMessage(field: "wantlist.entries[\(index)].wantType", reason: "unknown value \(raw)")
-            }
-            out.wantlist.append(WantlistEntry(
-                cid: cid, priority: entry.priority, cancel: entry.cancel, wantType: type, sendDontHave: entry.sendDontHave))
-        }
-        for data in message.blocks {
-            out.blocks.append(PrefixedBlock(prefix: .v0, data: [UInt8](data)))
-        }
-        for (index, block) in message.payload.enumerated() {
-            let prefix: CIDPrefix
-            do {
-                prefix = try CIDPrefix(bytes: [UInt8](block.prefix))
-            } catch {
-                throw .malformedMessage(field: "payload[\(index)].prefix", reason: "\(error)")
-            }
-            out.blocks.append(PrefixedBlock(prefix: prefix, data: [UInt8](block.data)))
-        }
-        for (index, presence) in message.blockPresences.enumerated() {
-            let cid: CID
-            do {
-                cid = try CID(bytes: [UInt8](presence.cid))
-            } catch {
-                throw .malformedMessage(field: "blockPresences[\(index)].cid", reason: "\(error)")
-            }
-            switch presence.type {
-            case .have: out.presences.append(BlockPresence(cid: cid, kind: .have))
-            case .dontHave: out.presences.append(BlockPresence(cid: cid, kind: .dontHave))
-            case .UNRECOGNIZED(let raw):
-                throw .malformedMessage(field: "blockPresences[\(index)].type", reason: "unknown value \(raw)")
-            }
-        }
-        out.pendingBytes = message.pendingBytes
-        return out
+        try BitswapWire.decode(bytes)
     }
 }
 

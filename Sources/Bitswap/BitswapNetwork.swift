@@ -159,10 +159,10 @@ actor PeerSender {
             } catch {
                 throw .cannotReach(peer: peer, reason: "\(error)")
             }
-            let bytes = message.encoded(for: protocolID)
+            let frame = message.frame(for: protocolID)
             do {
                 try await withTimeout(writeTimeout, what: "bitswap write to \(peer)", onTimeout: { await stream.reset() }) {
-                    try await stream.writeLengthPrefixed(bytes)
+                    try await stream.write(frame)
                 }
                 return
             } catch {
