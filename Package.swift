@@ -34,6 +34,8 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
+        // glibc's <malloc.h> (mallopt), for the executable's allocator tuning.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
@@ -118,7 +120,7 @@ let package = Package(
             name: "jz-node",
             dependencies: [
                 "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning",
-                "P2PCore", "P2PHost", "Bitswap",
+                "P2PCore", "P2PHost", "Bitswap", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -175,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "BitswapTests",
             dependencies: [
-                "Bitswap", "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats",
+                "Bitswap", "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats", "UnixFS",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

@@ -63,6 +63,7 @@ public final class Bitswap: Sendable {
     /// Removes the handlers and closes streams; running fetches fail with `.stopped`.
     public func stop() async {
         server.stop()
+        await client.stopAll()
         await network.stop()
     }
 

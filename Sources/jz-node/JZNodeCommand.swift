@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import JZNode
 import Logging
+#if canImport(CMalloc)
+import CMalloc
+#endif
 
 @main
 struct JZNodeCommand: AsyncParsableCommand {
@@ -50,6 +53,7 @@ struct JZNodeCommand: AsyncParsableCommand {
 
     /// Logs go to stderr; `JZ_LOG=debug|info|notice|warning|error` sets the level (default warning).
     static func main() async {
+        tuneMalloc()
         let level = ProcessInfo.processInfo.environment["JZ_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -57,5 +61,15 @@ struct JZNodeCommand: AsyncParsableCommand {
             return handler
         }
         await main(nil)
+    }
+
+    /// Blocks (256 KiB – 2 MiB) and bitswap messages are allocated and freed at a high rate; with
+    /// glibc's defaults each one is a fresh mmap whose pages fault in zeroed. Keeping them in
+    /// the heap (bounded by the trim threshold) saves a third of the CPU of a block transfer.
+    static func tuneMalloc() {
+        #if canImport(CMalloc) && os(Linux)
+        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
+        #endif
     }
 }

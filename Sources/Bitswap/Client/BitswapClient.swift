@@ -65,6 +65,11 @@ final class BitswapClient: @unchecked Sendable {
         }
     }
 
+    /// Fails every running fetch with `.stopped`.
+    func stopAll() async {
+        for session in lock.withLock({ Array(sessions.values) }) { await session.stop() }
+    }
+
     /// Every block some session wants.
     func wantlist() -> [CID] { lock.withLock { interest.values.map(\.cid).sorted() } }
 

@@ -89,6 +89,8 @@ actor FetchSession {
     private var fetched = 0
     private var bytesFetched = 0
     private var pendingDiscoveries = 0
+    /// Blocks handed to the writer whose `add` has not returned yet.
+    private var pendingWrites = 0
     private var failure: BitswapError?
     private var finished = false
     private var waiter: CheckedContinuation<Void, Never>?
@@ -169,12 +171,15 @@ actor FetchSession {
             known += links.count
             discover(links)
         }
+        pendingWrites += 1
         do {
             try await writer.add(stored)
         } catch {
+            pendingWrites -= 1
             fail(error)
             return
         }
+        pendingWrites -= 1
         client.unregisterInterest([cid.multihash], session: self)
         report()
         dispatch()
@@ -192,6 +197,11 @@ actor FetchSession {
         logger.warning("bitswap: dropping \(peer) from the fetch of \(root): \(reason)")
         planner.dropPeer(peer, reason: reason)
         dispatch()
+    }
+
+    /// Bitswap was stopped: the fetch fails with `.stopped`.
+    func stop() {
+        fail(.stopped)
     }
 
     func peerConnected(_ peer: PeerID) {
@@ -300,7 +310,7 @@ actor FetchSession {
     /// Sends the planner's next requests, or finishes.
     private func dispatch() {
         guard !finished else { return }
-        if planner.isComplete && pendingDiscoveries == 0 {
+        if planner.isComplete && pendingDiscoveries == 0 && pendingWrites == 0 {
             finish()
             return
         }
