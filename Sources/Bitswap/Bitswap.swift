@@ -98,6 +98,7 @@ public final class Bitswap: Sendable {
         planner.requestTimeout = Double(c.seconds) + Double(c.attoseconds) / 1e18
         planner.maxTimeouts = config.maxTimeouts
         planner.minBatch = config.wantBatch
+        planner.broadcastFirstWant = true
         let session = FetchSession(
             id: id, root: root, client: client, store: store, options: options, config: planner,
             logger: logger, progress: progress)

@@ -21,6 +21,11 @@ struct SessionPlanner {
         /// A peer is given new requests only once at least this many window slots are free (or
         /// the queue holds fewer), so wants travel in batches rather than one per message.
         var minBatch = 1
+        /// When the first block (the root) is asked of one peer, ask every other peer whether it
+        /// has it (want-have), to learn early who holds the DAG.
+        var broadcastFirstWant = false
+        /// DONT_HAVEs in a row after which a peer is asked only when no better peer has room.
+        var refusalsBeforeDemotion = 3
     }
 
     struct PeerState {
@@ -28,6 +33,8 @@ struct SessionPlanner {
         var blocks = 0
         var bytes = 0
         var dontHaves = 0
+        /// DONT_HAVEs since the last block or HAVE: peers that keep refusing are asked last.
+        var refusalsInARow = 0
         var strikes = 0
         var lastHeard: Double
         var dropped: String?
@@ -55,6 +62,7 @@ struct SessionPlanner {
     private var queueHead = 0
     private var nextPriority: Int32 = Int32.max
     private var peerCounter = 0
+    private var broadcastDone = false
 
     init(config: Config = Config()) {
         self.config = config
@@ -93,6 +101,7 @@ struct SessionPlanner {
             state.inflight.removeValue(forKey: multihash)
             state.lastHeard = now
             state.strikes = 0
+            state.refusalsInARow = 0
             peers[peer] = state
         }
         guard let want = wants.removeValue(forKey: multihash) else { return nil }
@@ -111,9 +120,11 @@ struct SessionPlanner {
     /// A HAVE or DONT_HAVE arrived.
     mutating func presence(_ multihash: Multihash, kind: BlockPresence.Kind, from peer: PeerID, now: Double) {
         peers[peer]?.lastHeard = now
+        if kind == .have { peers[peer]?.refusalsInARow = 0 }
         guard kind == .dontHave, var want = wants[multihash] else { return }
         peers[peer]?.inflight.removeValue(forKey: multihash)
         peers[peer]?.dontHaves += 1
+        peers[peer]?.refusalsInARow += 1
         want.askedOf.remove(peer)
         want.refusedBy.insert(peer)
         wants[multihash] = want
@@ -175,6 +186,7 @@ struct SessionPlanner {
         let candidates = peers.filter { $0.value.dropped == nil }.sorted { $0.value.order < $1.value.order }.map(\.key)
         let ready = Set(candidates.filter { config.window - (peers[$0]?.inflight.count ?? 0) >= batch })
         guard !ready.isEmpty else { return [:] }
+        let demoted = Set(candidates.filter { (peers[$0]?.refusalsInARow ?? 0) >= config.refusalsBeforeDemotion })
         while queueHead < queue.count {
             var free = 0
             for peer in ready { free += max(0, config.window - (peers[peer]?.inflight.count ?? 0)) }
@@ -197,6 +209,8 @@ struct SessionPlanner {
             }
             eligible = eligible.filter { ready.contains($0) && (peers[$0]?.inflight.count ?? 0) < config.window }
             guard let best = eligible.min(by: { a, b in
+                let da = demoted.contains(a), db = demoted.contains(b)
+                if da != db { return !da }
                 let fa = peers[a]?.inflight.count ?? 0, fb = peers[b]?.inflight.count ?? 0
                 return fa != fb ? fa < fb : (peers[a]?.order ?? 0) < (peers[b]?.order ?? 0)
             }) else {
@@ -214,6 +228,13 @@ struct SessionPlanner {
             let presence = peers[best]?.supportsPresence ?? true
             out[best, default: []].append(
                 WantlistEntry(cid: want.cid, priority: want.priority, wantType: .block, sendDontHave: presence))
+            if config.broadcastFirstWant && !broadcastDone {
+                broadcastDone = true
+                for other in candidates where other != best && (peers[other]?.supportsPresence ?? false) {
+                    out[other, default: []].append(
+                        WantlistEntry(cid: want.cid, priority: want.priority, wantType: .have, sendDontHave: true))
+                }
+            }
         }
         compactQueue()
         queue.append(contentsOf: deferred)
