@@ -95,12 +95,15 @@ final class BitswapNetwork: @unchecked Sendable {
             do {
                 bytes = try await reader.readLengthPrefixed(maxLength: BitswapProtocol.maxMessageSize, what: "bitswap message")
             } catch {
+                await stream.reset()
                 if case StreamError.reset = error {
                     logger.trace("bitswap stream from \(peer) reset")
+                } else if case StreamError.messageTooLarge = error {
+                    logger.warning("bitswap: \(peer) sent an oversized message, closing the stream: \(error)")
+                    if let misbehaviour = lock.withLock({ misbehaviour }) { await misbehaviour(peer, "\(error)") }
                 } else {
                     logger.debug("bitswap stream from \(peer) failed: \(error)")
                 }
-                await stream.reset()
                 return
             }
             guard let bytes else {

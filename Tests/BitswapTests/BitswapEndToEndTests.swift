@@ -3,6 +3,7 @@ import IPLD
 import Multiformats
 import P2PCore
 import P2PCrypto
+import UnixFS
 import XCTest
 
 @testable import Bitswap
@@ -63,6 +64,30 @@ final class BitswapEndToEndTests: XCTestCase {
         try await fetchFromOneProvider(dag)
     }
 
+    /// A file of zeros links the same leaf many times. The counts should describe distinct blocks
+    /// (blocks == fetched + present), so that a progress bar reaches 100 %.
+    func testRepeatedLeavesAreCountedOnce() async throws {
+        let dag = try await offPool { () throws -> TestDAG in
+            var options = try ImportOptions.kubo(cidVersion: 0)
+            options.chunker = .fixed(size: 65_536)
+            let sink = CollectingBlockSink()
+            let result = try Importer(options: options, sink: sink).add(bytes: [UInt8](repeating: 0, count: 1 << 20))
+            var seen: Set<Multihash> = []
+            return TestDAG(root: result.root.cid, blocks: sink.blocks.filter { seen.insert($0.cid.multihash).inserted })
+        }
+        XCTAssertEqual(dag.blocks.count, 2, "one root, one distinct leaf linked 16 times")
+        let provider = await TestNode.make(on: network, store: try dag.store())
+        let fetcher = await TestNode.make(on: network)
+        await network.connect(provider.host, fetcher.host)
+        let reports = ProgressLog()
+        let result = try await fetcher.bitswap.fetch(dag.root, options: options([provider.peer])) { reports.append($0) }
+        XCTAssertTrue(try dag.isComplete(in: fetcher.store))
+        XCTAssertEqual(result.blocksFetched, 2)
+        XCTAssertEqual(result.blocks, result.blocksFetched + result.blocksPresent, "blocks: \(result.blocks)")
+        let last = try XCTUnwrap(reports.all.last)
+        XCTAssertEqual(last.blocksDone, last.blocksKnown, "progress ends at \(last.blocksDone) of \(last.blocksKnown)")
+    }
+
     func testFetchSingleRawBlockAndNonRecursive() async throws {
         let dag = try await SharedDAGs.shared.fileV1()
         let provider = await TestNode.make(on: network, store: try dag.store())
@@ -117,7 +142,8 @@ final class BitswapEndToEndTests: XCTestCase {
             XCTAssertGreaterThan(result.provider(provider.peer)?.blocks ?? 0, 0, "\(provider.peer) sent nothing")
         }
         XCTAssertEqual(result.providers.reduce(0) { $0 + $1.blocks }, dag.blocks.count)
-        XCTAssertEqual(fetcher.bitswap.stats().duplicateBlocksReceived, 0)
+        // No block is asked twice; at most a small root comes inline from the peers asked want-have.
+        XCTAssertLessThanOrEqual(fetcher.bitswap.stats().duplicateBlocksReceived, providers.count - 1)
     }
 
     func testProviderDisconnectedMidFetch() async throws {

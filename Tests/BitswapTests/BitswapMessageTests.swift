@@ -280,6 +280,63 @@ final class BitswapMessageTests: XCTestCase {
         }
     }
 
+    func testUnknownFieldsAreSkipped() throws {
+        let raw = try rawV1Block("forward compatible")
+        // Unknown fields of every wire type (varint, fixed64, bytes, fixed32), at every level.
+        let unknown = protoVarint(99, 5) + Varint.encode(98 << 3 | 1) + [UInt8](repeating: 1, count: 8)
+            + lengthDelimited(97, [1, 2, 3]) + Varint.encode(96 << 3 | 5) + [0, 0, 0, 0]
+        let entry = lengthDelimited(1, raw.cid.bytes) + unknown + varintField(2, 3)
+        let wantlist = lengthDelimited(1, entry) + unknown
+        let payload = unknown + lengthDelimited(1, CIDPrefix(of: raw.cid).bytes) + lengthDelimited(2, raw.data)
+        let presence = lengthDelimited(1, raw.cid.bytes) + unknown + varintField(2, 1)
+        let bytes = unknown + lengthDelimited(1, wantlist) + lengthDelimited(3, payload) + lengthDelimited(4, presence) + unknown
+        let message = try BitswapMessage.decode(bytes)
+        XCTAssertEqual(message.wantlist, [WantlistEntry(cid: raw.cid, priority: 3)])
+        XCTAssertEqual(message.blocks, [PrefixedBlock(raw)])
+        XCTAssertEqual(message.presences, [BlockPresence(cid: raw.cid, kind: .dontHave)])
+    }
+
+    func testNegativePriorityAndPendingBytesRoundTrip() throws {
+        let cid = try rawV1Block("n").cid
+        let message = BitswapMessage(wantlist: [WantlistEntry(cid: cid, priority: -7)], pendingBytes: -1)
+        let bytes = message.encoded(for: BitswapProtocol.v120)
+        XCTAssertEqual(try BitswapMessage.decode(bytes), message)
+        // Protobuf int32: negative values are 10-byte sign-extended varints.
+        XCTAssertTrue(contains(bytes, [0x28] + [UInt8](repeating: 0xff, count: 9) + [0x01]))
+    }
+
+    func testFrameIsLengthPrefixed() throws {
+        let raw = try rawV1Block("framed")
+        let message = BitswapMessage(blocks: [PrefixedBlock(raw)], presences: [BlockPresence(cid: raw.cid, kind: .have)])
+        let body = message.encoded(for: BitswapProtocol.v120)
+        XCTAssertEqual(message.frame(for: BitswapProtocol.v120), Varint.encode(UInt64(body.count)) + body)
+        XCTAssertEqual(BitswapMessage().frame(for: BitswapProtocol.v120), [0x00])
+        // A large block needs a multi-byte length.
+        let big = PrefixedBlock(prefix: CIDPrefix(of: raw.cid), data: [UInt8](repeating: 3, count: 300_000))
+        let frame = BitswapMessage(blocks: [big]).frame(for: BitswapProtocol.v110)
+        let (length, prefixLength) = try Varint.decode(frame[...])
+        XCTAssertEqual(Int(length), frame.count - prefixLength)
+        XCTAssertEqual(try BitswapMessage.decode(Array(frame[prefixLength...])).blocks, [big])
+    }
+
+    func testLowLevelWireErrors() {
+        let cases: [(String, [UInt8])] = [
+            ("field number 0", [0x00, 0x01]),
+            ("overlong varint", [0x28] + [UInt8](repeating: 0xff, count: 10) + [0x01]),
+            ("truncated varint", [0x28, 0x80]),
+            ("length past the end", [0x1a, 0x10, 0x0a]),
+            ("nested length past its parent", lengthDelimited(1, [0x0a, 0x20, 0x0a, 0x01])),
+            ("group wire type", [0x0b, 0x0c]),
+            ("truncated fixed32", Varint.encode(9 << 3 | 5) + [0, 0]),
+            ("truncated fixed64", Varint.encode(9 << 3 | 1) + [0, 0, 0, 0]),
+        ]
+        for (name, bytes) in cases {
+            XCTAssertThrowsError(try BitswapMessage.decode(bytes), name) { error in
+                XCTAssertNotNil(self.fieldName(error), "\(name): \(error)")
+            }
+        }
+    }
+
     func testErrorDescriptionsNameTheField() {
         let error = BitswapError.malformedMessage(field: "payload[3].prefix", reason: "CID version 5")
         XCTAssertTrue(error.description.contains("payload[3].prefix"))

@@ -39,9 +39,12 @@ final class FetchCompletionTests: XCTestCase {
     /// when the session sees its wantlist empty.
     func testFetchReturnsOnlyOnceEveryBlockIsStored() async throws {
         let network = MemoryNetwork()
-        let dag = try await importFile(pseudoRandomBytes(40 << 20, seed: 60), kind: .v1RawLeaves, chunkSize: 1 << 20)
+        let dag = try await importRandomFile(size: 40 << 20, seed: 60, kind: .v1RawLeaves, chunkSize: 1 << 20)
         XCTAssertEqual(dag.blocks.count, 41)
-        let provider = await TestNode.make(on: network, store: try dag.store())
+        // One 1 MiB block per message, so that every block reaches the session on its own.
+        var config = Bitswap.Config()
+        config.targetMessageBytes = 1 << 20
+        let provider = await TestNode.make(on: network, store: try dag.store(), config: config)
         let slow = GatedStore()
         let fetcherHost = network.makeHost()
         let fetcher = Bitswap(host: fetcherHost, store: slow, logger: testLogger())
@@ -65,6 +68,6 @@ final class FetchCompletionTests: XCTestCase {
         XCTAssertEqual(result.blocksFetched, dag.blocks.count)
         let stored = try slow.base.allMultihashes().count
         XCTAssertEqual(stored, dag.blocks.count, "the fetch returned with \(dag.blocks.count - stored) blocks unstored")
-        try await waitUntil("late writes") { try slow.base.allMultihashes().count == dag.blocks.count }
+        try await waitUntil("late writes", seconds: 1) { try slow.base.allMultihashes().count == dag.blocks.count }
     }
 }

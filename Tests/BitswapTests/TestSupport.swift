@@ -90,9 +90,10 @@ enum DAGKind: Sendable {
     case v1RawLeaves
 }
 
-/// Imports `bytes` as one UnixFS file.
-func importFile(_ bytes: [UInt8], kind: DAGKind, chunkSize: Int = 262_144) async throws -> TestDAG {
+/// Imports `size` pseudo-random bytes as one UnixFS file (generated and imported off the pool).
+func importRandomFile(size: Int, seed: UInt64, kind: DAGKind, chunkSize: Int = 262_144) async throws -> TestDAG {
     try await offPool {
+        let bytes = pseudoRandomBytes(size, seed: seed)
         var options = try ImportOptions.kubo(cidVersion: kind == .v0 ? 0 : 1)
         options.chunker = .fixed(size: chunkSize)
         let sink = CollectingBlockSink()
@@ -101,9 +102,10 @@ func importFile(_ bytes: [UInt8], kind: DAGKind, chunkSize: Int = 262_144) async
     }
 }
 
-/// Imports an in-memory directory tree.
-func importTree(_ tree: ImportNode, kind: DAGKind) async throws -> TestDAG {
+/// Imports an in-memory directory tree (built and imported off the pool).
+func importTree(kind: DAGKind, _ makeTree: @escaping @Sendable () -> ImportNode) async throws -> TestDAG {
     try await offPool {
+        let tree = makeTree()
         var options = try ImportOptions.kubo(cidVersion: kind == .v0 ? 0 : 1)
         options.chunker = .fixed(size: 65_536)
         let sink = CollectingBlockSink()
@@ -131,34 +133,35 @@ actor SharedDAGs {
 
     /// 5 MiB, CIDv0 with dag-pb leaves, 256 KiB chunks (21 blocks).
     func fileV0() async throws -> TestDAG {
-        try await cached("v0") { try await importFile(pseudoRandomBytes(5 << 20, seed: 1), kind: .v0) }
+        try await cached("v0") { try await importRandomFile(size: 5 << 20, seed: 1, kind: .v0) }
     }
 
     /// 5 MiB, CIDv1 with raw leaves, 256 KiB chunks.
     func fileV1() async throws -> TestDAG {
-        try await cached("v1") { try await importFile(pseudoRandomBytes(5 << 20, seed: 2), kind: .v1RawLeaves) }
+        try await cached("v1") { try await importRandomFile(size: 5 << 20, seed: 2, kind: .v1RawLeaves) }
     }
 
     /// 4 MiB, CIDv0, 16 KiB chunks: 256 leaves under 2 intermediate nodes (259 blocks).
     func manyBlocksV0() async throws -> TestDAG {
         try await cached("many") {
-            try await importFile(pseudoRandomBytes(4 << 20, seed: 3), kind: .v0, chunkSize: 16_384)
+            try await importRandomFile(size: 4 << 20, seed: 3, kind: .v0, chunkSize: 16_384)
         }
     }
 
     /// A directory (CIDv1, raw leaves) with files, an empty file and a subdirectory.
     func directory() async throws -> TestDAG {
         try await cached("dir") {
-            let tree = ImportNode.directory(name: "top", children: [
-                .file(name: "a.bin", contents: pseudoRandomBytes(300_000, seed: 4)),
-                .file(name: "small.txt", contents: Array("hello bitswap\n".utf8)),
-                .file(name: "empty", contents: []),
-                .directory(name: "sub", children: [
-                    .file(name: "b.bin", contents: pseudoRandomBytes(150_000, seed: 5)),
-                    .file(name: "c.bin", contents: pseudoRandomBytes(2_000, seed: 6)),
-                ]),
-            ])
-            return try await importTree(tree, kind: .v1RawLeaves)
+            try await importTree(kind: .v1RawLeaves) {
+                .directory(name: "top", children: [
+                    .file(name: "a.bin", contents: pseudoRandomBytes(300_000, seed: 4)),
+                    .file(name: "small.txt", contents: Array("hello bitswap\n".utf8)),
+                    .file(name: "empty", contents: []),
+                    .directory(name: "sub", children: [
+                        .file(name: "b.bin", contents: pseudoRandomBytes(150_000, seed: 5)),
+                        .file(name: "c.bin", contents: pseudoRandomBytes(2_000, seed: 6)),
+                    ]),
+                ])
+            }
         }
     }
 }
@@ -200,14 +203,6 @@ func waitUntil(
     }
     if try await condition() { return }
     throw TestError.timedOut(what)
-}
-
-/// Runs `operation`, failing when it takes longer than `seconds`. The operation must end by
-/// itself too (every fetch in these tests carries its own timeout).
-func bounded<T: Sendable>(
-    _ seconds: Double, _ what: String, _ operation: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withTimeout(.milliseconds(Int(seconds * 1000)), what: what, operation)
 }
 
 /// Collects the bitswap messages a fake peer receives, from any stream.

@@ -85,6 +85,8 @@ actor FetchSession {
     private let started: ContinuousClock.Instant
     private var planner: SessionPlanner
     private var known = 0
+    /// Every block of the DAG met so far (a block linked twice is fetched and counted once).
+    private let seen = SeenSet()
     private var present = 0
     private var fetched = 0
     private var bytesFetched = 0
@@ -122,6 +124,7 @@ actor FetchSession {
             for peer in await client.connectedPeers() { planner.addPeer(peer, now: now) }
         }
         known = 1
+        _ = seen.insert(root.multihash)
         discover([root])
         let ticker = Task { [weak self] in
             while !Task.isCancelled {
@@ -168,8 +171,11 @@ actor FetchSession {
             return
         }
         if !links.isEmpty {
-            known += links.count
-            discover(links)
+            let fresh = links.filter { seen.insert($0.multihash) }
+            if !fresh.isEmpty {
+                known += fresh.count
+                discover(fresh)
+            }
         }
         pendingWrites += 1
         do {
@@ -249,6 +255,7 @@ actor FetchSession {
         pendingDiscoveries += 1
         let store = self.store
         let recursive = options.recursive
+        let seen = self.seen
         Task {
             let outcome: Result<(missing: [CID], present: Int, extra: Int), BitswapError> = await BlockingExecutor.run {
                 () -> Result<(missing: [CID], present: Int, extra: Int), BitswapError> in
@@ -263,6 +270,7 @@ actor FetchSession {
                             if try identity || store.has(cid) { present += 1 } else { missing.append(cid) }
                             if identity, cid.codec != .raw, recursive {
                                 let links = try IPLDCodecs.links(in: cid.multihash.digest, codec: cid.codec, cid: cid)
+                                    .filter { seen.insert($0.multihash) }
                                 extra += links.count
                                 stack.append(contentsOf: links.reversed())
                             }
@@ -274,7 +282,7 @@ actor FetchSession {
                         }
                         present += 1
                         guard recursive else { continue }
-                        let links = try IPLDCodecs.links(in: block)
+                        let links = try IPLDCodecs.links(in: block).filter { seen.insert($0.multihash) }
                         extra += links.count
                         stack.append(contentsOf: links.reversed())
                     } catch let error as BlockStoreError {
@@ -347,5 +355,16 @@ actor FetchSession {
             }
         }
         for (peer, entries) in byPeer { client.send(BitswapMessage(wantlist: entries), to: peer, session: nil) }
+    }
+}
+
+/// The multihashes a session has met, shared with its store walks (which run off the actor).
+final class SeenSet: @unchecked Sendable {
+    private let lock = Mutex()
+    private var members: Set<Multihash> = []
+
+    /// Adds `mh`; true when it was not there yet.
+    func insert(_ mh: Multihash) -> Bool {
+        lock.withLock { members.insert(mh).inserted }
     }
 }

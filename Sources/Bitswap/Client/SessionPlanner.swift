@@ -161,7 +161,8 @@ struct SessionPlanner {
                 dropped.append(peer)
                 continue
             }
-            // Ask someone else too (the silent peer keeps its requests: it may still answer).
+            // Ask someone else: the requests leave the silent peer's window (its answer, should
+            // it still come, is taken as a duplicate).
             for mh in s.inflight.keys {
                 guard var want = wants[mh] else { continue }
                 want.refusedBy.insert(peer)
@@ -186,6 +187,7 @@ struct SessionPlanner {
         let candidates = peers.filter { $0.value.dropped == nil }.sorted { $0.value.order < $1.value.order }.map(\.key)
         let ready = Set(candidates.filter { config.window - (peers[$0]?.inflight.count ?? 0) >= batch })
         guard !ready.isEmpty else { return [:] }
+        var blocked: [Multihash] = []
         let demoted = Set(candidates.filter { (peers[$0]?.refusalsInARow ?? 0) >= config.refusalsBeforeDemotion })
         while queueHead < queue.count {
             var free = 0
@@ -214,9 +216,11 @@ struct SessionPlanner {
                 let fa = peers[a]?.inflight.count ?? 0, fb = peers[b]?.inflight.count ?? 0
                 return fa != fb ? fa < fb : (peers[a]?.order ?? 0) < (peers[b]?.order ?? 0)
             }) else {
-                // Only busy peers can serve it: keep it at the front for later.
-                queueHead -= 1
-                break
+                // Only busy peers can serve it: keep it for later, and look a little further
+                // ahead for wants that free peers can take.
+                blocked.append(mh)
+                if blocked.count >= 64 { break }
+                continue
             }
             want.queued = false
             want.askedOf.insert(best)
@@ -235,6 +239,11 @@ struct SessionPlanner {
                         WantlistEntry(cid: want.cid, priority: want.priority, wantType: .have, sendDontHave: true))
                 }
             }
+        }
+        if !blocked.isEmpty {
+            // Blocked wants go back to the front, in their order.
+            queue = blocked + queue[queueHead...]
+            queueHead = 0
         }
         compactQueue()
         queue.append(contentsOf: deferred)

@@ -40,7 +40,8 @@ final class BitswapServer: @unchecked Sendable {
             guard !stopped else { return false }
             let dropped = engine.receive(
                 message.wantlist, full: message.fullWantlist, from: peer,
-                supportsPresence: BitswapProtocol.supportsPresence(protocolID))
+                supportsPresence: BitswapProtocol.supportsPresence(protocolID),
+                usesPayload: BitswapProtocol.usesPayload(protocolID))
             if dropped > 0 {
                 logger.info("bitswap: \(peer) wants more than \(engine.maxWantsPerPeer) blocks; ignored \(dropped) entries")
             }
@@ -116,15 +117,15 @@ final class BitswapServer: @unchecked Sendable {
     /// marked inactive) when nothing is ready.
     private func buildNext(for peer: PeerID) async -> BuiltMessage? {
         while true {
-            let batch: [WantlistEntry] = lock.withLock {
+            let (batch, bare): ([WantlistEntry], Bool) = lock.withLock {
                 let batch = stopped ? [] : engine.nextBatch(for: peer, max: 256)
                 if batch.isEmpty { active.remove(peer) }
-                return batch
+                return (batch, engine.needsBareBlocks(peer))
             }
             if batch.isEmpty { return nil }
             await budget.acquire(targetMessageBytes)
             do {
-                let built = try await buildMessage(for: batch)
+                let built = try await buildMessage(for: batch, bareBlocksOnly: bare)
                 lock.withLock {
                     engine.complete(peer: peer, served: built.served, waiting: built.waiting, requeue: built.requeue)
                 }
@@ -146,8 +147,10 @@ final class BitswapServer: @unchecked Sendable {
         var requeue: [CID] = []
     }
 
-    /// Reads the blocks for `batch` (off the concurrency pool) and builds one message.
-    private func buildMessage(for batch: [WantlistEntry]) async throws -> BuiltMessage {
+    /// Reads the blocks for `batch` (off the concurrency pool) and builds one message. For a 1.0.0
+    /// peer (`bareBlocksOnly`), a block CIDv0 cannot name (not dag-pb + sha2-256) is not sendable:
+    /// the want waits, as if we lacked the block.
+    private func buildMessage(for batch: [WantlistEntry], bareBlocksOnly: Bool) async throws -> BuiltMessage {
         let store = self.store
         let target = targetMessageBytes
         return try await BlockingExecutor.run { () throws -> BuiltMessage in
@@ -181,7 +184,17 @@ final class BitswapServer: @unchecked Sendable {
                         out.waiting.append(entry.cid)
                         continue
                     }
-                    out.message.blocks.append(PrefixedBlock(block))
+                    var prefixed = PrefixedBlock(block)
+                    if bareBlocksOnly {
+                        let v0 = CIDPrefix.v0
+                        guard prefixed.prefix.codec == v0.codec, prefixed.prefix.hashFunction == v0.hashFunction,
+                              prefixed.prefix.digestLength == v0.digestLength else {
+                            out.waiting.append(entry.cid)
+                            continue
+                        }
+                        prefixed.prefix = v0
+                    }
+                    out.message.blocks.append(prefixed)
                     bytes += block.data.count
                     out.served.append(entry.cid)
                 case .have:

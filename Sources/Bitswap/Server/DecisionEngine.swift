@@ -20,6 +20,9 @@ struct DecisionEngine {
     struct PeerWants {
         var wants: [CID: Want] = [:]
         var supportsPresence = true
+        /// Whether the peer's protocol carries block prefixes (1.1.0+); 1.0.0 peers can only be
+        /// sent blocks that CIDv0 names.
+        var usesPayload = true
     }
 
     /// Wants kept per peer; more are ignored (as Go's `MaxQueuedWantlistEntriesPerPeer`).
@@ -33,9 +36,12 @@ struct DecisionEngine {
 
     /// Applies a received wantlist. Returns how many entries were dropped for the per-peer limit.
     @discardableResult
-    mutating func receive(_ entries: [WantlistEntry], full: Bool, from peer: PeerID, supportsPresence: Bool) -> Int {
+    mutating func receive(
+        _ entries: [WantlistEntry], full: Bool, from peer: PeerID, supportsPresence: Bool, usesPayload: Bool = true
+    ) -> Int {
         var state = peers[peer] ?? PeerWants()
         state.supportsPresence = supportsPresence
+        state.usesPayload = usesPayload
         if full {
             state.wants = state.wants.filter { $0.value.inProgress }
         }
@@ -71,6 +77,9 @@ struct DecisionEngine {
         peers[peer] = state
         return dropped
     }
+
+    /// Whether `peer` can be sent blocks only as bare CIDv0 bytes (bitswap 1.0.0).
+    func needsBareBlocks(_ peer: PeerID) -> Bool { !(peers[peer]?.usesPayload ?? true) }
 
     /// Whether `peer` has entries ready to serve.
     func hasReadyWork(_ peer: PeerID) -> Bool {
