@@ -161,17 +161,17 @@ final class BitswapServer: @unchecked Sendable {
                     out.requeue.append(contentsOf: batch[index...].map(\.cid))
                     break
                 }
+                guard let size = try store.size(of: entry.cid) else {
+                    // The want stays in the ledger (as Go's engine): the block is sent if it
+                    // arrives before the peer cancels.
+                    if entry.sendDontHave {
+                        out.message.presences.append(BlockPresence(cid: entry.cid, kind: .dontHave))
+                    }
+                    out.waiting.append(entry.cid)
+                    continue
+                }
                 switch entry.wantType {
                 case .block:
-                    guard let size = try store.size(of: entry.cid) else {
-                        // The want stays in the ledger (as Go's engine): the block is sent if it
-                        // arrives before the peer cancels.
-                        if entry.sendDontHave {
-                            out.message.presences.append(BlockPresence(cid: entry.cid, kind: .dontHave))
-                        }
-                        out.waiting.append(entry.cid)
-                        continue
-                    }
                     if size > BitswapProtocol.maxBlockSize {
                         out.served.append(entry.cid)  // never sendable; forget it
                         continue
@@ -198,15 +198,6 @@ final class BitswapServer: @unchecked Sendable {
                     bytes += block.data.count
                     out.served.append(entry.cid)
                 case .have:
-                    guard let size = try store.size(of: entry.cid) else {
-                        // The want stays in the ledger (as Go's engine): the block is sent if it
-                        // arrives before the peer cancels.
-                        if entry.sendDontHave {
-                            out.message.presences.append(BlockPresence(cid: entry.cid, kind: .dontHave))
-                        }
-                        out.waiting.append(entry.cid)
-                        continue
-                    }
                     if size <= BitswapProtocol.maxInlineBlockSize, let block = try store.get(entry.cid) {
                         out.message.blocks.append(PrefixedBlock(block))
                         bytes += block.data.count
