@@ -10,16 +10,18 @@ struct FetchCommand: AsyncParsableCommand {
         commandName: "fetch",
         abstract: "Fetch a whole DAG from IPFS peers over Bitswap, verify every block, store and pin it.",
         discussion: """
-            Asks the --peer peers, the connected peers and (without --peer) the bootstrap peers.
-            Every block is hashed against its CID before it is stored; a peer that sends a bad
-            block is dropped. Blocks already in the store are not asked for, so an interrupted
-            fetch resumes where it stopped. dag-pb, raw and dag-cbor links are followed.
+            Asks the --peer peers, the connected peers and (without --peer) the
+            bootstrap peers. Every block is hashed against its CID before it is
+            stored; a peer that sends a bad block is dropped. Blocks already in the
+            store are not asked for, so an interrupted fetch resumes where it
+            stopped. dag-pb, raw and dag-cbor links are followed.
 
-            With a daemon running, the daemon fetches; otherwise a short-lived node does (it
-            listens nowhere: peers answer over the connections it opens).
+            With a daemon running, the daemon fetches; otherwise a short-lived node
+            does (it listens nowhere: peers answer over the connections it opens).
 
             Examples:
-              jz-node fetch QmHash --peer /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... -o file.bin
+              jz-node fetch QmHash -o file.bin \\
+                --peer /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
               jz-node fetch /ipfs/bafy.../dir/file.txt --timeout 5m --json
             """)
 
