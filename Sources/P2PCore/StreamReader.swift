@@ -59,11 +59,29 @@ public final class StreamReader: @unchecked Sendable {
 
     /// Reads exactly `count` bytes; throws `unexpectedEOF(what)` when the stream ends first.
     public func readExactly(_ count: Int, what: String = "data") async throws -> [UInt8] {
-        while bufferedCount < count {
-            guard try await fill() else { throw StreamError.unexpectedEOF(what: what) }
+        if bufferedCount >= count {
+            let out = Array(buffer[start..<(start + count)])
+            start += count
+            return out
         }
-        let out = Array(buffer[start..<(start + count)])
-        start += count
+        // Large reads (bitswap blocks, DHT records) go straight into one array of the final size:
+        // each byte is copied once, with no regrowth of the read-ahead buffer.
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        out.append(contentsOf: buffer[start...])
+        buffer = []
+        start = 0
+        while out.count < count {
+            guard let chunk = try await stream.read() else { throw StreamError.unexpectedEOF(what: what) }
+            let need = count - out.count
+            if out.isEmpty && chunk.count == need { return chunk }
+            if chunk.count <= need {
+                out.append(contentsOf: chunk)
+            } else {
+                out.append(contentsOf: chunk[..<need])
+                buffer = Array(chunk[need...])
+            }
+        }
         return out
     }
 
