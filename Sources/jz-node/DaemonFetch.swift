@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import JZNode
+import IPLD
+import Multiformats
 import UnixFS
 
 /// With a daemon running, `cat`, `get`, `ls` and `dag export` first have the daemon fetch what
@@ -33,13 +35,21 @@ enum DaemonFetch {
     static func retrying<T>(_ options: HomeOptions, _ body: () throws -> T) throws -> T {
         var fetched = 0
         while true {
+            let missing: CID
+            let original: any Error
             do {
                 return try body()
             } catch let error as ExportError {
-                guard case .missingBlock(let cid, _) = error, fetched < 100_000, daemon(options) != nil else { throw error }
-                fetched += 1
-                try fetch(options, cid.description, recursive: false)
+                guard case .missingBlock(let cid, _) = error else { throw error }
+                (missing, original) = (cid, error)
+            } catch let error as IPLDPathError {
+                guard case .missingBlock(let cid, _) = error else { throw error }
+                (missing, original) = (cid, error)
             }
+            guard fetched < 100_000, daemon(options) != nil else { throw original }
+            fetched += 1
+            try fetch(options, missing.description, recursive: false)
         }
     }
 }
+

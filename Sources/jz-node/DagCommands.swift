@@ -96,7 +96,7 @@ struct DagCommand: ParsableCommand {
             guard let codec = Multicodec(name: outputCodec) else { throw ValidationError("unknown codec \(outputCodec)") }
             let (root, ipldPath) = try DagCommand.splitPath(path)
             let node = try openLocalNode(homeOptions)
-            let value = try IPLDResolver(source: node.store).get(root, path: ipldPath)
+            let value = try DaemonFetch.retrying(homeOptions) { try IPLDResolver(source: node.store).get(root, path: ipldPath) }
             try StandardOutput.write(try IPLDCodecs.encode(value, codec: codec))
             if codec == .dagJSON && isatty(STDOUT_FILENO) == 1 { print() }
         }
@@ -139,6 +139,7 @@ struct DagCommand: ParsableCommand {
             var results: [JSONValue] = []
             for text in cids {
                 let root = try parseCID(text)
+                try DaemonFetch.fetch(homeOptions, root.description, recursive: true)
                 var walker = DAGExport.blocks(root: root, source: node.store)
                 var count = 0
                 var size = 0
@@ -166,7 +167,7 @@ struct DagCommand: ParsableCommand {
         func run() throws {
             let (root, ipldPath) = try DagCommand.splitPath(path)
             let node = try openLocalNode(homeOptions)
-            let resolution = try IPLDResolver(source: node.store).resolve(root, path: ipldPath)
+            let resolution = try DaemonFetch.retrying(homeOptions) { try IPLDResolver(source: node.store).resolve(root, path: ipldPath) }
             if output.json {
                 printJSON(["Cid": ["/": .string(resolution.cid.description)], "RemPath": .string(resolution.remainder.description)])
             } else {

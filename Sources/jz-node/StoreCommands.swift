@@ -27,7 +27,9 @@ struct BlockCommand: ParsableCommand {
 
         func run() throws {
             let cid = try parseCID(cid)
-            guard let block = try openLocalNode(homeOptions).store.get(cid) else {
+            let node = try openLocalNode(homeOptions)
+            if try !node.store.has(cid) { try DaemonFetch.fetch(homeOptions, cid.description, recursive: false) }
+            guard let block = try node.store.get(cid) else {
                 throw ValidationError("block \(cid) is not in the local store")
             }
             try StandardOutput.write(block.data)
@@ -81,7 +83,9 @@ struct BlockCommand: ParsableCommand {
 
         func run() throws {
             let cid = try parseCID(cid)
-            guard let size = try openLocalNode(homeOptions).store.size(of: cid) else {
+            let node = try openLocalNode(homeOptions)
+            if try !node.store.has(cid) { try DaemonFetch.fetch(homeOptions, cid.description, recursive: false) }
+            guard let size = try node.store.size(of: cid) else {
                 throw ValidationError("block \(cid) is not in the local store")
             }
             if output.json {
