@@ -751,3 +751,43 @@ def test_cat_and_get_fetch_missing_blocks_through_daemon(swarm, tmp_path):
                   timeout=120)
     assert res.returncode == 0, describe(res)
     assert_same_tree(swarm.file("ktree"), tmp_path / "ktree")
+
+
+def test_dag_and_block_commands_fetch_through_daemon(swarm, tmp_path):
+    """With the daemon running and connected to a provider, `dag get` (a path across two blocks),
+    `dag stat`, `dag resolve`, `block stat` and `block get` of blocks only the provider has fetch
+    them over Bitswap."""
+    p1, jzf = swarm.daemon("p1"), swarm.daemon("jzf")
+    jzf.connect(p1.dial_addr())
+    marker = os.urandom(8).hex()
+    (tmp_path / "leaf.json").write_text(json.dumps({"marker": marker, "n": [1, 2, 3]}))
+    leaf = p1.cli("dag", "put", str(tmp_path / "leaf.json"), check=False, timeout=60)
+    assert leaf.returncode == 0, describe(leaf)
+    leaf_cid = leaf.stdout.strip()
+    (tmp_path / "root.json").write_text(json.dumps({"child": {"/": leaf_cid}, "marker": marker}))
+    root = p1.cli("dag", "put", "--pin", str(tmp_path / "root.json"), check=False, timeout=60)
+    assert root.returncode == 0, describe(root)
+    root_cid = root.stdout.strip()
+
+    res = jzf.cli("dag", "get", f"{root_cid}/child/n/1", check=False, timeout=120)
+    assert res.returncode == 0, describe(res)
+    assert res.stdout.strip() == "2"
+    res = jzf.cli("dag", "resolve", f"{root_cid}/child/marker", "--json", check=False, timeout=60)
+    assert res.returncode == 0, describe(res)
+    assert res.json()["Cid"]["/"] == leaf_cid
+    res = jzf.cli("dag", "stat", root_cid, "--json", check=False, timeout=60)
+    assert res.returncode == 0, describe(res)
+    assert res.json()["DagStats"][0]["NumBlocks"] == 2
+
+    raw = os.urandom(3000)
+    (tmp_path / "raw.bin").write_bytes(raw)
+    put = p1.cli("block", "put", str(tmp_path / "raw.bin"), check=False, timeout=60)
+    assert put.returncode == 0, describe(put)
+    raw_cid = put.stdout.strip()
+    res = jzf.cli("block", "stat", raw_cid, "--json", check=False, timeout=60)
+    assert res.returncode == 0, describe(res)
+    assert res.json()["Size"] == 3000
+    got = subprocess.run([str(jzf.node.binary), "block", "get", raw_cid, "--repo-dir", str(jzf.node.home)],
+                         capture_output=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == raw
