@@ -145,9 +145,16 @@ public enum YamuxFrameEncoder {
     public static func encodeData(streamID: UInt32, flags: YamuxFrame.Flags = [], payload: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(YamuxFrame.headerSize + payload.count)
+        appendData(streamID: streamID, flags: flags, payload: payload, into: &out)
+        return out
+    }
+
+    /// Appends a data frame (header, then `payload`) to `out`.
+    public static func appendData(
+        streamID: UInt32, flags: YamuxFrame.Flags = [], payload: ArraySlice<UInt8>, into out: inout [UInt8]
+    ) {
         encodeHeader(type: .data, flags: flags, streamID: streamID, length: UInt32(payload.count), into: &out)
         out.append(contentsOf: payload)
-        return out
     }
 }
 

@@ -21,6 +21,8 @@ public struct YamuxMuxer: StreamMuxer {
 final class YamuxConnection: MuxedConnection, @unchecked Sendable {
     /// Largest data frame we send (go-yamux's default message size).
     static let maxSendPayload = 64 * 1024
+    /// Bytes of data frames one `write` hands to the frame writer at once.
+    static let maxWriteBurst = 1024 * 1024
 
     let base: any ByteStream
     let logger: Logger
@@ -347,28 +349,46 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
         }
     }
 
+    /// Writes `bytes` as data frames of at most `maxSendPayload`, as the send window allows.
+    /// Up to `maxWriteBurst` bytes of frames are handed to the frame writer at once (one base
+    /// write instead of one per frame: fewer task switches and syscalls for large writes).
     func write(_ s: YamuxStream, _ bytes: [UInt8]) async throws {
         var offset = 0
         repeat {
-            enum Step { case send(Int), wait, failure(StreamError) }
+            enum Step { case send([Int]), wait, failure(StreamError) }
             let remaining = bytes.count - offset
             let step: Step = lock.withLock {
                 if s.isReset { return .failure(.reset) }
                 if s.localClosed { return .failure(.closed) }
                 if closed { return .failure(.connectionClosed) }
-                guard remaining > 0 else { return .send(0) }
-                guard let n = machine.reserveSend(streamID: s.id, max: Swift.min(remaining, Self.maxSendPayload)) else {
-                    return .failure(.reset)
+                guard remaining > 0 else { return .send([]) }
+                var sizes: [Int] = []
+                var reserved = 0
+                while reserved < remaining && reserved < Self.maxWriteBurst {
+                    let want = Swift.min(remaining - reserved, Self.maxSendPayload)
+                    guard let n = machine.reserveSend(streamID: s.id, max: want) else {
+                        return sizes.isEmpty ? .failure(.reset) : .send(sizes)
+                    }
+                    if n == 0 { break }
+                    sizes.append(n)
+                    reserved += n
                 }
-                return n == 0 ? .wait : .send(n)
+                return sizes.isEmpty ? .wait : .send(sizes)
             }
             switch step {
             case .failure(let error): throw error
-            case .send(let n):
-                if n == 0 { return }
-                let frame = YamuxFrameEncoder.encodeData(streamID: s.id, payload: bytes[offset..<(offset + n)])
-                do { try await writer.write(frame) } catch { throw StreamError.connectionClosed }
-                offset += n
+            case .send(let sizes):
+                if sizes.isEmpty { return }
+                let total = sizes.reduce(0, +)
+                var frames: [UInt8] = []
+                frames.reserveCapacity(total + sizes.count * YamuxFrame.headerSize)
+                var o = offset
+                for n in sizes {
+                    YamuxFrameEncoder.appendData(streamID: s.id, payload: bytes[o..<(o + n)], into: &frames)
+                    o += n
+                }
+                do { try await writer.write(frames) } catch { throw StreamError.connectionClosed }
+                offset = o
             case .wait:
                 await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                     let ready = lock.withLock { () -> Bool in
