@@ -39,10 +39,15 @@ public struct MplexFrame: Sendable, Equatable {
     public static func encode(streamID: UInt64, flag: Flag, payload: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(payload.count + 12)
+        append(streamID: streamID, flag: flag, payload: payload, into: &out)
+        return out
+    }
+
+    /// Appends a frame (header, then `payload`) to `out`.
+    public static func append(streamID: UInt64, flag: Flag, payload: ArraySlice<UInt8>, into out: inout [UInt8]) {
         Varint.encode(streamID << 3 | UInt64(flag.rawValue), into: &out)
         Varint.encode(UInt64(payload.count), into: &out)
         out.append(contentsOf: payload)
-        return out
     }
 }
 

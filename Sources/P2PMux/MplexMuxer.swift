@@ -41,6 +41,8 @@ struct MplexStreamKey: Hashable {
 final class MplexConnection: MuxedConnection, @unchecked Sendable {
     /// Largest message we send.
     static let maxSendPayload = 256 * 1024
+    /// Bytes of frames one `write` hands to the frame writer at once.
+    static let maxWriteBurst = 1024 * 1024
 
     let base: any ByteStream
     let logger: Logger
@@ -358,10 +360,18 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
                 if closed { throw StreamError.connectionClosed }
             }
             guard offset < bytes.count else { return }
-            let n = Swift.min(bytes.count - offset, Self.maxSendPayload)
-            let frame = MplexFrame.encode(streamID: s.key.id, flag: flag, payload: bytes[offset..<(offset + n)])
-            do { try await writer.write(frame) } catch { throw StreamError.connectionClosed }
-            offset += n
+            // Up to `maxWriteBurst` bytes of frames go to the frame writer at once.
+            let burstEnd = Swift.min(bytes.count, offset + Self.maxWriteBurst)
+            var frames: [UInt8] = []
+            frames.reserveCapacity(burstEnd - offset + 24 * ((burstEnd - offset) / Self.maxSendPayload + 1))
+            var o = offset
+            while o < burstEnd {
+                let n = Swift.min(burstEnd - o, Self.maxSendPayload)
+                MplexFrame.append(streamID: s.key.id, flag: flag, payload: bytes[o..<(o + n)], into: &frames)
+                o += n
+            }
+            do { try await writer.write(frames) } catch { throw StreamError.connectionClosed }
+            offset = o
         } while offset < bytes.count
     }
 

@@ -17,7 +17,7 @@ final class BlockWriter: @unchecked Sendable {
     private var bytesInBatch = 0
     private var failure: String?
 
-    init(store: any BlockStore, batchBytes: Int = 4 << 20, maxPendingBytes: Int = 32 << 20,
+    init(store: any BlockStore, batchBytes: Int = 8 << 20, maxPendingBytes: Int = 32 << 20,
          onStored: @escaping @Sendable ([Block]) -> Void) {
         self.store = store
         self.batchBytes = batchBytes
