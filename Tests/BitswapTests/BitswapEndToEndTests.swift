@@ -192,6 +192,19 @@ final class BitswapEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(fetcher.bitswap.stats().badBlocksReceived, 0)
         // Nothing the corrupt peer sent was stored.
         XCTAssertEqual(try fetcher.store.allMultihashes().count, dag.blocks.count)
+
+        // It stays in quarantine: the next fetch lists it as dropped without asking it, and
+        // blocks it sends meanwhile are not even hashed.
+        let other = try await SharedDAGs.shared.fileV1()
+        let honest2 = await TestNode.make(on: network, store: try other.store())
+        await network.connect(honest2.host, fetcher.host)
+        let sentBefore = corrupt.blocksSent
+        let badBefore = fetcher.bitswap.stats().badBlocksReceived
+        let second = try await fetcher.bitswap.fetch(other.root, options: options([corrupt.host.localPeer, honest2.peer]))
+        XCTAssertTrue(second.dropped(corrupt.host.localPeer)?.contains("bad block") ?? false, "\(second.droppedPeers)")
+        XCTAssertEqual(corrupt.blocksSent, sentBefore, "a quarantined peer is not asked")
+        XCTAssertEqual(fetcher.bitswap.stats().badBlocksReceived, badBefore)
+        XCTAssertTrue(try other.isComplete(in: fetcher.store))
     }
 
     func testMalformedSenderIsDroppedAndHonestOneCompletes() async throws {

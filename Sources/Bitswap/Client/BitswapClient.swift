@@ -17,6 +17,10 @@ final class BitswapClient: @unchecked Sendable {
     private var sessions: [Int: FetchSession] = [:]
     /// Blocks we had wanted lately (late duplicates of these are not an offence).
     private var recent = RecentSet(capacity: 65_536)
+    /// Peers that sent bad blocks, and until when their blocks are ignored.
+    private var offenders: [PeerID: ContinuousClock.Instant] = [:]
+    /// How long blocks from a peer that sent a bad one are ignored.
+    static let offenderQuarantine: Duration = .seconds(600)
     /// Bytes of received, not yet verified blocks.
     private let verifyBudget = AsyncBudget(capacity: 32 << 20)
     var onStored: (@Sendable ([Block]) -> Void)?
@@ -73,6 +77,11 @@ final class BitswapClient: @unchecked Sendable {
     /// Every block some session wants.
     func wantlist() -> [CID] { lock.withLock { interest.values.map(\.cid).sorted() } }
 
+    /// Whether `peer` sent a bad block lately (its blocks are ignored until the quarantine ends).
+    func isQuarantined(_ peer: PeerID) -> Bool {
+        lock.withLock { offenders[peer].map { ContinuousClock.now < $0 } ?? false }
+    }
+
     func connectedPeers() async -> [PeerID] {
         Array(Set(await network.host.connections().map(\.remotePeer)))
     }
@@ -118,6 +127,17 @@ final class BitswapClient: @unchecked Sendable {
             }
         }
         guard !message.blocks.isEmpty else { return }
+        // Hashing is the expensive part: blocks nobody can want (no fetch runs) and blocks from
+        // a peer caught sending bad ones lately are counted and dropped unhashed.
+        let (idle, banned): (Bool, Bool) = lock.withLock {
+            (sessions.isEmpty, offenders[peer].map { ContinuousClock.now < $0 } ?? false)
+        }
+        if idle || banned {
+            for block in message.blocks {
+                ledgers.recordReceived(from: peer, bytes: block.data.count, duplicate: true)
+            }
+            return
+        }
         let bytes = message.blockBytes
         await verifyBudget.acquire(bytes)
         Task {
@@ -162,6 +182,10 @@ final class BitswapClient: @unchecked Sendable {
     /// Drops `peer` from every running fetch.
     func offence(by peer: PeerID, reason: String) async {
         ledgers.recordBadBlock()
+        lock.withLock {
+            if offenders.count >= 4096 { offenders = offenders.filter { ContinuousClock.now < $0.value } }
+            offenders[peer] = ContinuousClock.now + Self.offenderQuarantine
+        }
         logger.warning("bitswap: bad block from \(peer): \(reason)")
         for session in lock.withLock({ Array(sessions.values) }) {
             await session.badBlock(from: peer, reason: reason)

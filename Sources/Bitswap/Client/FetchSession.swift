@@ -119,9 +119,9 @@ actor FetchSession {
 
     /// Runs the fetch to the end.
     func run() async throws(BitswapError) -> FetchResult {
-        for peer in options.peers { planner.addPeer(peer, now: now) }
+        for peer in options.peers { addPeer(peer) }
         if options.includeConnectedPeers {
-            for peer in await client.connectedPeers() { planner.addPeer(peer, now: now) }
+            for peer in await client.connectedPeers() { addPeer(peer) }
         }
         known = 1
         _ = seen.insert(root.multihash)
@@ -212,8 +212,16 @@ actor FetchSession {
 
     func peerConnected(_ peer: PeerID) {
         guard !finished, options.includeConnectedPeers else { return }
-        planner.addPeer(peer, now: now)
+        addPeer(peer)
         dispatch()
+    }
+
+    /// Adds a peer to ask; one that sent bad blocks lately is listed as dropped instead.
+    private func addPeer(_ peer: PeerID) {
+        planner.addPeer(peer, now: now)
+        if client.isQuarantined(peer) {
+            planner.dropPeer(peer, reason: "sent a bad block in the last \(BitswapClient.offenderQuarantine), ignored until then")
+        }
     }
 
     func peerFailed(_ peer: PeerID, reason: String) {
