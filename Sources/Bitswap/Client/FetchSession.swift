@@ -139,6 +139,8 @@ actor FetchSession {
         client.unregister(self)
         if let failure {
             cancelAll()
+            // Keep what was verified, so a later fetch resumes from it.
+            try? await writer.finish()
             throw failure
         }
         try await writer.finish()
