@@ -707,6 +707,30 @@ def test_jz_wantlist_while_waiting(swarm, tmp_path):
                       timeout=5), "the want stayed after the fetch failed"
 
 
+def test_interrupted_cli_stops_the_daemon_fetch(swarm):
+    """Ctrl-C on `jz-node fetch` through the daemon (a CID nobody has, no --timeout): the daemon
+    notices the client is gone, stops the fetch and cancels its wants at the provider."""
+    p1, jzf = swarm.daemon("p1"), swarm.daemon("jzf")
+    jzf.connect(p1.dial_addr())
+    cid = raw_cid_v1(os.urandom(64))
+    argv = [jzf.node.binary, "fetch", cid, "--json", "--repo-dir", str(jzf.node.home)]
+    env = dict(os.environ, JZ_PATH=str(jzf.node.home), HOME=str(jzf.node.home.parent))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        assert wait_until(lambda: cid in keys_of(jzf.cli("bitswap", "wantlist", "--json").json()),
+                          timeout=10), "the fetch never started"
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        kill_group(proc)
+    assert wait_until(lambda: cid not in keys_of(jzf.cli("bitswap", "wantlist", "--json").json()),
+                      timeout=15), "the daemon kept fetching for a client that went away"
+    assert wait_until(lambda: cid not in keys_of(p1.cli("bitswap", "wantlist", "--peer",
+                                                        jzf.peer_id, "--json").json()),
+                      timeout=10), "the provider still holds the cancelled want"
+
+
 # ============================================ bad input, timeouts ============================================
 
 def test_fetch_bad_cid_fails_clearly(swarm):

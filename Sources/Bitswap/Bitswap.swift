@@ -83,7 +83,8 @@ public final class Bitswap: Sendable {
     }
 
     /// Fetches every block of the DAG under `root` that the store lacks, and stores it.
-    /// The caller pins (and holds off GC meanwhile, see `PinStore.gcLease`).
+    /// The caller pins (and holds off GC meanwhile, see `PinStore.gcLease`). Cancelling the
+    /// calling task fails the fetch with `.cancelled` (blocks already verified are kept).
     public func fetch(
         _ root: CID, options: FetchOptions = FetchOptions(),
         progress: (@Sendable (FetchProgress) -> Void)? = nil
@@ -103,7 +104,17 @@ public final class Bitswap: Sendable {
             id: id, root: root, client: client, store: store, options: options, config: planner,
             logger: logger, progress: progress)
         client.register(session)
-        return try await session.run()
+        // Cancelling the calling task ends the fetch (`.cancelled`).
+        let outcome: Result<FetchResult, BitswapError> = await withTaskCancellationHandler {
+            do throws(BitswapError) {
+                return .success(try await session.run())
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            Task { await session.cancel() }
+        }
+        return try outcome.get()
     }
 
     /// Node-wide counters.

@@ -214,6 +214,8 @@ public enum BitswapError: Error, Sendable, Equatable, CustomStringConvertible {
     case badDAG(cid: CID, reason: String)
     /// The service was stopped.
     case stopped
+    /// The task that ran the fetch was cancelled.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -225,6 +227,7 @@ public enum BitswapError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .store(reason): return "block store: \(reason)"
         case let .badDAG(cid, reason): return "cannot read the links of \(cid): \(reason)"
         case .stopped: return "bitswap was stopped"
+        case .cancelled: return "the fetch was cancelled"
         }
     }
 }

@@ -212,6 +212,11 @@ actor FetchSession {
         fail(.stopped)
     }
 
+    /// The caller's task was cancelled: the fetch fails with `.cancelled`.
+    func cancel() {
+        fail(.cancelled)
+    }
+
     func peerConnected(_ peer: PeerID) {
         guard !finished, options.includeConnectedPeers else { return }
         addPeer(peer)
@@ -360,7 +365,7 @@ actor FetchSession {
     private func cancelAll() {
         var byPeer: [PeerID: [WantlistEntry]] = [:]
         for want in planner.wants.values {
-            for peer in want.askedOf.union(want.refusedBy) where planner.peers[peer]?.dropped == nil {
+            for peer in want.notified.union(want.refusedBy) where planner.peers[peer]?.dropped == nil {
                 byPeer[peer, default: []].append(.cancel(want.cid))
             }
         }

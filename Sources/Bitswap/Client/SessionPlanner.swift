@@ -52,6 +52,9 @@ struct SessionPlanner {
         var refusedBy: Set<PeerID> = []
         var retryAt: Double = 0
         var queued = false
+        /// Every peer ever sent a want for it (block or have): servers keep wants, even refused
+        /// ones, until cancelled, so these all get the cancel.
+        var notified: Set<PeerID> = []
     }
 
     let config: Config
@@ -110,9 +113,11 @@ struct SessionPlanner {
         // Cancel wherever it was asked: open requests, and refusals (servers keep refused wants
         // in their ledger until cancelled).
         var others: [PeerID] = []
-        for asked in want.askedOf.union(want.refusedBy) where asked != peer {
+        for asked in want.askedOf where asked != peer {
             peers[asked]?.inflight.removeValue(forKey: multihash)
-            others.append(asked)
+        }
+        for notified in want.notified.union(want.refusedBy) where notified != peer && peers[notified]?.dropped == nil {
+            others.append(notified)
         }
         return (want.cid, others)
     }
@@ -224,6 +229,7 @@ struct SessionPlanner {
             }
             want.queued = false
             want.askedOf.insert(best)
+            want.notified.insert(best)
             wants[mh] = want
             peers[best]?.inflight[mh] = now
             // Round-robin among equals: move the chosen peer to the back.
@@ -235,6 +241,7 @@ struct SessionPlanner {
             if config.broadcastFirstWant && !broadcastDone {
                 broadcastDone = true
                 for other in candidates where other != best && (peers[other]?.supportsPresence ?? false) {
+                    wants[mh]?.notified.insert(other)
                     out[other, default: []].append(
                         WantlistEntry(cid: want.cid, priority: want.priority, wantType: .have, sendDontHave: true))
                 }

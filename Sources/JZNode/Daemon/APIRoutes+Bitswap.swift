@@ -35,7 +35,7 @@ extension APIRoutes {
         let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let daemon = daemon
         let throttle = ProgressThrottle()
-        Task {
+        let task = Task {
             do {
                 let report = try await ContentFetcher.fetch(
                     fetchRequest, host: daemon.host, bitswap: daemon.bitswap, local: daemon.local, logger: daemon.logger
@@ -47,6 +47,18 @@ extension APIRoutes {
                 continuation.yield(["Error": .string("\(error)")])
             }
             continuation.finish()
+        }
+        // A heartbeat every second, so a client that went away (Ctrl-C on `jz-node fetch`) is
+        // noticed even while nothing arrives: the write fails, the stream ends, the fetch stops.
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                continuation.yield(["Progress": .null])
+            }
+        }
+        continuation.onTermination = { termination in
+            heartbeat.cancel()
+            if case .cancelled = termination { task.cancel() }
         }
         return .stream(stream)
     }
