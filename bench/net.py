@@ -11,8 +11,9 @@ unchanged; extra arguments go to `jz-bench net` (e.g. `-- --mib 256 --json`).
 
   python3 bench/net.py [--bin PATH] [--timeout SECONDS] [-- jz-bench net args...]
 
-Binary: --bin, else $JZ_BENCH_BIN, else .build/release/jz-bench or .build-bench/release/jz-bench
-(build it first with `swift build -c release --product jz-bench`), else .build/debug/jz-bench
+Binary: --bin, else $JZ_BENCH_BIN, else the newer of .build/release/jz-bench and
+.build-bench/release/jz-bench (build it first with `swift build -c release --product jz-bench`),
+else .build/debug/jz-bench
 (slow: numbers not meaningful). Exit code: jz-bench's (1 when a case failed), or 2 when the binary
 or its `net` mode is missing.
 """
@@ -28,13 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_binary(explicit: str | None) -> Path | None:
-    candidates = [explicit, os.environ.get("JZ_BENCH_BIN"),
-                  ROOT / ".build/release/jz-bench", ROOT / ".build-bench/release/jz-bench",
-                  ROOT / ".build/debug/jz-bench"]
-    for c in candidates:
+    for c in (explicit, os.environ.get("JZ_BENCH_BIN")):
         if c and os.access(c, os.X_OK):
             return Path(c)
-    return None
+    # Of the release builds, the newest (a stale one in another scratch folder must not win).
+    release = [p for p in (ROOT / ".build/release/jz-bench", ROOT / ".build-bench/release/jz-bench")
+               if os.access(p, os.X_OK)]
+    if release:
+        return max(release, key=lambda p: p.stat().st_mtime)
+    debug = ROOT / ".build/debug/jz-bench"
+    return debug if os.access(debug, os.X_OK) else None
 
 
 def main() -> int:
