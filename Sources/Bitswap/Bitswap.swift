@@ -1,5 +1,6 @@
 import BlockStore
 import IPLD
+import Synchronization
 import Logging
 import Multiformats
 import P2PCore
@@ -35,19 +36,21 @@ public final class Bitswap: Sendable {
     private let store: any BlockStore
     private let config: Config
     private let logger: Logger
-    private let sessionIDs = Mutex()
-    nonisolated(unsafe) private var nextSessionID = 0
+    private let lastSessionID = Atomic<Int>(0)
 
     public init(host: any P2PHost, store: any BlockStore, logger: Logger, config: Config = Config()) {
         self.store = store
         self.config = config
         self.logger = logger
         network = BitswapNetwork(host: host, logger: logger)
-        client = BitswapClient(network: network, ledgers: ledgers, logger: logger)
-        server = BitswapServer(
+        let server = BitswapServer(
             store: store, network: network, ledgers: ledgers, logger: logger,
             targetMessageBytes: config.targetMessageBytes)
-        client.onStored = { [server] blocks in server.blocksAdded(blocks.map(\.cid)) }
+        self.server = server
+        // Blocks our fetches store may be what other peers wait for.
+        client = BitswapClient(network: network, ledgers: ledgers, logger: logger) { blocks in
+            server.blocksAdded(blocks.map(\.cid))
+        }
     }
 
     /// Registers the protocol handlers.
@@ -89,10 +92,7 @@ public final class Bitswap: Sendable {
         _ root: CID, options: FetchOptions = FetchOptions(),
         progress: (@Sendable (FetchProgress) -> Void)? = nil
     ) async throws(BitswapError) -> FetchResult {
-        let id: Int = sessionIDs.withLock {
-            nextSessionID += 1
-            return nextSessionID
-        }
+        let id = lastSessionID.add(1, ordering: .relaxed).newValue
         var planner = SessionPlanner.Config()
         planner.window = config.window
         let c = config.requestTimeout.components

@@ -23,12 +23,14 @@ final class BitswapClient: @unchecked Sendable {
     static let offenderQuarantine: Duration = .seconds(600)
     /// Bytes of received, not yet verified blocks.
     private let verifyBudget = AsyncBudget(capacity: 32 << 20)
-    var onStored: (@Sendable ([Block]) -> Void)?
+    /// Told about every batch of blocks a fetch stored.
+    private let onStored: @Sendable ([Block]) -> Void
 
-    init(network: BitswapNetwork, ledgers: Ledgers, logger: Logger) {
+    init(network: BitswapNetwork, ledgers: Ledgers, logger: Logger, onStored: @escaping @Sendable ([Block]) -> Void = { _ in }) {
         self.network = network
         self.ledgers = ledgers
         self.logger = logger
+        self.onStored = onStored
     }
 
     // MARK: Sessions
@@ -99,7 +101,7 @@ final class BitswapClient: @unchecked Sendable {
     }
 
     /// Blocks a session stored.
-    func stored(_ blocks: [Block]) { onStored?(blocks) }
+    func stored(_ blocks: [Block]) { onStored(blocks) }
 
     /// Sends in the background; a failure drops the peer from `session`.
     func send(_ message: BitswapMessage, to peer: PeerID, session: FetchSession?) {
