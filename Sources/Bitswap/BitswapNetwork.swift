@@ -18,8 +18,6 @@ final class BitswapNetwork: @unchecked Sendable {
     private var receiver: Receiver?
     private var misbehaviour: Misbehaviour?
     private var stopped = false
-    /// Counts of read errors, for stats and tests.
-    private(set) var messagesReceived = 0
 
     init(host: any P2PHost, logger: Logger, writeTimeout: Duration = .seconds(30)) {
         self.host = host
@@ -119,10 +117,7 @@ final class BitswapNetwork: @unchecked Sendable {
                 if let misbehaviour = lock.withLock({ misbehaviour }) { await misbehaviour(peer, "sent a malformed message: \(error)") }
                 return
             }
-            guard let receiver = lock.withLock({ () -> Receiver? in
-                messagesReceived += 1
-                return receiver
-            }) else {
+            guard let receiver = lock.withLock({ receiver }) else {
                 await stream.reset()
                 return
             }

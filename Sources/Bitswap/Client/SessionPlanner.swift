@@ -39,7 +39,7 @@ struct SessionPlanner {
         var lastHeard: Double
         var dropped: String?
         var supportsPresence = true
-        /// Blocks that would not fit the window when asked (used to spread ties).
+        /// Round-robin position: the peer given a want last goes to the back (ties are broken by it).
         var order: Int
     }
 
