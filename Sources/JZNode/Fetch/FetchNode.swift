@@ -56,7 +56,15 @@ public final class FetchNode: Sendable {
             }
         }
         do {
-            if request.peers.isEmpty { await dialBootstrap() }
+            if request.peers.isEmpty {
+                await dialBootstrap()
+                if await host.connections().isEmpty {
+                    let tried = settings.bootstrap.isEmpty
+                        ? "the bootstrap list is empty"
+                        : "none of the \(settings.bootstrap.count) bootstrap peers answered"
+                    throw NodeError.network("no peer to fetch from: \(tried); give one with --peer MADDR")
+                }
+            }
             let report = try await ContentFetcher.fetch(
                 request, host: host, bitswap: bitswap, local: local, logger: logger, progress: progress)
             await shutdown()
