@@ -137,6 +137,29 @@ struct CLITests {
         #expect(r.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test func fetchInputErrorsAreOneLine() throws {
+        let home = try temporaryDirectory() + "/fetch"
+        #expect(try CLI.run(["init", "--empty-bootstrap"], home: home).status == 0)
+        let cases: [([String], String)] = [
+            (["fetch", "not-a-cid"], "not-a-cid"),
+            (["fetch", "bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba", "--peer", "/ip4/127.0.0.1/tcp/1"],
+             "must end in /p2p/"),
+            (["fetch", "bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba", "--timeout", "soon"], "not a duration"),
+            // No --peer and an empty bootstrap list: nothing to ask, said at once.
+            (["fetch", "bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba"], "no peer to fetch from"),
+        ]
+        for (arguments, expected) in cases {
+            let r = try CLI.run(arguments, home: home)
+            #expect(r.status != 0, "\(arguments)")
+            #expect(r.stderr.contains(expected), "\(arguments): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(arguments): \(r.stderr)")
+        }
+        // Commands that need the daemon say so.
+        let stat = try CLI.run(["bitswap", "stat"], home: home)
+        #expect(stat.status != 0)
+        #expect(stat.stderr.contains("daemon"))
+    }
+
     @Test func versionAndHelp() throws {
         #expect(try CLI.run(["version", "--number"]).stdout == "0.1.0\n")
         #expect(try CLI.run(["version", "--json"]).stdout.contains("\"Version\": \"0.1.0\""))
