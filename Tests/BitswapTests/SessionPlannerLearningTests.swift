@@ -90,4 +90,29 @@ final class SessionPlannerLearningTests: XCTestCase {
         let third = planner.plan(now: 1)
         XCTAssertEqual(third[askedFirst]?.map(\.cid), [c[1]])
     }
+
+    func testDepthFirstOrderAndPrioritiesFollowSending() throws {
+        var config = SessionPlanner.Config()
+        config.window = 1
+        var planner = SessionPlanner(config: config)
+        let peer = try XCTUnwrap(peers(1).first)
+        planner.addPeer(peer, now: 0)
+        let c = try cids(4)
+        let (a, b, a1, a2) = (c[0], c[1], c[2], c[3])
+        planner.want([a, b])
+        XCTAssertEqual(planner.plan(now: 0)[peer]?.map(\.cid), [a])
+        // a's children arrive before b is asked: they go first, in their order.
+        _ = planner.blockReceived(a.multihash, bytes: 1, from: peer, now: 1)
+        planner.want([a1, a2])
+        var order: [CID] = []
+        var priorities: [Int32] = []
+        for step in 0..<3 {
+            let entries = planner.plan(now: Double(2 + step))[peer] ?? []
+            order += entries.map(\.cid)
+            priorities += entries.map(\.priority)
+            for entry in entries { _ = planner.blockReceived(entry.cid.multihash, bytes: 1, from: peer, now: Double(2 + step)) }
+        }
+        XCTAssertEqual(order, [a1, a2, b])
+        XCTAssertEqual(priorities, priorities.sorted(by: >), "priorities fall in sending order")
+    }
 }

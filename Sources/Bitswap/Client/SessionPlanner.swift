@@ -86,13 +86,18 @@ struct SessionPlanner {
         peers[peer]?.supportsPresence = value
     }
 
-    /// Adds blocks to fetch (already known to be missing locally), in priority order.
+    /// Adds blocks to fetch (already known to be missing locally).
+    ///
+    /// They go ahead of the wants already queued, in their own order: the DAG is fetched depth
+    /// first (the children of the latest block before its uncles), so the queue holds about one
+    /// block's links per level instead of a whole level of a large DAG.
     mutating func want(_ cids: [CID]) {
+        var added: [Multihash] = []
         for cid in cids where wants[cid.multihash] == nil {
-            wants[cid.multihash] = Want(cid: cid, priority: nextPriority, queued: true)
-            if nextPriority > 1 { nextPriority -= 1 }
-            queue.append(cid.multihash)
+            wants[cid.multihash] = Want(cid: cid, priority: 0, queued: true)
+            added.append(cid.multihash)
         }
+        queue.insert(contentsOf: added, at: queueHead)
     }
 
     /// A verified block arrived. Returns the wanted CID and the other peers it was asked of (to
@@ -227,6 +232,9 @@ struct SessionPlanner {
                 if blocked.count >= 64 { break }
                 continue
             }
+            // Priorities fall in the order wants are sent, so a server answers in that order.
+            want.priority = nextPriority
+            if nextPriority > 1 { nextPriority -= 1 }
             want.queued = false
             want.askedOf.insert(best)
             want.notified.insert(best)
