@@ -17,14 +17,13 @@ enum DaemonFetch {
 
     /// Asks a running daemon to fetch `path` (the whole DAG when `recursive`, else only the blocks
     /// that name it). Does nothing without a daemon or for non-IPFS paths (repository refs).
-    static func fetch(_ options: HomeOptions, _ path: String, recursive: Bool) throws {
+    static func fetch(_ options: HomeOptions, _ path: String, recursive: Bool, depth: Int? = nil) throws {
         guard let content = try? ContentPath(path), var api = daemon(options) else { return }
         api.timeout = 600
         var failure: String?
-        try api.stream(
-            "fetch", arguments: [content.description],
-            options: [("pin", "false"), ("recursive", recursive ? "true" : "false")]
-        ) { document, _ in
+        var parameters = [("pin", "false"), ("recursive", recursive ? "true" : "false")]
+        if let depth { parameters.append(("depth", String(depth))) }
+        try api.stream("fetch", arguments: [content.description], options: parameters) { document, _ in
             if let error = document["Error"]?.stringValue { failure = error }
         }
         if let failure { throw FetchFailure(message: "cannot fetch \(path): \(failure)") }

@@ -258,6 +258,9 @@ struct LsCommand: ParsableCommand {
         let node = try openLocalNode(homeOptions)
         var objects: [JSONValue] = []
         for path in paths {
+            // A listing needs the directory and its entries' first blocks: one fetch of depth 1
+            // brings them (deeper HAMT shards, if any, come one by one below).
+            try DaemonFetch.fetch(homeOptions, path, recursive: true, depth: 1)
             let (cid, entries) = try DaemonFetch.retrying(homeOptions) {
                 let cid = try resolveContent(node, path)
                 return (cid, try node.exporter.entries(cid, resolveTypes: true))

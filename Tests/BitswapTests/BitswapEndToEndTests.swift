@@ -66,6 +66,26 @@ final class BitswapEndToEndTests: XCTestCase {
 
     /// A file of zeros links the same leaf many times. The counts should describe distinct blocks
     /// (blocks == fetched + present), so that a progress bar reaches 100 %.
+    func testDepthLimitedFetchGetsADirectoryAndItsEntries() async throws {
+        let dag = try await SharedDAGs.shared.directory()
+        let provider = await TestNode.make(on: network, store: try dag.store())
+        let fetcher = await TestNode.make(on: network)
+        await network.connect(provider.host, fetcher.host)
+        var shallow = options([provider.peer])
+        shallow.maxDepth = 1
+        let result = try await fetcher.bitswap.fetch(dag.root, options: shallow)
+        let rootBlock = try XCTUnwrap(try provider.store.get(dag.root))
+        let links = try IPLDCodecs.links(in: rootBlock)
+        XCTAssertEqual(result.blocks, 1 + links.count)
+        XCTAssertEqual(result.blocksFetched, 1 + links.count)
+        for cid in [dag.root] + links { XCTAssertTrue(try fetcher.store.has(cid), "\(cid)") }
+        XCTAssertLessThan(try fetcher.store.allMultihashes().count, dag.blocks.count, "nothing deeper was fetched")
+        // A full fetch then resumes from what is there.
+        let full = try await fetcher.bitswap.fetch(dag.root, options: options([provider.peer]))
+        XCTAssertEqual(full.blocksPresent, 1 + links.count)
+        XCTAssertTrue(try dag.isComplete(in: fetcher.store))
+    }
+
     func testRepeatedLeavesAreCountedOnce() async throws {
         let dag = try await offPool { () throws -> TestDAG in
             var options = try ImportOptions.kubo(cidVersion: 0)

@@ -17,10 +17,14 @@ public struct FetchOptions: Sendable {
     public var peerWait: Duration
     /// Fetch the whole DAG (true) or only the root block.
     public var recursive: Bool
+    /// With `recursive`: follow links at most this many levels below the root (nil: all). Depth 1
+    /// is a directory and its entries' first blocks, which is what a listing needs.
+    public var maxDepth: Int?
 
     public init(peers: [PeerID] = [], includeConnectedPeers: Bool = true, timeout: Duration? = nil,
-                peerWait: Duration = .seconds(10), recursive: Bool = true) {
+                peerWait: Duration = .seconds(10), recursive: Bool = true, maxDepth: Int? = nil) {
         self.recursive = recursive
+        self.maxDepth = maxDepth
         self.peers = peers
         self.includeConnectedPeers = includeConnectedPeers
         self.timeout = timeout
@@ -87,6 +91,10 @@ actor FetchSession {
     private var known = 0
     /// Every block of the DAG met so far (a block linked twice is fetched and counted once).
     private let seen = SeenSet()
+    /// How deep links are followed (nil: the whole DAG; 0: the root only).
+    private var depthLimit: Int? { options.recursive ? options.maxDepth : 0 }
+    /// Depth below the root of each wanted block (kept only when `depthLimit` is set).
+    private var depths: [Multihash: Int] = [:]
     private var present = 0
     private var fetched = 0
     private var bytesFetched = 0
@@ -125,7 +133,7 @@ actor FetchSession {
         }
         known = 1
         _ = seen.insert(root.multihash)
-        discover([root])
+        discover([root], depth: 0)
         let ticker = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
@@ -165,9 +173,11 @@ actor FetchSession {
         fetched += 1
         bytesFetched += block.data.count
         for other in cancelAt { client.send(BitswapMessage(wantlist: [.cancel(cid)]), to: other, session: self) }
+        let depth = depthLimit == nil ? 0 : (depths.removeValue(forKey: cid.multihash) ?? 0)
+        let follow = depthLimit.map { depth < $0 } ?? true
         let links: [CID]
         do {
-            links = cid.codec == .raw || !options.recursive ? [] : try IPLDCodecs.links(in: stored)
+            links = cid.codec == .raw || !follow ? [] : try IPLDCodecs.links(in: stored)
         } catch {
             fail(.badDAG(cid: cid, reason: "\(error)"))
             return
@@ -176,7 +186,7 @@ actor FetchSession {
             let fresh = links.filter { seen.insert($0.multihash) }
             if !fresh.isEmpty {
                 known += fresh.count
-                discover(fresh)
+                discover(fresh, depth: depth + 1)
             }
         }
         pendingWrites += 1
@@ -264,55 +274,61 @@ actor FetchSession {
         dispatch()
     }
 
-    /// Classifies `cids` off the concurrency pool: stored ones are walked (their links read),
-    /// missing ones are wanted.
-    private func discover(_ cids: [CID]) {
+    /// Classifies `cids` (all at `depth` below the root) off the concurrency pool: stored ones
+    /// are walked (their links read, down to the depth limit), missing ones are wanted.
+    private func discover(_ cids: [CID], depth: Int) {
         pendingDiscoveries += 1
         let store = self.store
-        let recursive = options.recursive
+        let limit = depthLimit
         let seen = self.seen
         Task {
-            let outcome: Result<(missing: [CID], present: Int, extra: Int), BitswapError> = await BlockingExecutor.run {
-                () -> Result<(missing: [CID], present: Int, extra: Int), BitswapError> in
-                var missing: [CID] = []
-                var present = 0
-                var extra = 0
-                var stack = Array(cids.reversed())
-                while let cid = stack.popLast() {
+            let outcome: Result<Discovery, BitswapError> = await BlockingExecutor.run {
+                () -> Result<Discovery, BitswapError> in
+                var found = Discovery()
+                var stack = cids.reversed().map { ($0, depth) }
+                while let (cid, d) = stack.popLast() {
+                    let follow = limit.map { d < $0 } ?? true
                     do {
                         let identity = cid.multihash.code == HashFunction.identity.rawValue
                         if identity || cid.codec == .raw {
-                            if try identity || store.has(cid) { present += 1 } else { missing.append(cid) }
-                            if identity, cid.codec != .raw, recursive {
+                            if try identity || store.has(cid) { found.present += 1 } else { found.missing.append((cid, d)) }
+                            if identity, cid.codec != .raw, follow {
                                 let links = try IPLDCodecs.links(in: cid.multihash.digest, codec: cid.codec, cid: cid)
                                     .filter { seen.insert($0.multihash) }
-                                extra += links.count
-                                stack.append(contentsOf: links.reversed())
+                                found.extra += links.count
+                                stack.append(contentsOf: links.reversed().map { ($0, d + 1) })
                             }
                             continue
                         }
                         guard let block = try store.get(cid) else {
-                            missing.append(cid)
+                            found.missing.append((cid, d))
                             continue
                         }
-                        present += 1
-                        guard recursive else { continue }
+                        found.present += 1
+                        guard follow else { continue }
                         let links = try IPLDCodecs.links(in: block).filter { seen.insert($0.multihash) }
-                        extra += links.count
-                        stack.append(contentsOf: links.reversed())
+                        found.extra += links.count
+                        stack.append(contentsOf: links.reversed().map { ($0, d + 1) })
                     } catch let error as BlockStoreError {
                         return .failure(.store("\(error)"))
                     } catch {
                         return .failure(.badDAG(cid: cid, reason: "\(error)"))
                     }
                 }
-                return .success((missing, present, extra))
+                return .success(found)
             }
             self.discovered(outcome)
         }
     }
 
-    private func discovered(_ outcome: Result<(missing: [CID], present: Int, extra: Int), BitswapError>) {
+    /// What a store walk found: blocks to fetch (with their depth), blocks present, links met.
+    private struct Discovery: Sendable {
+        var missing: [(cid: CID, depth: Int)] = []
+        var present = 0
+        var extra = 0
+    }
+
+    private func discovered(_ outcome: Result<Discovery, BitswapError>) {
         pendingDiscoveries -= 1
         guard !finished else { return }
         switch outcome {
@@ -322,8 +338,12 @@ actor FetchSession {
             present += found.present
             known += found.extra
             if !found.missing.isEmpty {
-                client.registerInterest(found.missing, session: self)
-                planner.want(found.missing)
+                let missing = found.missing.map(\.cid)
+                if depthLimit != nil {
+                    for (cid, depth) in found.missing { depths[cid.multihash] = depth }
+                }
+                client.registerInterest(missing, session: self)
+                planner.want(missing)
             }
             report()
             dispatch()

@@ -9,7 +9,8 @@ extension APIRoutes {
     /// Fetches a DAG; streams `{"Progress": {...}}` documents (at most every 250 ms) and ends with
     /// `{"Result": {...}}` or `{"Error": "..."}`.
     /// Options: `arg` (CID or /ipfs/ path), `peer` (repeatable multiaddr), `timeout` (seconds),
-    /// `pin` (default true), `recursive` (default true).
+    /// `pin` (default true), `recursive` (default true), `depth` (levels of links to follow;
+    /// default all).
     func fetch(_ request: APIRequest) throws -> APIResponse {
         guard let text = request.arguments.first else { throw APIError.remote(status: 400, message: "argument \"cid\" is required") }
         let path: ContentPath
@@ -29,9 +30,16 @@ extension APIRoutes {
             }
             timeout = .milliseconds(Int64(seconds * 1000))
         }
+        var depth: Int?
+        if let value = request.value("depth") {
+            guard let levels = Int(value), levels >= 0 else {
+                throw APIError.remote(status: 400, message: "depth must be a whole number of levels (0 or more)")
+            }
+            depth = levels
+        }
         let fetchRequest = FetchRequest(
             path: path, peers: peers, timeout: timeout, pin: request.flag("pin", default: true),
-            recursive: request.flag("recursive", default: true))
+            recursive: request.flag("recursive", default: true), maxDepth: depth)
         let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let daemon = daemon
         let throttle = ProgressThrottle()

@@ -18,10 +18,17 @@ public struct FetchRequest: Sendable {
     public var timeout: Duration?
     /// Pin the fetched DAG recursively.
     public var pin: Bool
-    /// Fetch the whole DAG (false: only the blocks that name the target, e.g. for `ls`).
+    /// Fetch the whole DAG (false: only the blocks that name the target).
     public var recursive: Bool
+    /// With `recursive`: follow links at most this many levels below the target (nil: all; 1: a
+    /// directory and its entries' first blocks, as `ls` needs).
+    public var maxDepth: Int?
 
-    public init(path: ContentPath, peers: [Multiaddr] = [], timeout: Duration? = nil, pin: Bool = true, recursive: Bool = true) {
+    public init(
+        path: ContentPath, peers: [Multiaddr] = [], timeout: Duration? = nil, pin: Bool = true, recursive: Bool = true,
+        maxDepth: Int? = nil
+    ) {
+        self.maxDepth = maxDepth
         self.path = path
         self.peers = peers
         self.timeout = timeout
@@ -127,12 +134,14 @@ public enum ContentFetcher {
                 }
             }
         }
-        let options = FetchOptions(peers: peers, timeout: remaining(), recursive: request.recursive)
+        let options = FetchOptions(peers: peers, timeout: remaining(), recursive: request.recursive, maxDepth: request.maxDepth)
         let resolved = target
         let result = try await bitswap.fetch(resolved, options: options, progress: progress)
         var pinned = false
         if request.pin {
-            try await blocking { () throws(BlockStoreError) in try local.store.pin(resolved, recursive: request.recursive, name: nil) }
+            // Only a whole DAG can be pinned recursively; a partial fetch pins its root block.
+            let whole = request.recursive && request.maxDepth == nil
+            try await blocking { () throws(BlockStoreError) in try local.store.pin(resolved, recursive: whole, name: nil) }
             pinned = true
         }
         return FetchReport(target: target, result: result, pinned: pinned, unreachable: unreachable)
