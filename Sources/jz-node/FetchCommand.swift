@@ -64,7 +64,7 @@ struct FetchCommand: AsyncParsableCommand {
         let home = homeOptions.home
         let view = FetchProgressView(quiet: quiet || output.json)
         let report: JSONValue
-        if let api = APIClient.find(home: home), api.isReachable() {
+        if let api = DaemonFetch.daemon(homeOptions) {
             report = try fetchThroughDaemon(api, contentPath, peers: peers, timeout: duration, view: view)
         } else {
             let node = try FetchNode(home: home, logger: Logger(label: "jz.fetch"))

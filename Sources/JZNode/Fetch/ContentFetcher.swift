@@ -1,6 +1,5 @@
 import Bitswap
 import BlockStore
-import Dispatch
 import Foundation
 import IPLD
 import Logging
@@ -109,7 +108,7 @@ public enum ContentFetcher {
         let deadline = request.timeout.map { ContinuousClock.now + $0 }
         func remaining() -> Duration? { deadline.map { max(.zero, $0 - ContinuousClock.now) } }
 
-        let lease = await blocking { local.store.gcLease() }
+        let lease = await BlockingExecutor.run { local.store.gcLease() }
         defer { lease.release() }
 
         // Resolve the path, fetching the blocks it crosses.
@@ -118,7 +117,7 @@ public enum ContentFetcher {
             var attempts = 0
             let path = request.path
             resolving: while true {
-                let outcome: Result<CID, ExportError> = await blocking { () -> Result<CID, ExportError> in
+                let outcome: Result<CID, ExportError> = await BlockingExecutor.run { () -> Result<CID, ExportError> in
                     do throws(ExportError) { return .success(try local.resolve(path)) } catch { return .failure(error) }
                 }
                 switch outcome {
@@ -141,23 +140,9 @@ public enum ContentFetcher {
         if request.pin {
             // Only a whole DAG can be pinned recursively; a partial fetch pins its root block.
             let whole = request.recursive && request.maxDepth == nil
-            try await blocking { () throws(BlockStoreError) in try local.store.pin(resolved, recursive: whole, name: nil) }
+            try await BlockingExecutor.run { () throws(BlockStoreError) in try local.store.pin(resolved, recursive: whole, name: nil) }
             pinned = true
         }
         return FetchReport(target: target, result: result, pinned: pinned, unreachable: unreachable)
     }
-}
-
-/// Runs blocking work (SQLite) off the Swift concurrency pool.
-func blocking<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
-    let result: Result<T, E> = await withCheckedContinuation { continuation in
-        DispatchQueue.global(qos: .userInitiated).async {
-            do throws(E) {
-                continuation.resume(returning: .success(try body()))
-            } catch {
-                continuation.resume(returning: .failure(error))
-            }
-        }
-    }
-    return try result.get()
 }

@@ -2,11 +2,11 @@ import Dispatch
 
 /// Runs blocking work (SQLite, hashing) on Dispatch threads so that it never occupies the Swift
 /// concurrency pool, whose few threads the networking code needs for timeouts and keep-alives.
-enum BlockingExecutor {
-    private static let queue = DispatchQueue(label: "jz.bitswap.blocking", qos: .userInitiated, attributes: .concurrent)
+public enum BlockingExecutor {
+    private static let queue = DispatchQueue(label: "jz.blocking", qos: .userInitiated, attributes: .concurrent)
 
     /// Runs `body` on a Dispatch thread and returns its result.
-    static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+    public static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
         let result: Result<T, E> = await withCheckedContinuation { continuation in
             queue.async {
                 do throws(E) {
@@ -20,7 +20,7 @@ enum BlockingExecutor {
     }
 
     /// Runs `body(i)` for every `i` in `0..<count` on all cores and returns the results in order.
-    static func map<T: Sendable>(count: Int, _ body: @escaping @Sendable (Int) -> T) async -> [T] {
+    public static func map<T: Sendable>(count: Int, _ body: @escaping @Sendable (Int) -> T) async -> [T] {
         if count == 0 { return [] }
         return await withCheckedContinuation { continuation in
             queue.async {
