@@ -40,9 +40,14 @@ let package = Package(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
 
+        // Multi-buffer SHA-256 (AVX-512): C with intrinsics, always optimised (at -O0 the
+        // intrinsics run ~20x slower than OpenSSL), so debug builds and tests hash at full speed.
+        .target(
+            name: "CSha256MB",
+            cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "Multiformats",
-            dependencies: ["COpenSSL", "CSodium"]),
+            dependencies: ["COpenSSL", "CSodium", "CSha256MB"]),
         .target(
             name: "P2PCrypto",
             dependencies: [

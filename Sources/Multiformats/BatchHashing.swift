@@ -1,0 +1,94 @@
+import CSha256MB
+
+extension Sha256 {
+    /// How many messages the multi-buffer kernel hashes side by side: 16 on CPUs with AVX-512 and
+    /// no SHA extensions, 0 where hashing one message at a time is as fast (SHA-NI) or no kernel
+    /// applies. Callers that can group independent messages (file chunks, received blocks) should
+    /// hand `digests(of:)` at least this many at once. `JZ_SHA256_MB=0` turns the kernel off,
+    /// `JZ_SHA256_MB=1` uses it even with SHA-NI.
+    public static let lanes = Int(jz_sha256_mb_lanes())
+
+    /// SHA-256 of every message, in order.
+    ///
+    /// Without SHA-NI, one-message SHA-256 costs ~7 cycles per byte; the AVX-512 kernel hashes
+    /// 16 messages in one core's vector registers at ~1.2 cycles per byte. Where it does not apply
+    /// (`lanes == 0`) the messages go through OpenSSL one by one. Same results either way.
+    public static func digests(_ messages: [UnsafeRawBufferPointer]) -> [[UInt8]] {
+        if lanes == 0 || messages.count < 2 { return messages.map { digest($0) } }
+        return kernelDigests(messages)
+    }
+
+    /// SHA-256 of every message (`[UInt8]`, `ArraySlice<UInt8>`, …), in order; contiguous
+    /// collections are not copied.
+    public static func digests<C: Collection>(of messages: [C]) -> [[UInt8]] where C.Element == UInt8 {
+        if lanes == 0 || messages.count < 2 { return messages.map { digest($0) } }
+        return withRawBuffers(messages) { kernelDigests($0) }
+    }
+
+    /// The multi-buffer kernel, whatever `lanes` says (tests compare it with OpenSSL); nil when the
+    /// CPU cannot run it.
+    public static func multiBufferDigests(_ messages: [UnsafeRawBufferPointer]) -> [[UInt8]]? {
+        guard jz_sha256_mb_supported_lanes() > 0 else { return nil }
+        return kernelDigests(messages)
+    }
+
+    private static func kernelDigests(_ messages: [UnsafeRawBufferPointer]) -> [[UInt8]] {
+        let count = messages.count
+        if count == 0 { return [] }
+        let pointers = messages.map { $0.baseAddress?.assumingMemoryBound(to: UInt8.self) }
+        let lengths = messages.map(\.count)
+        var out = [UInt8](repeating: 0, count: 32 * count)
+        pointers.withUnsafeBufferPointer { p in
+            lengths.withUnsafeBufferPointer { l in
+                out.withUnsafeMutableBufferPointer { o in
+                    jz_sha256_mb(p.baseAddress, l.baseAddress, count, o.baseAddress)
+                }
+            }
+        }
+        return (0..<count).map { Array(out[32 * $0 ..< 32 * $0 + 32]) }
+    }
+}
+
+/// Runs `body` with the bytes of every message at once (nested pointer scopes, so each stays
+/// valid for the whole call); non-contiguous collections are copied.
+func withRawBuffers<C: Collection, R>(
+    _ messages: [C], _ body: ([UnsafeRawBufferPointer]) -> R
+) -> R where C.Element == UInt8 {
+    var buffers: [UnsafeRawBufferPointer] = []
+    buffers.reserveCapacity(messages.count)
+    func nest(_ index: Int) -> R {
+        if index == messages.count { return body(buffers) }
+        return withContiguousBytes(messages[index]) { buffer in
+            buffers.append(buffer)
+            return nest(index + 1)
+        }
+    }
+    return nest(0)
+}
+
+extension Multihash {
+    /// Hashes every message with `function`, in order. SHA2-256 batches go through the
+    /// multi-buffer kernel (`Sha256.digests`); other functions hash one message at a time.
+    /// - Throws: `.unsupportedHashFunction` for functions this library cannot compute.
+    public static func hash<C: Collection>(
+        batch messages: [C], with function: HashFunction
+    ) throws(MultihashError) -> [Multihash] where C.Element == UInt8 {
+        if function == .sha2_256 && Sha256.lanes > 0 && messages.count > 1 {
+            var result: [Multihash] = []
+            result.reserveCapacity(messages.count)
+            for digest in Sha256.digests(of: messages) {
+                result.append(try Multihash(code: function.rawValue, digest: digest))
+            }
+            return result
+        }
+        var result: [Multihash] = []
+        result.reserveCapacity(messages.count)
+        for message in messages {
+            let outcome = withContiguousBytes(message) { buffer in
+                Result { () throws(MultihashError) -> Multihash in try hash(buffer, with: function) }
+            }
+            result.append(try outcome.get())
+        }
+        return result
+    }
+}
