@@ -20,25 +20,38 @@ struct BlockFactory: Sendable {
 
     /// Hashes `bytes` into a block; raw blocks are always CIDv1.
     func block(_ bytes: [UInt8], codec: Multicodec) throws(ImportError) -> Block {
-        let multihash: Multihash
+        try blocks([bytes], codec: codec)[0]
+    }
+
+    /// Hashes every payload into a block of `codec` (one multi-buffer SHA-256 call when the
+    /// kernel applies); raw blocks are always CIDv1.
+    func blocks(_ payloads: [[UInt8]], codec: Multicodec) throws(ImportError) -> [Block] {
+        let multihashes: [Multihash]
         do {
-            multihash = try Multihash.hash(bytes, with: hashFunction)
+            multihashes = try Multihash.hash(batch: payloads, with: hashFunction)
         } catch {
             throw .hashing(reason: "\(error)")
         }
         let version: CID.Version = codec == .dagPB ? cidVersion : .v1
-        do {
-            return Block(cid: try CID(version: version, codec: codec, multihash: multihash), data: bytes)
-        } catch {
-            throw .hashing(reason: "\(error)")
+        var result: [Block] = []
+        result.reserveCapacity(payloads.count)
+        for (multihash, bytes) in zip(multihashes, payloads) {
+            do {
+                result.append(Block(cid: try CID(version: version, codec: codec, multihash: multihash), data: bytes))
+            } catch {
+                throw .hashing(reason: "\(error)")
+            }
         }
+        return result
     }
 
-    /// The leaf block for one chunk (runs on the hashing workers).
-    func leaf(_ chunk: [UInt8]) throws(ImportError) -> Block {
-        if rawLeaves { return try block(chunk, codec: .raw) }
-        return try block(Self.encodeLeaf(chunk, type: leafType), codec: .dagPB)
+    /// The leaf block's bytes and codec for one chunk: the chunk itself as raw, or a dag-pb
+    /// UnixFS leaf around it (runs on the hashing workers).
+    func leafBytes(_ chunk: [UInt8]) -> ([UInt8], Multicodec) {
+        if rawLeaves { return (chunk, .raw) }
+        return (Self.encodeLeaf(chunk, type: leafType), .dagPB)
     }
+
 
     /// Where the chunk sits in `encodeLeaf(chunk)` of a `count`-byte chunk (no mode/mtime):
     /// the bytes before it and after it.

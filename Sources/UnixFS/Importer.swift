@@ -78,12 +78,16 @@ public final class Importer {
     private let collectEntries: Bool
     private let factory: BlockFactory
     private let window: Int
+    /// Leaves hashed together: the multi-buffer SHA-256 kernel's lane count, 1 without it.
+    private let batchSize: Int
     private let hashQueue = DispatchQueue.global(qos: .userInitiated)
 
     // Per-add state.
     private var steps: [Step] = []
     private var head = 0
     private var inFlight = 0
+    /// Leaves read but not yet handed to a hashing worker (fewer than `batchSize`).
+    private var pendingLeaves: [LeafJob] = []
     private var file: FileState?
     private var directories: [DirectoryBuilder] = []
     private var directoryNames: [String] = []
@@ -112,10 +116,13 @@ public final class Importer {
             cidVersion: options.cidVersion, hashFunction: options.hashFunction, rawLeaves: options.rawLeaves,
             leafType: options.layout == .trickle ? .raw : .file)
         let cores = FileSystem.processorCount
+        let batch = options.hashFunction == .sha2_256 && Sha256.lanes > 1 ? Sha256.lanes : 1
+        self.batchSize = batch
         // Enough chunks in flight to keep every core busy while the calling thread reads,
-        // assembles and stores; bounded (about 32 MiB with 1 MiB chunks).
+        // assembles and stores: a batch per core plus the one being filled. Bounded: about
+        // 32 MiB with 1 MiB chunks, never fewer than two batches.
         let chunk = max(1, options.chunker.maxChunkSize)
-        self.window = max(4, min(cores * 4, (32 << 20) / chunk))
+        self.window = max(4, min(max(cores * 4, batch * (cores + 1)), max((32 << 20) / chunk, 2 * batch)))
     }
 
     // MARK: - Public entry points
@@ -291,7 +298,8 @@ public final class Importer {
         func submit(_ job: LeafJob) throws(ImportError) {
             fileBytes += UInt64(job.chunkLength)
             totalBytes += UInt64(job.chunkLength)
-            hashQueue.async { job.run(factory) }
+            pendingLeaves.append(job)
+            if pendingLeaves.count >= batchSize { dispatchPendingLeaves() }
             try enqueue(.leaf(job))
             onProgress?(ImportProgress(path: path, fileBytes: fileBytes, totalBytes: totalBytes))
         }
@@ -308,6 +316,16 @@ public final class Importer {
             }
         }
         try enqueue(.endFile)
+    }
+
+    /// Hands the leaves read so far to a hashing worker as one batch.
+    private func dispatchPendingLeaves() {
+        guard !pendingLeaves.isEmpty else { return }
+        let batch = pendingLeaves
+        pendingLeaves.removeAll(keepingCapacity: true)
+        for job in batch { job.dispatched = true }
+        let factory = self.factory
+        hashQueue.async { LeafJob.run(batch, factory: factory) }
     }
 
     // MARK: - The ordered step queue
@@ -371,6 +389,7 @@ public final class Importer {
                 trickle: TrickleBuilder(maxLinks: options.maxLinks))
         case let .leaf(job):
             inFlight -= 1
+            if !job.dispatched { dispatchPendingLeaves() }
             job.done.wait()
             guard let result = job.result else { throw .hashing(reason: "leaf job finished without a result") }
             let block = try result.get()
@@ -463,10 +482,11 @@ public final class Importer {
     }
 }
 
-/// One chunk's encode-and-hash job, run on a hashing worker.
+/// One chunk's encode-and-hash job, run on a hashing worker in a batch of jobs.
 ///
 /// `result` is written by the worker before it signals `done` and read by the importer only
 /// after waiting on `done`; the semaphore orders the two, hence `@unchecked Sendable`.
+/// `dispatched` is only touched by the importer's thread.
 private final class LeafJob: @unchecked Sendable {
     /// The chunk, or the whole dag-pb leaf when `encoded`.
     private let payload: [UInt8]
@@ -474,6 +494,7 @@ private final class LeafJob: @unchecked Sendable {
     private let chunkRange: Range<Int>
     var result: Result<Block, ImportError>?
     let done = DispatchSemaphore(value: 0)
+    var dispatched = false
 
     init(chunk: [UInt8]) {
         payload = chunk
@@ -492,12 +513,25 @@ private final class LeafJob: @unchecked Sendable {
     /// The file bytes of this chunk.
     var chunk: [UInt8] { encoded ? Array(payload[chunkRange]) : payload }
 
-    func run(_ factory: BlockFactory) {
-        do throws(ImportError) {
-            result = .success(encoded ? try factory.block(payload, codec: .dagPB) : try factory.leaf(payload))
-        } catch {
-            result = .failure(error)
+    /// The leaf block's bytes and codec.
+    private func leafBytes(_ factory: BlockFactory) -> ([UInt8], Multicodec) {
+        if encoded { return (payload, .dagPB) }
+        return factory.leafBytes(payload)
+    }
+
+    /// Encodes and hashes `jobs` together (one multi-buffer SHA-256 call when the kernel applies),
+    /// then releases each job's waiter.
+    static func run(_ jobs: [LeafJob], factory: BlockFactory) {
+        let leaves = jobs.map { $0.leafBytes(factory) }
+        let blocks: Result<[Block], ImportError>
+        if leaves.allSatisfy({ $0.1 == leaves[0].1 }), let codec = leaves.first?.1 {
+            blocks = Result { () throws(ImportError) -> [Block] in try factory.blocks(leaves.map(\.0), codec: codec) }
+        } else {
+            blocks = Result { () throws(ImportError) -> [Block] in try leaves.map { leaf throws(ImportError) in try factory.block(leaf.0, codec: leaf.1) } }
         }
-        done.signal()
+        for (i, job) in jobs.enumerated() {
+            job.result = blocks.map { $0[i] }
+            job.done.signal()
+        }
     }
 }

@@ -75,7 +75,8 @@ struct LayoutTests {
             cidVersion: .v0, hashFunction: .sha2_256, rawLeaves: rawLeaves, leafType: layout == .trickle ? .raw : .file)
         var leaves: [ChildLink] = []
         for byte in bytes {
-            let block = try factory.leaf([byte])
+            let (leafBytes, codec) = factory.leafBytes([byte])
+            let block = try factory.block(leafBytes, codec: codec)
             leaves.append(ChildLink(cid: block.cid, tsize: UInt64(block.data.count), fileSize: 1))
         }
         var reference = ReferenceDAG(factory: factory, maxLinks: maxLinks, leaves: leaves)
