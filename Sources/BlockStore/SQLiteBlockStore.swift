@@ -5,7 +5,8 @@ import IPLD
 import Logging
 import Multiformats
 
-/// The node's block store: one SQLite database holding blocks (keyed by multihash) and pins.
+/// The node's block store: one SQLite database holding blocks (keyed by multihash) and pins;
+/// the bytes of large blocks live in append-only pack files beside it (see `PackDirectory`).
 ///
 /// Thread-safe. Writes go through one connection behind a lock; reads (`get`, `has`, `size`,
 /// `verify`) use a small pool of reader connections, so they do not wait for writes in WAL mode.
@@ -21,10 +22,13 @@ import Multiformats
 /// (never on a process crash) but never corrupts. `SQLITE_FULL` rolls the failed transaction back
 /// and is reported as `.diskFull`; nothing committed is lost.
 ///
-/// **Performance.** Blocks go in a rowid table with a unique index on the multihash; the page
-/// size of a new store is 64 KiB so a 256 KiB block spans few overflow pages. Batch writes with
-/// `putMany` (one fsync per call). Reads copy a block straight from SQLite's pages into the
-/// returned array (incremental blob I/O). Journal mode: `.wal` writes every page twice (log,
+/// **Performance.** Blocks go in a rowid table with a unique index on the multihash. Blocks of
+/// `Options.packThreshold` bytes or more (file chunks) are appended to a pack file, fsynced, and
+/// then recorded as `(pack, offset)` in the row; smaller ones (directories, DAG nodes) stay in
+/// the row. Batch writes with `putMany` (one fsync of the pack and one commit per call); two
+/// `putMany` calls from different threads overlap (one writes while the other syncs). Reads
+/// `pread` packed blocks and copy inline ones straight from SQLite's pages (incremental blob
+/// I/O). GC deletes rows, then rewrites or removes packs that are mostly garbage. Journal mode: `.wal` writes every page twice (log,
 /// then checkpoint), `.rollback` (`PERSIST` journal) writes new pages once; both are crash-safe,
 /// see `Options.JournalMode`.
 ///
@@ -63,10 +67,16 @@ public final class SQLiteBlockStore: PinStore {
         public var busyTimeoutMilliseconds: Int32
         /// Reader connections kept open for reuse.
         public var maxIdleReaders: Int
+        /// Blocks of this many bytes or more go to pack files; `Int.max` keeps every block in
+        /// the database.
+        public var packThreshold: Int
+        /// A pack is closed for appending (and a new one started) past this many bytes.
+        public var packLimit: Int64
 
         public init(
             journalMode: JournalMode = .wal, synchronous: Synchronous = .full, pageSize: Int = 65536,
-            cacheKiB: Int = 32768, busyTimeoutMilliseconds: Int32 = 10_000, maxIdleReaders: Int = 4
+            cacheKiB: Int = 32768, busyTimeoutMilliseconds: Int32 = 10_000, maxIdleReaders: Int = 4,
+            packThreshold: Int = 32 * 1024, packLimit: Int64 = 256 << 20
         ) {
             self.journalMode = journalMode
             self.synchronous = synchronous
@@ -74,11 +84,15 @@ public final class SQLiteBlockStore: PinStore {
             self.cacheKiB = cacheKiB
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.maxIdleReaders = maxIdleReaders
+            self.packThreshold = max(1, packThreshold)
+            self.packLimit = max(1, packLimit)
         }
     }
 
     /// The schema version this build writes and reads (`PRAGMA user_version`).
-    public static let schemaVersion: Int32 = 1
+    /// Version 2 added pack files (`blocks.pack`, `blocks.pack_offset`); version 1 stores are
+    /// upgraded when opened.
+    public static let schemaVersion: Int32 = 2
     /// `PRAGMA application_id` of a jz-node block store ("JZBS").
     public static let applicationID: Int32 = 0x4A5A_4253
 
@@ -89,6 +103,9 @@ public final class SQLiteBlockStore: PinStore {
     private let writer: Locked<WriterState>
     private let idleReaders = Locked<[SQLiteConnection]>([])
     private let coordinator = GCCoordinator()
+    /// The pack files beside the database.
+    let packs: PackDirectory
+    let appender: PackAppender
 
     /// SQLite's default blob limit (SQLITE_MAX_LENGTH).
     private static let maxBlockSize = 1_000_000_000
@@ -105,6 +122,8 @@ public final class SQLiteBlockStore: PinStore {
         self.path = path
         self.options = options
         self.logger = logger
+        packs = PackDirectory(databasePath: path)
+        appender = PackAppender(directory: packs, limit: options.packLimit)
         let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: options.busyTimeoutMilliseconds)
         try Self.prepareSchema(connection, options: options, logger: logger)
         try Self.configureWriter(connection, options: options, logger: logger)
@@ -127,7 +146,26 @@ public final class SQLiteBlockStore: PinStore {
             return
         }
         try check(path: c.path, applicationID: applicationID, version: version)
+        if version < Int64(Self.schemaVersion) { try upgrade(c, logger: logger) }
     }
+
+    /// Version 1 → 2: pack columns (existing blocks stay in their rows).
+    private static func upgrade(_ c: SQLiteConnection, logger: Logger) throws(BlockStoreError) {
+        try c.transaction("upgrade store schema") { () throws(BlockStoreError) in
+            // Another process may have upgraded it meanwhile.
+            guard try c.integer("PRAGMA user_version") < Int64(Self.schemaVersion) else { return }
+            try c.execute(
+                """
+                ALTER TABLE blocks ADD COLUMN pack INTEGER;
+                ALTER TABLE blocks ADD COLUMN pack_offset INTEGER;
+                \(packIndexSQL)
+                PRAGMA user_version = \(Self.schemaVersion);
+                """, "upgrade store schema")
+        }
+        logger.info("block store upgraded to schema \(Self.schemaVersion)", metadata: ["path": "\(c.path)"])
+    }
+
+    private static let packIndexSQL = "CREATE INDEX blocks_by_pack ON blocks(pack, pack_offset) WHERE pack IS NOT NULL;"
 
     /// Reads the header fields; maps "not a database" to `.notABlockStore`.
     private static func probe(_ c: SQLiteConnection) throws(BlockStoreError) -> (Int64, Int64, Int64) {
@@ -177,9 +215,12 @@ public final class SQLiteBlockStore: PinStore {
                     mh BLOB NOT NULL,
                     codec INTEGER NOT NULL,
                     size INTEGER NOT NULL,
-                    data BLOB NOT NULL
+                    data BLOB NOT NULL,
+                    pack INTEGER,
+                    pack_offset INTEGER
                 );
                 CREATE UNIQUE INDEX blocks_by_mh ON blocks(mh);
+                \(packIndexSQL)
                 CREATE TABLE pins (
                     cid BLOB PRIMARY KEY,
                     recursive INTEGER NOT NULL,
@@ -259,58 +300,140 @@ public final class SQLiteBlockStore: PinStore {
     }
 
     /// Stores the blocks in one transaction: all or none. Blocks already stored are skipped
-    /// without writing their bytes.
+    /// without writing their bytes. Large blocks are first appended to this store's pack and
+    /// fsynced; the transaction then records where they are.
     public func putMany(_ blocks: [Block]) throws(BlockStoreError) {
         var toStore: [Block] = []
         toStore.reserveCapacity(blocks.count)
+        var seen = Set<Multihash>()
         for block in blocks where !block.cid.isIdentity {
             guard block.data.count <= Self.maxBlockSize else {
                 throw .blockTooLarge(cid: block.cid, size: block.data.count)
             }
-            toStore.append(block)
+            if seen.insert(block.cid.multihash).inserted { toStore.append(block) }
         }
         guard !toStore.isEmpty else { return }
+        // Skip what is stored before writing any bytes (another writer may still add one of
+        // them meanwhile: INSERT OR IGNORE keeps the first, the pack copy becomes garbage).
+        toStore = try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> [Block] in
+            let exists = try c.statement("SELECT 1 FROM blocks WHERE mh = ?")
+            var absent: [Block] = []
+            for block in toStore {
+                defer { exists.reset() }
+                try exists.bind(1, block.cid.multihash.bytes)
+                if try !exists.step("put \(block.cid)") { absent.append(block) }
+            }
+            return absent
+        }
+        guard !toStore.isEmpty else { return }
+        let placement = try writeToPack(toStore)
         try writer.withLock { (w: inout WriterState) throws(BlockStoreError) in
             let c = w.connection
             let hook = w.afterInsert
             try c.transaction("put of \(toStore.count) block(s)") { () throws(BlockStoreError) in
-                let exists = try c.statement("SELECT 1 FROM blocks WHERE mh = ?")
-                let insert = try c.statement("INSERT OR IGNORE INTO blocks (mh, codec, size, data) VALUES (?, ?, ?, ?)")
+                let insert = try c.statement(
+                    "INSERT OR IGNORE INTO blocks (mh, codec, size, data, pack, pack_offset) VALUES (?, ?, ?, ?, ?, ?)")
                 for (index, block) in toStore.enumerated() {
-                    let key = block.cid.multihash.bytes
-                    let present: Bool
-                    do {
-                        defer { exists.reset() }
-                        try exists.bind(1, key)
-                        present = try exists.step("put \(block.cid)")
-                    }
-                    if present { continue }
-                    try insert.bind(1, key)
+                    try insert.bind(1, block.cid.multihash.bytes)
                     try insert.bind(2, Int64(bitPattern: block.cid.codec.rawValue))
                     try insert.bind(3, Int64(block.data.count))
-                    try block.data.withBytes { (buffer: UnsafeRawBufferPointer) throws(BlockStoreError) in
+                    if let placement, let offset = placement.offsets[index] {
                         defer { insert.reset() }
-                        try insert.bindNoCopy(4, buffer)
+                        try insert.bind(4, [])
+                        try insert.bind(5, placement.pack.id)
+                        try insert.bind(6, offset)
                         _ = try insert.step("put \(block.cid)")
+                    } else {
+                        try block.data.withBytes { (buffer: UnsafeRawBufferPointer) throws(BlockStoreError) in
+                            defer { insert.reset() }
+                            try insert.bindNoCopy(4, buffer)
+                            _ = try insert.step("put \(block.cid)")
+                        }
                     }
                     try hook?(index)
                 }
             }
+        }
+        // The pack stays locked (held by `placement`) until its rows are committed.
+        withExtendedLifetime(placement) {}
+    }
+
+    /// Appends the large blocks of `blocks` to the pack and makes them durable. Returns the pack
+    /// and each large block's offset (by index in `blocks`), or nil when all are small.
+    private func writeToPack(_ blocks: [Block]) throws(BlockStoreError) -> (pack: PackHandle, offsets: [Int: Int64])? {
+        let threshold = options.packThreshold
+        let total = blocks.reduce(0) { $0 + ($1.data.count >= threshold ? $1.data.count : 0) }
+        guard total > 0 else { return nil }
+        let (pack, start) = try appender.reserve(total)
+        var offsets: [Int: Int64] = [:]
+        var position = start
+        for (index, block) in blocks.enumerated() where block.data.count >= threshold {
+            try block.data.withBytes { (buffer: UnsafeRawBufferPointer) throws(BlockStoreError) in
+                try pack.write(buffer, at: position, "put \(block.cid)")
+            }
+            offsets[index] = position
+            position += Int64(block.data.count)
+        }
+        try pack.sync()
+        return (pack, offsets)
+    }
+
+    /// Where a row's bytes are: in the row (`pack` NULL) or in a pack file.
+    struct Location {
+        var rowid: Int64
+        var size: Int
+        var pack: Int64?
+        var offset: Int64
+
+        static let columns = "id, size, pack, pack_offset"
+
+        /// Reads the four `columns` starting at `column`.
+        init(_ s: SQLiteStatement, from column: Int32 = 0) {
+            rowid = s.int64(column)
+            size = Int(s.int64(column + 1))
+            pack = s.isNull(column + 2) ? nil : s.int64(column + 2)
+            offset = s.int64(column + 3)
+        }
+
+        /// Reads `count` bytes at `offset` within the block: nil when the row or its pack file
+        /// is gone (deleted, or just moved by another process's GC).
+        func read(
+            offset start: Int, count: Int, connection c: SQLiteConnection, packs: PackDirectory,
+            _ operation: @autoclosure () -> String
+        ) throws(BlockStoreError) -> [UInt8]? {
+            guard let pack else {
+                return try c.readBlob(rowid: rowid, offset: start, count: count, operation())
+            }
+            let length = max(0, min(count, size - start))
+            return try packs.read(pack: pack, offset: offset + Int64(start), count: length, operation())
         }
     }
 
     public func get(_ cid: CID) throws(BlockStoreError) -> Block? {
         if cid.isIdentity { return Block(cid: cid, data: cid.multihash.digest) }
         let key = cid.multihash.bytes
-        return try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> Block? in
-            let s = try c.statement("SELECT id, size FROM blocks WHERE mh = ?")
-            defer { s.reset() }
-            try s.bind(1, key)
-            guard try s.step("get \(cid)") else { return nil }
-            // The statement stays active, so the blob is read in the same read transaction.
-            let data = try c.readBlob(rowid: s.int64(0), offset: 0, count: Int(s.int64(1)), "get \(cid)")
-            return data.map { Block(cid: cid, data: $0) }
+        let packs = self.packs
+        // A second look when the pack vanished between the lookup and the read: another
+        // process's GC moved the block to a new pack.
+        for attempt in 0..<2 {
+            let found = try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> (exists: Bool, data: [UInt8]?) in
+                let s = try c.statement("SELECT \(Location.columns) FROM blocks WHERE mh = ?")
+                defer { s.reset() }
+                try s.bind(1, key)
+                guard try s.step("get \(cid)") else { return (false, nil) }
+                // The statement stays active, so an inline blob is read in the same read transaction.
+                let location = Location(s)
+                let data = try location.read(offset: 0, count: location.size, connection: c, packs: packs, "get \(cid)")
+                // An inline blob that is gone means the row was deleted meanwhile.
+                return (data != nil || location.pack != nil, data)
+            }
+            guard found.exists else { return nil }
+            if let data = found.data { return Block(cid: cid, data: data) }
+            if attempt == 1 {
+                throw .corrupt(path: packs.path, operation: "get \(cid)", message: "the block's pack file is missing")
+            }
         }
+        return nil
     }
 
     public func has(_ cid: CID) throws(BlockStoreError) -> Bool {
@@ -372,7 +495,7 @@ public final class SQLiteBlockStore: PinStore {
         try writer.withLock { (w: inout WriterState) throws(BlockStoreError) in
             let c = w.connection
             try c.transaction("pin \(cid)") { () throws(BlockStoreError) in
-                try PinLogic.pin(cid, recursive: recursive, name: name, in: SQLiteBackend(connection: c))
+                try PinLogic.pin(cid, recursive: recursive, name: name, in: SQLiteBackend(connection: c, packs: packs))
             }
         }
     }
@@ -381,7 +504,7 @@ public final class SQLiteBlockStore: PinStore {
         try writer.withLock { (w: inout WriterState) throws(BlockStoreError) in
             let c = w.connection
             try c.transaction("unpin \(cid)") { () throws(BlockStoreError) in
-                try PinLogic.unpin(cid, recursive: recursive, in: SQLiteBackend(connection: c))
+                try PinLogic.unpin(cid, recursive: recursive, in: SQLiteBackend(connection: c, packs: packs))
             }
         }
     }
@@ -390,7 +513,7 @@ public final class SQLiteBlockStore: PinStore {
         try writer.withLock { (w: inout WriterState) throws(BlockStoreError) -> [Pin] in
             let c = w.connection
             return try c.transaction(immediate: false, "list pins") { () throws(BlockStoreError) -> [Pin] in
-                try PinLogic.pins(type: type, in: SQLiteBackend(connection: c))
+                try PinLogic.pins(type: type, in: SQLiteBackend(connection: c, packs: packs))
             }
         }
     }
@@ -400,7 +523,7 @@ public final class SQLiteBlockStore: PinStore {
         try writer.withLock { (w: inout WriterState) throws(BlockStoreError) in
             let c = w.connection
             try c.transaction("remove \(cid)") { () throws(BlockStoreError) in
-                if let status = try PinLogic.status(cid, in: SQLiteBackend(connection: c)) {
+                if let status = try PinLogic.status(cid, in: SQLiteBackend(connection: c, packs: packs)) {
                     throw .blockIsPinned(cid, status)
                 }
                 let s = try c.statement("DELETE FROM blocks WHERE mh = ?")
@@ -415,7 +538,7 @@ public final class SQLiteBlockStore: PinStore {
         try writer.withLock { (w: inout WriterState) throws(BlockStoreError) -> PinStatus? in
             let c = w.connection
             return try c.transaction(immediate: false, "pin status of \(cid)") { () throws(BlockStoreError) -> PinStatus? in
-                try PinLogic.status(cid, in: SQLiteBackend(connection: c))
+                try PinLogic.status(cid, in: SQLiteBackend(connection: c, packs: packs))
             }
         }
     }
@@ -444,7 +567,7 @@ public final class SQLiteBlockStore: PinStore {
                 let c = w.connection
                 let result = try c.transaction("gc") { () throws(BlockStoreError) -> GCResult in
                     progress?(GCProgress(phase: .marking, done: 0, total: nil))
-                    let keep = try PinLogic.mark(providerRoots: roots, in: SQLiteBackend(connection: c))
+                    let keep = try PinLogic.mark(providerRoots: roots, in: SQLiteBackend(connection: c, packs: packs))
                     return try sweep(c, keeping: keep, progress: progress)
                 }
                 do {
@@ -452,6 +575,9 @@ public final class SQLiteBlockStore: PinStore {
                 } catch {
                     logger.warning("block store: could not release free pages", metadata: ["error": "\(error)"])
                 }
+                // This instance's own pack too, once the writes in flight let go of it.
+                appender.seal()
+                try compactPacks(c)
                 logger.debug(
                     "gc", metadata: ["removed": "\(result.removed.count)", "bytes": "\(result.removedBytes)"])
                 return result
@@ -504,6 +630,81 @@ public final class SQLiteBlockStore: PinStore {
         return GCResult(removed: doomed.map(\.cid), removedBytes: bytes)
     }
 
+    /// Removes packs with no live block and rewrites packs that are mostly garbage (deleted
+    /// blocks, bytes of transactions that never committed) into a new pack. Packs that a store
+    /// instance may still append to are locked by it and left alone. Runs under the writer lock.
+    private func compactPacks(_ c: SQLiteConnection) throws(BlockStoreError) {
+        for stale in packs.staleTemporaryFiles() { unlink(stale) }
+        var target: PackHandle?
+        var targetEnd: Int64 = 0
+        var removed = 0
+        var rewritten = 0
+        for id in packs.packIDs() {
+            guard let pack = packs.lockIfUnused(id) else { continue }
+            // Counted after taking the lock: nobody can add rows for this pack any more.
+            let live = try c.statement("SELECT count(*), coalesce(sum(size), 0) FROM blocks WHERE pack = ?")
+            let liveBytes: Int64
+            do {
+                defer { live.reset() }
+                try live.bind(1, id)
+                _ = try live.step("gc: pack \(PackDirectory.name(id))")
+                liveBytes = live.int64(1)
+            }
+            let size = try pack.size()
+            if liveBytes == 0 {
+                unlink(pack.path)
+                removed += 1
+                continue
+            }
+            guard liveBytes * 2 <= size else { continue }
+            if target == nil || targetEnd >= options.packLimit {
+                target = try packs.create()
+                targetEnd = 0
+            }
+            guard let destination = target else { continue }
+            targetEnd = try movePack(pack, to: destination, at: targetEnd, c)
+            unlink(pack.path)
+            rewritten += 1
+        }
+        if removed + rewritten > 0 {
+            logger.debug("gc: packs compacted", metadata: ["removed": "\(removed)", "rewritten": "\(rewritten)"])
+        }
+    }
+
+    /// Copies the live blocks of `pack` to `destination` from `start` on, makes them durable,
+    /// then points their rows at the copies in one transaction. Returns the new end.
+    private func movePack(_ pack: PackHandle, to destination: PackHandle, at start: Int64, _ c: SQLiteConnection) throws(BlockStoreError) -> Int64 {
+        let rows = try c.statement("SELECT id, size, pack_offset FROM blocks WHERE pack = ? ORDER BY pack_offset")
+        var moves: [(rowid: Int64, offset: Int64)] = []
+        var end = start
+        do {
+            defer { rows.reset() }
+            try rows.bind(1, pack.id)
+            while try rows.step("gc: read pack \(PackDirectory.name(pack.id))") {
+                let size = Int(rows.int64(1))
+                let bytes = try pack.read(offset: rows.int64(2), count: size, "gc: read pack")
+                try bytes.withBytes { (buffer: UnsafeRawBufferPointer) throws(BlockStoreError) in
+                    try destination.write(buffer, at: end, "gc: rewrite pack")
+                }
+                moves.append((rows.int64(0), end))
+                end += Int64(size)
+            }
+        }
+        try destination.sync()
+        try c.transaction("gc: move blocks of pack \(PackDirectory.name(pack.id))") { () throws(BlockStoreError) in
+            let update = try c.statement("UPDATE blocks SET pack = ?, pack_offset = ? WHERE id = ? AND pack = ?")
+            for move in moves {
+                defer { update.reset() }
+                try update.bind(1, destination.id)
+                try update.bind(2, move.offset)
+                try update.bind(3, move.rowid)
+                try update.bind(4, pack.id)
+                _ = try update.step("gc: move block")
+            }
+        }
+        return end
+    }
+
     // MARK: Verify and stat
 
     /// Re-hashes every block (on all cores), checks every recursive pin's DAG, and runs SQLite's
@@ -521,10 +722,11 @@ public final class SQLiteBlockStore: PinStore {
             bytes += chunk.reduce(0) { $0 + $1.data.count }
             bad += Self.check(chunk)
         }
+        let packs = self.packs
         let incomplete = try writer.withLock { (w: inout WriterState) throws(BlockStoreError) -> [IncompletePin] in
             let c = w.connection
             return try c.transaction(immediate: false, "verify pins") { () throws(BlockStoreError) -> [IncompletePin] in
-                try PinLogic.incompletePins(in: SQLiteBackend(connection: c))
+                try PinLogic.incompletePins(in: SQLiteBackend(connection: c, packs: packs))
             }
         }
         let integrity = try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> [String] in
@@ -547,30 +749,45 @@ public final class SQLiteBlockStore: PinStore {
         var codec: Multicodec
         var size: Int
         var data: [UInt8]
+        var location: Location
     }
 
     /// Up to 64 blocks (and at most about 32 MiB) after rowid `after`, read in one transaction.
     private func readChunk(after: Int64) throws(BlockStoreError) -> [StoredRow] {
-        try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> [StoredRow] in
+        let packs = self.packs
+        return try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> [StoredRow] in
             try c.transaction(immediate: false, "verify") { () throws(BlockStoreError) -> [StoredRow] in
-                let s = try c.statement("SELECT id, mh, codec, size FROM blocks WHERE id > ? ORDER BY id LIMIT 64")
+                let s = try c.statement(
+                    "SELECT \(Location.columns), mh, codec FROM blocks WHERE id > ? ORDER BY id LIMIT 64")
                 var rows: [StoredRow] = []
                 do {
                     defer { s.reset() }
                     try s.bind(1, after)
                     var total = 0
                     while total < 32 << 20, try s.step("verify") {
-                        let size = Int(s.int64(3))
-                        total += size
+                        let location = Location(s)
+                        total += location.size
                         rows.append(
                             StoredRow(
-                                id: s.int64(0), key: s.blob(1), codec: Multicodec(rawValue: UInt64(bitPattern: s.int64(2))),
-                                size: size, data: []))
+                                id: location.rowid, key: s.blob(4), codec: Multicodec(rawValue: UInt64(bitPattern: s.int64(5))),
+                                size: location.size, data: [], location: location))
                     }
                 }
                 for index in rows.indices {
-                    // Read the whole stored value, whatever the recorded size says.
-                    rows[index].data = try c.readBlob(rowid: rows[index].id, offset: 0, count: Int.max, "verify") ?? []
+                    let location = rows[index].location
+                    if location.pack == nil {
+                        // Read the whole stored value, whatever the recorded size says.
+                        rows[index].data = try c.readBlob(rowid: location.rowid, offset: 0, count: Int.max, "verify") ?? []
+                        continue
+                    }
+                    // A pack that is missing or too short shows as fewer bytes than recorded.
+                    do throws(BlockStoreError) {
+                        rows[index].data = try location.read(
+                            offset: 0, count: location.size, connection: c, packs: packs, "verify") ?? []
+                    } catch {
+                        guard case .corrupt = error else { throw error }
+                        rows[index].data = []
+                    }
                 }
                 return rows
             }
@@ -605,7 +822,8 @@ public final class SQLiteBlockStore: PinStore {
                     recursivePins: Int(pins.int64(0)), directPins: Int(pins.int64(1) - pins.int64(0)))
             }
         }
-        stat.fileBytes = [path, path + "-wal", path + "-journal"].reduce(0) { total, file in
+        let packFiles = packs.packIDs().map(packs.file)
+        stat.fileBytes = ([path, path + "-wal", path + "-journal"] + packFiles).reduce(0) { total, file in
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
             return total + (size ?? 0)
         }
@@ -648,21 +866,23 @@ struct WriterState {
 /// `PinBackend` over the writer connection, inside a transaction.
 struct SQLiteBackend: PinBackend {
     let connection: SQLiteConnection
+    let packs: PackDirectory
 
     func links(of cid: CID) throws(BlockStoreError) -> [CID]? {
         if cid.isIdentity { return try LinkExtraction.inlineLinks(of: cid) }
-        let s = try connection.statement("SELECT id, size FROM blocks WHERE mh = ?")
-        let row: (id: Int64, size: Int)?
+        let s = try connection.statement("SELECT \(SQLiteBlockStore.Location.columns) FROM blocks WHERE mh = ?")
+        let row: SQLiteBlockStore.Location?
         do {
             defer { s.reset() }
             try s.bind(1, cid.multihash.bytes)
-            row = try s.step("read links of \(cid)") ? (s.int64(0), Int(s.int64(1))) : nil
+            row = try s.step("read links of \(cid)") ? SQLiteBlockStore.Location(s) : nil
         }
         guard let row else { return nil }
         if cid.codec == .raw { return [] }
         let c = connection
+        let packs = self.packs
         let read = { (offset: Int, count: Int) throws(BlockStoreError) -> [UInt8] in
-            try c.readBlob(rowid: row.id, offset: offset, count: count, "read links of \(cid)") ?? []
+            try row.read(offset: offset, count: count, connection: c, packs: packs, "read links of \(cid)") ?? []
         }
         if cid.codec == .dagPB {
             var scan = DagPBLinkScan(size: row.size, read: read)

@@ -1,5 +1,6 @@
 import BlockStore
 import Dispatch
+import Foundation
 import IPLD
 import Synchronization
 
@@ -12,10 +13,11 @@ public protocol BlockSink: AnyObject {
     func flush() throws(ImportError)
 }
 
-/// A sink that writes to a `BlockStore` in batches (one `putMany` transaction per batch), on a
-/// background thread so that storing (and its fsync) overlaps hashing; at most `maxInFlight`
-/// batches wait or are being written while the next fills, which bounds memory to about
-/// `(maxInFlight + 1) × maxBytes`.
+/// A sink that writes to a `BlockStore` in batches (one `putMany` transaction per batch), on
+/// background threads so that storing (and its fsync) overlaps hashing; at most `maxInFlight`
+/// batches are being written at once (so one can write while another waits for its fsync)
+/// while the next fills, which bounds memory to about `(maxInFlight + 1) × maxBytes`. Batches
+/// may commit out of order; `flush` waits for all of them.
 ///
 /// A failure is reported by the next `put` or by `flush`; batches already committed stay stored
 /// (the importer's blocks are content-addressed, so a retry simply re-puts them).
@@ -27,7 +29,6 @@ public final class BatchingBlockSink: BlockSink {
     private let maxInFlight: Int
     private var batch: [Block] = []
     private var batchBytes = 0
-    private let queue = DispatchQueue(label: "jz.unixfs.sink")
     /// One permit per batch that may be in flight.
     private let idle: DispatchSemaphore
     private let state = SinkState()
@@ -36,7 +37,7 @@ public final class BatchingBlockSink: BlockSink {
     ///   - maxBlocks: blocks per `putMany` (Kubo batches 128 nodes).
     ///   - maxBytes: bytes per `putMany`.
     ///   - background: write batches on a background thread (false: synchronously in `put`).
-    ///   - maxInFlight: batches queued or being written at once in the background.
+    ///   - maxInFlight: batches being written at once in the background.
     public init(
         store: any BlockStore, maxBlocks: Int = 128, maxBytes: Int = 16 << 20, background: Bool = true,
         maxInFlight: Int = 2
@@ -97,7 +98,10 @@ public final class BatchingBlockSink: BlockSink {
         let store = self.store
         let idle = self.idle
         let state = self.state
-        queue.async {
+        // A thread of its own per batch rather than a Dispatch queue: Dispatch on Linux runs
+        // about one thread per core and counts one blocked in fsync as busy, so two batches would
+        // not overlap when the importer's own thread already occupies the pool.
+        Thread.detachNewThread {
             do {
                 try store.putMany(blocks)
             } catch {

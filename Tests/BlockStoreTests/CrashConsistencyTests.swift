@@ -16,9 +16,15 @@ import Testing
 /// is rebuilt from the WAL, as after a reboot.
 private func snapshot(_ path: String, to destination: String) throws {
     let fm = FileManager.default
-    for suffix in ["", "-wal", "-journal"] where fm.fileExists(atPath: path + suffix) {
+    for suffix in ["", "-wal", "-journal", "-packs"] where fm.fileExists(atPath: path + suffix) {
         try fm.copyItem(atPath: path + suffix, toPath: destination + suffix)
     }
+}
+
+/// The bytes of every pack file of the store at `path`, by file path.
+private func packFiles(_ path: String) throws -> [String] {
+    let folder = path + "-packs"
+    return try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".pack") }.map { folder + "/" + $0 }
 }
 
 private func fileSize(_ path: String) -> Int {
@@ -57,8 +63,8 @@ struct CrashConsistencyTests {
         let dir = try TempDir()
         let path = dir.path("store.sqlite")
         // A tiny page cache makes SQLite spill uncommitted pages to the files mid-transaction,
-        // so the snapshots really contain a transaction in flight.
-        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode, cacheKiB: 256))
+        // so the snapshots really contain a transaction in flight (blocks kept in the database).
+        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode, cacheKiB: 256, packThreshold: .max))
         var random = TestRandom(seed: 22)
         let (root, committed) = try fileDAG(leafCount: 6, leafSize: 262_144, seed: 23)
         try store.putMany(committed)
@@ -93,10 +99,82 @@ struct CrashConsistencyTests {
         #expect(spilled, "no snapshot caught uncommitted pages on disk; the test did not exercise recovery")
     }
 
+    @Test("kill -9 after the pack write, before the commit: the snapshot has the bytes but not the rows",
+          arguments: modes)
+    func crashBetweenPackAndCommit(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+        let (root, committed) = try fileDAG(leafCount: 6, leafSize: 262_144, seed: 31)
+        try store.putMany(committed)
+        try store.pin(root.cid, recursive: true, name: nil)
+        var random = TestRandom(seed: 32)
+        let batch = try (0..<8).map { _ in try rawBlock(random.bytes(262_144)) }
+        try store.withWriter { (w: inout WriterState) throws(BlockStoreError) in
+            w.afterInsert = { (index: Int) throws(BlockStoreError) in
+                guard index == 0 else { return }
+                do {
+                    try snapshot(path, to: dir.path("cut.sqlite"))
+                } catch {
+                    throw .io(path: path, operation: "snapshot", code: 0, message: "\(error)")
+                }
+            }
+        }
+        try store.putMany(batch)
+        let copy = dir.path("cut.sqlite")
+        let packBytes = try packFiles(copy).reduce(0) { $0 + fileSize($1) }
+        #expect(packBytes >= 14 * 262_144, "the snapshot should hold the batch's bytes in the pack: \(packBytes)")
+        let recovered = try SQLiteBlockStore(path: copy, options: .init(journalMode: mode))
+        #expect(Set(try recovered.allMultihashes()) == Set(committed.map(\.cid.multihash)))
+        #expect(try recovered.verify().isOK)
+        // The orphaned bytes are garbage: GC rewrites the pack with only the live blocks.
+        #expect(try recovered.collectGarbage().removed.isEmpty)
+        let after = try packFiles(copy).reduce(0) { $0 + fileSize($1) }
+        #expect(after < packBytes && after >= 6 * 262_144, "pack bytes \(packBytes) -> \(after)")
+        for block in committed { #expect(try recovered.get(block.cid) == block) }
+        #expect(try recovered.verify().isOK)
+        try recovered.putMany(batch)
+        #expect(try recovered.stat().blockCount == committed.count + batch.count)
+    }
+
+    @Test("a damaged or missing pack file: verify names its blocks, get says which file", arguments: modes)
+    func damagedPack(mode: SQLiteBlockStore.Options.JournalMode) throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        var random = TestRandom(seed: 33)
+        let blocks = try (0..<4).map { _ in try rawBlock(random.bytes(100_000)) }
+        let small = try rawBlock(random.bytes(100))
+        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+        try store.putMany(blocks + [small])
+        let pack = try #require(try packFiles(path).first)
+        // Truncated in the middle of block 2: blocks 2 and 3 are short.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: pack))
+        try handle.truncate(atOffset: 250_000)
+        try handle.close()
+        var report = try store.verify()
+        #expect(Set(report.badBlocks.map(\.cid)) == [blocks[2].cid, blocks[3].cid])
+        #expect(report.badBlocks.allSatisfy { if case .sizeMismatch(100_000, 0) = $0.reason { true } else { false } })
+        #expect(try store.get(blocks[0].cid) == blocks[0])
+        #expect(throws: BlockStoreError.self) { try store.get(blocks[3].cid) }
+        // Gone: every packed block is reported, the inline one is fine.
+        try FileManager.default.removeItem(atPath: pack)
+        report = try store.verify()
+        #expect(report.blocksChecked == 5)
+        #expect(Set(report.badBlocks.map(\.cid)) == Set(blocks.map(\.cid)))
+        #expect(try store.get(small.cid) == small)
+        do {
+            _ = try store.get(blocks[0].cid)
+            Issue.record("a block whose pack is gone was returned")
+        } catch {
+            #expect("\(error)".contains("pack"))
+        }
+    }
+
     @Test("verify finds blocks corrupted behind the store's back (raw SQL)", arguments: modes)
     func corruptedRows(mode: SQLiteBlockStore.Options.JournalMode) throws {
         let dir = try TempDir()
-        let store = try SQLiteBlockStore(path: dir.path("store.sqlite"), options: .init(journalMode: mode))
+        let store = try SQLiteBlockStore(
+            path: dir.path("store.sqlite"), options: .init(journalMode: mode, packThreshold: .max))
         var random = TestRandom(seed: 24)
         let blocks = try (0..<6).map { _ in try rawBlock(random.bytes(100_000)) }
         let unsupported = try CID(version: .v1, codec: .raw, multihash: Multihash(code: 0x1e, digest: [UInt8](repeating: 7, count: 32)))
@@ -129,23 +207,26 @@ struct CrashConsistencyTests {
         #expect("\(byKey[blocks[1].cid.multihash.bytes].map { "\($0)" } ?? "")".contains(blocks[1].cid.description))
     }
 
-    @Test("bit rot in the file: verify names the block", arguments: modes)
-    func bitRotOnDisk(mode: SQLiteBlockStore.Options.JournalMode) throws {
+    @Test("bit rot in the file: verify names the block", arguments: modes, [false, true])
+    func bitRotOnDisk(mode: SQLiteBlockStore.Options.JournalMode, packed: Bool) throws {
         let dir = try TempDir()
         let path = dir.path("store.sqlite")
         var random = TestRandom(seed: 25)
         let blocks = try (0..<4).map { _ in try rawBlock(random.bytes(262_144)) }
+        let options = SQLiteBlockStore.Options(journalMode: mode, packThreshold: packed ? 32 * 1024 : .max)
         do {
-            let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+            let store = try SQLiteBlockStore(path: path, options: options)
             try store.putMany(blocks)
         }
-        // Closed: everything is checkpointed into the main file. Flip one byte of block 2.
-        var file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        // Closed: everything is checkpointed into the main file. Flip one byte of block 2
+        // where it is on disk (the database, or the pack).
+        let holder = packed ? try #require(try packFiles(path).first) : path
+        var file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: holder)))
         let needle = Array(blocks[2].data[100_000..<100_064])
         let offset = try #require(firstIndex(of: needle, in: file), "block bytes not found in the file")
         file[offset + 10] ^= 0x80
-        try Data(file).write(to: URL(fileURLWithPath: path))
-        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+        try Data(file).write(to: URL(fileURLWithPath: holder))
+        let store = try SQLiteBlockStore(path: path, options: options)
         let report = try store.verify()
         #expect(report.badBlocks == [BadBlock(key: blocks[2].cid.multihash.bytes, cid: blocks[2].cid, reason: .hashMismatch)])
         #expect(try store.get(blocks[1].cid) == blocks[1])
@@ -158,7 +239,7 @@ struct CrashConsistencyTests {
         var random = TestRandom(seed: 26)
         let blocks = try (0..<8).map { _ in try rawBlock(random.bytes(262_144)) }
         do {
-            let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+            let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode, packThreshold: .max))
             try store.putMany(blocks)
         }
         let original = try Data(contentsOf: URL(fileURLWithPath: path))

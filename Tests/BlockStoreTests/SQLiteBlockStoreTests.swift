@@ -116,7 +116,8 @@ struct SQLiteBlockStoreTests {
     func diskFull(mode: SQLiteBlockStore.Options.JournalMode) throws {
         let dir = try TempDir()
         let path = dir.path("store.sqlite")
-        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode))
+        // Blocks kept in the database, which SQLite's page limit fills.
+        let store = try SQLiteBlockStore(path: path, options: .init(journalMode: mode, packThreshold: .max))
         var random = TestRandom(seed: 5)
         let committed = try (0..<4).map { _ in try rawBlock(random.bytes(262_144)) }
         try store.putMany(committed)
