@@ -111,18 +111,39 @@ public struct CIDPrefix: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Hashes `data` into the CID this prefix names it with.
+    /// - Throws: `.unsupportedBlock` when the hash function cannot be computed here, the digest
+    ///   length is not the function's, or the CID cannot be built (CIDv0 other than dag-pb/sha2-256).
     public func cid(for data: [UInt8]) throws(BitswapError) -> CID {
+        try checkVerifiable()
+        let multihash: Multihash
+        do {
+            multihash = try Multihash.hash(data, with: hashFunction)
+        } catch {
+            throw .unsupportedBlock(reason: "\(error)")
+        }
+        return try cid(hashed: multihash)
+    }
+
+    /// Throws `.unsupportedBlock` unless blocks named with this prefix can be hashed here.
+    func checkVerifiable() throws(BitswapError) {
         guard hashFunction.isSupported else {
             throw .unsupportedBlock(reason: "hash function \(hashFunction) cannot be verified here")
         }
+    }
+
+    /// The CID naming a block whose full `hashFunction` multihash is `multihash`, computed by the
+    /// caller (`cid(for:)`, or a batch in `BlockVerifier`): checks the digest length this prefix
+    /// announced and builds the CID with its version and codec.
+    /// - Throws: `.unsupportedBlock`, as `cid(for:)` does after hashing.
+    func cid(hashed multihash: Multihash) throws(BitswapError) -> CID {
+        guard multihash.code == hashFunction.rawValue else {
+            throw .unsupportedBlock(reason: "\(multihash.function) digest for a \(hashFunction) prefix")
+        }
+        guard multihash.digest.count == digestLength || hashFunction.digestLength == nil else {
+            throw .unsupportedBlock(reason: "digest length \(digestLength) for \(hashFunction)")
+        }
         do {
-            let multihash = try Multihash.hash(data, with: hashFunction)
-            guard multihash.digest.count == digestLength || hashFunction.digestLength == nil else {
-                throw BitswapError.unsupportedBlock(reason: "digest length \(digestLength) for \(hashFunction)")
-            }
             return try CID(version: version, codec: codec, multihash: multihash)
-        } catch let error as BitswapError {
-            throw error
         } catch {
             throw .unsupportedBlock(reason: "\(error)")
         }

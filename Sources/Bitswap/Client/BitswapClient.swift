@@ -6,7 +6,8 @@ import P2PCore
 import P2PCrypto
 
 /// The requesting side: routes received blocks and presences to the sessions that want them,
-/// after hashing every block (on all cores, off the concurrency pool).
+/// after hashing every block (`BlockVerifier`: multi-buffer batches across messages, on all cores,
+/// off the concurrency pool).
 final class BitswapClient: @unchecked Sendable {
     private let network: BitswapNetwork
     private let ledgers: Ledgers
@@ -23,6 +24,8 @@ final class BitswapClient: @unchecked Sendable {
     static let offenderQuarantine: Duration = .seconds(600)
     /// Bytes of received, not yet verified blocks.
     private let verifyBudget = AsyncBudget(capacity: 32 << 20)
+    /// Hashes received blocks, batching those of concurrent messages.
+    private let verifier = BlockVerifier()
     /// Told about every batch of blocks a fetch stored.
     private let onStored: @Sendable ([Block]) -> Void
 
@@ -149,17 +152,7 @@ final class BitswapClient: @unchecked Sendable {
     }
 
     private func process(_ blocks: [PrefixedBlock], from peer: PeerID) async {
-        let verified: [Result<Block, BitswapError>] = await BlockingExecutor.map(count: blocks.count) { i in
-            let block = blocks[i]
-            guard block.data.count <= BitswapProtocol.maxBlockSize else {
-                return .failure(.unsupportedBlock(reason: "block of \(block.data.count) bytes exceeds \(BitswapProtocol.maxBlockSize)"))
-            }
-            do throws(BitswapError) {
-                return .success(Block(cid: try block.prefix.cid(for: block.data), data: block.data))
-            } catch {
-                return .failure(error)
-            }
-        }
+        let verified = await verifier.verify(blocks)
         for result in verified {
             switch result {
             case .failure(let error):
