@@ -1,4 +1,5 @@
-// Multi-buffer SHA-256 (FIPS 180-4) with AVX-512: 16 messages, one per 32-bit lane.
+// Multi-buffer SHA-256 (FIPS 180-4) with AVX-512: 16 messages, one per 32-bit lane (an 8-lane
+// form on 256-bit registers for batches of 8 or fewer).
 //
 // A small job manager keeps all 16 lanes busy: each lane hashes its message's whole 64-byte
 // blocks straight from the caller's memory, then one or two padded tail blocks from a lane
@@ -125,6 +126,87 @@ AVX512 static void kernel_x16(Lanes *lanes, size_t blocks) {
     for (int i = 0; i < LANES; i++) lanes->addr[i] = addr[i];
 }
 
+#define AVX512VL __attribute__((target("avx512f,avx512vl,avx512bw")))
+#define ROR8(x, n) _mm256_ror_epi32((x), (n))
+#define XOR3_8(a, b, c) _mm256_ternarylogic_epi32((a), (b), (c), 0x96)
+#define CH8(e, f, g) _mm256_ternarylogic_epi32((e), (f), (g), 0xCA)
+#define MAJ8(a, b, c) _mm256_ternarylogic_epi32((a), (b), (c), 0xE8)
+
+// Transposes 8 rows of 8 words (r[i] = words of lane i) into w[k] = word k of every lane.
+AVX512VL static inline void transpose8(const __m256i r[8], __m256i w[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // u[4q + k]: in 128-bit half c, word 4c + k of rows 4q..4q+3
+    for (int q = 0; q < 2; q++) {
+        u[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    for (int k = 0; k < 4; k++) {
+        w[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+        w[4 + k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+    }
+}
+
+// The 8-lane kernel on 256-bit registers, for batches of at most 8 messages: the same rounds as
+// kernel_x16 (AVX-512VL rotates and ternary logic), and a 256-bit operation can issue on three
+// ports rather than two, so half-full batches run about 1.5x faster than in the 16-lane kernel.
+AVX512VL static void kernel_x8(Lanes *lanes, size_t blocks) {
+    const __m256i bswap = _mm256_set_epi8(
+        12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3,
+        12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    uint64_t addr[8];
+    for (int i = 0; i < 8; i++) addr[i] = lanes->addr[i];
+    __m256i h[8];
+    for (int k = 0; k < 8; k++) h[k] = _mm256_loadu_si256((const void *)lanes->h[k]);
+
+    for (size_t block = 0; block < blocks; block++) {
+        __m256i w[16], lo[8], hi[8];
+        for (int i = 0; i < 8; i++) {
+            const uint8_t *p = (const uint8_t *)(uintptr_t)addr[i];
+            lo[i] = _mm256_shuffle_epi8(_mm256_loadu_si256((const void *)p), bswap);
+            hi[i] = _mm256_shuffle_epi8(_mm256_loadu_si256((const void *)(p + 32)), bswap);
+        }
+        transpose8(lo, w);
+        transpose8(hi, w + 8);
+        __m256i a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+        for (int t = 0; t < 64; t++) {
+            __m256i wt;
+            if (t < 16) {
+                wt = w[t];
+            } else {
+                __m256i w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
+                __m256i s0 = XOR3_8(ROR8(w15, 7), ROR8(w15, 18), _mm256_srli_epi32(w15, 3));
+                __m256i s1 = XOR3_8(ROR8(w2, 17), ROR8(w2, 19), _mm256_srli_epi32(w2, 10));
+                wt = _mm256_add_epi32(_mm256_add_epi32(w[t & 15], s0),
+                                      _mm256_add_epi32(w[(t - 7) & 15], s1));
+            }
+            w[t & 15] = wt;
+            __m256i t1 = _mm256_add_epi32(
+                _mm256_add_epi32(hh, XOR3_8(ROR8(e, 6), ROR8(e, 11), ROR8(e, 25))),
+                _mm256_add_epi32(CH8(e, f, g),
+                                 _mm256_add_epi32(wt, _mm256_set1_epi32((int)K256[t]))));
+            __m256i t2 = _mm256_add_epi32(XOR3_8(ROR8(a, 2), ROR8(a, 13), ROR8(a, 22)), MAJ8(a, b, c));
+            hh = g; g = f; f = e;
+            e = _mm256_add_epi32(d, t1);
+            d = c; c = b; b = a;
+            a = _mm256_add_epi32(t1, t2);
+        }
+        h[0] = _mm256_add_epi32(h[0], a); h[1] = _mm256_add_epi32(h[1], b);
+        h[2] = _mm256_add_epi32(h[2], c); h[3] = _mm256_add_epi32(h[3], d);
+        h[4] = _mm256_add_epi32(h[4], e); h[5] = _mm256_add_epi32(h[5], f);
+        h[6] = _mm256_add_epi32(h[6], g); h[7] = _mm256_add_epi32(h[7], hh);
+        for (int i = 0; i < 8; i++) addr[i] += lanes->step[i];
+    }
+
+    for (int k = 0; k < 8; k++) _mm256_storeu_si256((void *)lanes->h[k], h[k]);
+    for (int i = 0; i < 8; i++) lanes->addr[i] = addr[i];
+}
+
 // What a lane is doing: hashing message `message`'s whole blocks (phase 0), then its padded
 // tail (phase 1); `left` blocks remain in the current phase.
 typedef struct {
@@ -174,12 +256,14 @@ static void park(Lanes *lanes, LaneJob *job, int lane) {
     lanes->step[lane] = 0;
 }
 
-static void hash_x16(const uint8_t *const *data, const size_t *lengths, size_t count, uint8_t *out) {
+// Runs the job manager over `width` lanes (16 or 8) with the matching kernel.
+static void hash_lanes(const uint8_t *const *data, const size_t *lengths, size_t count, uint8_t *out,
+                       int width, void (*kernel)(Lanes *, size_t)) {
     Lanes lanes;
     LaneJob jobs[LANES];
     size_t next = 0;
     int active = 0;
-    for (int lane = 0; lane < LANES; lane++) {
+    for (int lane = 0; lane < width; lane++) {
         if (next < count) {
             start_message(&lanes, &jobs[lane], lane, next++, data, lengths);
             active++;
@@ -190,10 +274,10 @@ static void hash_x16(const uint8_t *const *data, const size_t *lengths, size_t c
     }
     while (active > 0) {
         size_t run = SIZE_MAX;
-        for (int lane = 0; lane < LANES; lane++)
+        for (int lane = 0; lane < width; lane++)
             if (jobs[lane].active && jobs[lane].left < run) run = jobs[lane].left;
-        kernel_x16(&lanes, run);
-        for (int lane = 0; lane < LANES; lane++) {
+        kernel(&lanes, run);
+        for (int lane = 0; lane < width; lane++) {
             LaneJob *job = &jobs[lane];
             if (!job->active) continue;
             job->left -= run;
@@ -225,7 +309,8 @@ static void hash_x16(const uint8_t *const *data, const size_t *lengths, size_t c
 
 static int cpu_has_avx512(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl");
 }
 
 static int cpu_has_sha(void) {
@@ -266,7 +351,11 @@ int jz_sha256_mb_lanes(void) {
 void jz_sha256_mb(const uint8_t *const *data, const size_t *lengths, size_t count, uint8_t *out) {
 #ifdef JZ_HAVE_AVX512_KERNEL
     if (count == 0) return;
-    hash_x16(data, lengths, count, out);
+    if (count <= 8) {
+        hash_lanes(data, lengths, count, out, 8, kernel_x8);
+    } else {
+        hash_lanes(data, lengths, count, out, LANES, kernel_x16);
+    }
 #else
     (void)data; (void)lengths; (void)count; (void)out;
     abort();

@@ -14,7 +14,8 @@
 extern "C" {
 #endif
 
-/// Lanes of the kernel this CPU runs: 16 (AVX-512F+BW), or 0 when no kernel applies: no
+/// Lanes of the kernel this CPU runs: 16 (AVX-512F+BW+VL; batches of 8 or fewer use an 8-lane
+/// form on 256-bit registers), or 0 when no kernel applies: no
 /// AVX-512, or the CPU has SHA extensions (one-message SHA-NI is then as fast, so callers should
 /// hash one message at a time). `JZ_SHA256_MB=0` in the environment also gives 0.
 int jz_sha256_mb_lanes(void);
