@@ -631,15 +631,23 @@ public final class SQLiteBlockStore: PinStore {
     }
 
     /// Removes packs with no live block and rewrites packs that are mostly garbage (deleted
-    /// blocks, bytes of transactions that never committed) into a new pack. Packs that a store
-    /// instance may still append to are locked by it and left alone. Runs under the writer lock.
+    /// blocks, bytes of transactions that never committed) into a new pack; once 8 or more small
+    /// packs (under 1/16 of `packLimit`, left by short-lived writers such as one CLI `add` each)
+    /// have gathered, they are merged too. Packs that a store instance may still append to are
+    /// locked by it and left alone. Runs under the writer lock.
     private func compactPacks(_ c: SQLiteConnection) throws(BlockStoreError) {
         for stale in packs.staleTemporaryFiles() { unlink(stale) }
         var target: PackHandle?
         var targetEnd: Int64 = 0
         var removed = 0
         var rewritten = 0
-        for id in packs.packIDs() {
+        let ids = packs.packIDs()
+        let small = options.packLimit / 16
+        let mergeSmall = ids.filter { id in
+            let size = (try? FileManager.default.attributesOfItem(atPath: packs.file(id))[.size]) as? Int
+            return Int64(size ?? Int.max) < small
+        }.count >= 8
+        for id in ids {
             guard let pack = packs.lockIfUnused(id) else { continue }
             // Counted after taking the lock: nobody can add rows for this pack any more.
             let live = try c.statement("SELECT count(*), coalesce(sum(size), 0) FROM blocks WHERE pack = ?")
@@ -656,7 +664,7 @@ public final class SQLiteBlockStore: PinStore {
                 removed += 1
                 continue
             }
-            guard liveBytes * 2 <= size else { continue }
+            guard liveBytes * 2 <= size || (mergeSmall && size < small) else { continue }
             if target == nil || targetEnd >= options.packLimit {
                 target = try packs.create()
                 targetEnd = 0

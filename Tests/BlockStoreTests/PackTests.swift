@@ -86,6 +86,33 @@ struct PackTests {
         #expect(packBytes(store) == 3 * 262_144)
     }
 
+    @Test("GC merges small packs once 8 or more have gathered (one per short-lived writer)")
+    func smallPacksMerge() throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        var random = TestRandom(seed: 47)
+        var blocks: [Block] = []
+        for round in 0..<9 {
+            // Each instance is a short-lived writer with a pack of its own.
+            let writer = try SQLiteBlockStore(path: path)
+            let block = try rawBlock(random.bytes(100_000))
+            try writer.putMany([block])
+            try writer.pin(block.cid, recursive: false, name: nil)
+            blocks.append(block)
+            #expect(packFiles(writer).count == round + 1)
+        }
+        let store = try SQLiteBlockStore(path: path)
+        #expect(try store.collectGarbage().removed.isEmpty)
+        #expect(packFiles(store).count == 1)
+        #expect(packBytes(store) == 9 * 100_000)
+        for block in blocks { #expect(try store.get(block.cid) == block) }
+        #expect(try store.verify().isOK)
+        // Fewer than 8 small packs are left as they are.
+        try SQLiteBlockStore(path: path).putMany([try rawBlock(random.bytes(100_000))])
+        _ = try store.collectGarbage()
+        #expect(packFiles(store).count == 1)
+    }
+
     @Test("GC in a second store instance leaves the first one's open pack alone")
     func lockedPacksAreSkipped() throws {
         let dir = try TempDir()

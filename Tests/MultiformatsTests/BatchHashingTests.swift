@@ -37,7 +37,7 @@ struct BatchHashingTests {
         #expect(messages.withRawBuffers({ Sha256.multiBufferDigests(Array($0.prefix(1))) })?.map(Self.hex) == [cases[0].1])
     }
 
-    @Test("kernel equals OpenSSL on every padding edge and on mixed lengths", arguments: [1, 2, 15, 16, 17, 33, 64])
+    @Test("kernel equals OpenSSL on every padding edge and on mixed lengths", arguments: [1, 2, 3, 5, 8, 9, 15, 16, 17, 33, 64])
     func matchesOpenSSL(count: Int) throws {
         // Lengths around the one/two tail-block boundary (55/56), block multiples, and large
         // messages mixed with tiny ones so lanes finish at different times and take new work.
