@@ -802,18 +802,24 @@ public final class SQLiteBlockStore: PinStore {
         }
     }
 
+    /// The bad rows of `rows`. Rows whose bytes verify are hashed once, all together
+    /// (`Multihash.verifyAll`: on all cores, SHA2-256 in multi-buffer batches); the rest are
+    /// examined one by one to say what is wrong.
     private static func check(_ rows: [StoredRow]) -> [BadBlock] {
-        let count = rows.count
-        let results = [BadBlock?](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let output = SendableBuffer(buffer: buffer)
-            DispatchQueue.concurrentPerform(iterations: count) { index in
-                let row = rows[index]
-                output.initialize(
-                    index, to: PinLogic.check(key: row.key, codec: row.codec, recordedSize: row.size, data: row.data))
-            }
-            initialized = count
+        let candidates: [(row: Int, multihash: Multihash)] = rows.indices.compactMap { index in
+            let row = rows[index]
+            guard row.data.count == row.size, let multihash = try? Multihash(bytes: row.key),
+                  multihash.function.isSupported
+            else { return nil }
+            return (index, multihash)
         }
-        return results.compactMap { $0 }
+        let verified = Multihash.verifyAll(candidates.map { ($0.multihash, rows[$0.row].data) })
+        var good = Set<Int>()
+        for (candidate, ok) in zip(candidates, verified) where ok { good.insert(candidate.row) }
+        return rows.indices.filter { !good.contains($0) }.compactMap { index in
+            let row = rows[index]
+            return PinLogic.check(key: row.key, codec: row.codec, recordedSize: row.size, data: row.data)
+        }
     }
 
     public func stat() throws(BlockStoreError) -> StoreStat {
@@ -848,15 +854,6 @@ extension Array where Element == UInt8 {
             Result { () throws(BlockStoreError) -> R in try body(buffer) }
         }
         return try result.get()
-    }
-}
-
-/// An output buffer whose distinct elements are written by `concurrentPerform` iterations.
-private struct SendableBuffer<Element>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<Element>
-
-    func initialize(_ index: Int, to value: Element) {
-        (buffer.baseAddress.map { $0 + index })?.initialize(to: value)
     }
 }
 

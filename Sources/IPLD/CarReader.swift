@@ -321,13 +321,8 @@ public struct CarReader: ~Copyable, Sendable {
             }
             return nil
         }
-        let failed = FailureFlags(count: count)
-        DispatchQueue.concurrentPerform(iterations: count) { i in
-            let block = sections[i].block
-            let multihash = block.cid.multihash
-            failed.set(i, !(multihash.function.isSupported && multihash.verifies(block.data)))
-        }
-        guard let i = failed.first else { return nil }
+        let verified = Multihash.verifyAll(sections.map { ($0.block.cid.multihash, $0.block.data) })
+        guard let i = verified.firstIndex(of: false) else { return nil }
         let section = sections[i]
         return (i, verificationError(section.block, section: firstIndex + i, offset: section.offset)
             ?? .hashMismatch(cid: section.block.cid, section: firstIndex + i, offset: section.offset))
@@ -367,21 +362,4 @@ public struct CarReader: ~Copyable, Sendable {
         while let block = try reader.next() { blocks.append(block) }
         return (reader.header, blocks)
     }
-}
-
-/// One flag per batch entry for the parallel verification: iteration `i` of
-/// `concurrentPerform` writes only flag `i`, and the flags are read after it returns.
-private final class FailureFlags: @unchecked Sendable {
-    private let flags: UnsafeMutableBufferPointer<Bool>
-
-    init(count: Int) {
-        flags = .allocate(capacity: count)
-        flags.initialize(repeating: false)
-    }
-
-    deinit { flags.deallocate() }
-
-    func set(_ index: Int, _ value: Bool) { flags[index] = value }
-
-    var first: Int? { flags.firstIndex(of: true) }
 }

@@ -1,4 +1,5 @@
 import CSha256MB
+import Dispatch
 
 extension Sha256 {
     /// How many messages the multi-buffer kernel hashes side by side: 16 on CPUs with AVX-512 and
@@ -98,4 +99,43 @@ extension Multihash {
         }
         return result
     }
+}
+
+extension Multihash {
+    /// Whether each `data` hashes to its multihash (exactly `verifies(_:)`), checked on all
+    /// cores. SHA2-256 items are hashed `Sha256.lanes` at a time by the multi-buffer kernel.
+    public static func verifyAll(_ items: [(multihash: Multihash, data: [UInt8])]) -> [Bool] {
+        let count = items.count
+        if count == 0 { return [] }
+        // Groups of consecutive items: sha2-256 ones share a kernel call.
+        let size = max(1, Sha256.lanes)
+        let groups = stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
+        let results = VerifyResults(count: count)
+        DispatchQueue.concurrentPerform(iterations: groups.count) { g in
+            let range = groups[g]
+            let sha = range.filter {
+                items[$0].multihash.code == HashFunction.sha2_256.rawValue && items[$0].multihash.digest.count == 32
+            }
+            for (index, digest) in zip(sha, Sha256.digests(of: sha.map { items[$0].data })) {
+                results.set(index, digest == items[index].multihash.digest)
+            }
+            let shaSet = Set(sha)
+            for index in range where !shaSet.contains(index) {
+                results.set(index, items[index].multihash.verifies(items[index].data))
+            }
+        }
+        return results.values
+    }
+}
+
+/// Flags written by distinct `concurrentPerform` iterations (each index once), read after all end.
+private final class VerifyResults: @unchecked Sendable {
+    private let flags: UnsafeMutableBufferPointer<Bool>
+    init(count: Int) {
+        flags = .allocate(capacity: count)
+        flags.initialize(repeating: false)
+    }
+    deinit { flags.deallocate() }
+    func set(_ index: Int, _ value: Bool) { flags[index] = value }
+    var values: [Bool] { Array(flags) }
 }

@@ -52,6 +52,29 @@ struct BatchHashingTests {
         #expect(Sha256.digests(of: slices) == slices.map { Sha256.digest($0) })
     }
 
+    @Test("verifyAll agrees with verifies(_:) item by item: good, flipped, truncated, other and unsupported functions")
+    func verifyAll() throws {
+        var items: [(multihash: Multihash, data: [UInt8])] = []
+        for i in 0..<40 {
+            let data = Self.bytes(1000 + i * 333, seed: UInt64(100 + i))
+            let function: HashFunction = i % 5 == 4 ? .sha2_512 : .sha2_256
+            var multihash = try Multihash.hash(data, with: function)
+            if i % 7 == 3 {
+                var digest = multihash.digest
+                digest[5] ^= 1
+                multihash = try Multihash(code: function.rawValue, digest: digest)
+            }
+            if i % 11 == 6 { multihash = try Multihash.hash(data, with: .sha2_256, truncatedTo: 20) }
+            items.append((multihash, data))
+        }
+        items.append((try Multihash(code: 0x1e, digest: [UInt8](repeating: 1, count: 32)), [1, 2, 3]))
+        items.append((try Multihash.hash([9, 9], with: .identity), [9, 9]))
+        let expected = items.map { $0.multihash.verifies($0.data) }
+        #expect(expected.contains(false) && expected.contains(true))
+        #expect(Multihash.verifyAll(items) == expected)
+        #expect(Multihash.verifyAll([]) == [])
+    }
+
     @Test("Multihash batch hashing equals one-by-one hashing for SHA2-256 and others")
     func multihashBatch() throws {
         let messages = (0..<20).map { Self.bytes($0 * 97, seed: UInt64($0)) }
