@@ -7,8 +7,8 @@ import XCTest
 
 @testable import Bitswap
 
-/// A store whose writes wait until `open()` (on the writer's Dispatch queue, never on the
-/// concurrency pool): it lets the fetch's write budget fill up.
+/// A store whose writes wait until `open()` (on the writer's threads, never on the concurrency
+/// pool): it lets the fetch's write budget fill up.
 final class GatedStore: BlockStore, @unchecked Sendable {
     let base = MemoryBlockStore()
     private let lock = Mutex()
@@ -17,7 +17,8 @@ final class GatedStore: BlockStore, @unchecked Sendable {
 
     func open() {
         lock.withLock { isOpen = true }
-        gate.signal()
+        // Releases every writer already waiting (BlockWriter runs up to `maxWriters` at once).
+        for _ in 0..<BlockWriter.maxWriters { gate.signal() }
     }
 
     func put(_ block: Block) throws { try putMany([block]) }
