@@ -32,6 +32,34 @@ static const uint32_t IV256[8] = {
 
 #ifdef JZ_HAVE_AVX512_KERNEL
 
+// The 64 rounds of one 64-byte block on every lane, for vectors of type V with that width's
+// operations (add, rotate right, shift right, three-way XOR, choose, majority, broadcast):
+// `w` holds W[0..15] on entry and is reused as the message schedule; `h` (8 vectors) is updated.
+#define SHA256_BLOCK(V, ADD, RORV, SRL, X3, CHV, MAJV, SET1, h, w) do {                          \
+        V a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];      \
+        for (int t = 0; t < 64; t++) {                                                           \
+            V wt;                                                                                \
+            if (t < 16) {                                                                        \
+                wt = w[t];                                                                       \
+            } else {                                                                             \
+                V w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];                                  \
+                V s0 = X3(RORV(w15, 7), RORV(w15, 18), SRL(w15, 3));                             \
+                V s1 = X3(RORV(w2, 17), RORV(w2, 19), SRL(w2, 10));                              \
+                wt = ADD(ADD(w[t & 15], s0), ADD(w[(t - 7) & 15], s1));                          \
+            }                                                                                    \
+            w[t & 15] = wt;                                                                      \
+            V t1 = ADD(ADD(hh, X3(RORV(e, 6), RORV(e, 11), RORV(e, 25))),                        \
+                       ADD(CHV(e, f, g), ADD(wt, SET1((int)K256[t]))));                          \
+            V t2 = ADD(X3(RORV(a, 2), RORV(a, 13), RORV(a, 22)), MAJV(a, b, c));                 \
+            hh = g; g = f; f = e;                                                                \
+            e = ADD(d, t1);                                                                      \
+            d = c; c = b; b = a;                                                                 \
+            a = ADD(t1, t2);                                                                     \
+        }                                                                                        \
+        h[0] = ADD(h[0], a); h[1] = ADD(h[1], b); h[2] = ADD(h[2], c); h[3] = ADD(h[3], d);      \
+        h[4] = ADD(h[4], e); h[5] = ADD(h[5], f); h[6] = ADD(h[6], g); h[7] = ADD(h[7], hh);     \
+    } while (0)
+
 #define AVX512 __attribute__((target("avx512f,avx512bw")))
 
 enum { LANES = 16 };
@@ -92,33 +120,7 @@ AVX512 static void kernel_x16(Lanes *lanes, size_t blocks) {
     for (size_t block = 0; block < blocks; block++) {
         __m512i w[16];
         load_block(addr, w, bswap);
-        __m512i a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-        for (int t = 0; t < 64; t++) {
-            __m512i wt;
-            if (t < 16) {
-                wt = w[t];
-            } else {
-                __m512i w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
-                __m512i s0 = XOR3(ROR(w15, 7), ROR(w15, 18), _mm512_srli_epi32(w15, 3));
-                __m512i s1 = XOR3(ROR(w2, 17), ROR(w2, 19), _mm512_srli_epi32(w2, 10));
-                wt = _mm512_add_epi32(_mm512_add_epi32(w[t & 15], s0),
-                                      _mm512_add_epi32(w[(t - 7) & 15], s1));
-            }
-            w[t & 15] = wt;
-            __m512i t1 = _mm512_add_epi32(
-                _mm512_add_epi32(hh, XOR3(ROR(e, 6), ROR(e, 11), ROR(e, 25))),
-                _mm512_add_epi32(CH(e, f, g),
-                                 _mm512_add_epi32(wt, _mm512_set1_epi32((int)K256[t]))));
-            __m512i t2 = _mm512_add_epi32(XOR3(ROR(a, 2), ROR(a, 13), ROR(a, 22)), MAJ(a, b, c));
-            hh = g; g = f; f = e;
-            e = _mm512_add_epi32(d, t1);
-            d = c; c = b; b = a;
-            a = _mm512_add_epi32(t1, t2);
-        }
-        h[0] = _mm512_add_epi32(h[0], a); h[1] = _mm512_add_epi32(h[1], b);
-        h[2] = _mm512_add_epi32(h[2], c); h[3] = _mm512_add_epi32(h[3], d);
-        h[4] = _mm512_add_epi32(h[4], e); h[5] = _mm512_add_epi32(h[5], f);
-        h[6] = _mm512_add_epi32(h[6], g); h[7] = _mm512_add_epi32(h[7], hh);
+        SHA256_BLOCK(__m512i, _mm512_add_epi32, ROR, _mm512_srli_epi32, XOR3, CH, MAJ, _mm512_set1_epi32, h, w);
         for (int i = 0; i < LANES; i++) addr[i] += lanes->step[i];
     }
 
@@ -173,33 +175,7 @@ AVX512VL static void kernel_x8(Lanes *lanes, size_t blocks) {
         }
         transpose8(lo, w);
         transpose8(hi, w + 8);
-        __m256i a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-        for (int t = 0; t < 64; t++) {
-            __m256i wt;
-            if (t < 16) {
-                wt = w[t];
-            } else {
-                __m256i w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
-                __m256i s0 = XOR3_8(ROR8(w15, 7), ROR8(w15, 18), _mm256_srli_epi32(w15, 3));
-                __m256i s1 = XOR3_8(ROR8(w2, 17), ROR8(w2, 19), _mm256_srli_epi32(w2, 10));
-                wt = _mm256_add_epi32(_mm256_add_epi32(w[t & 15], s0),
-                                      _mm256_add_epi32(w[(t - 7) & 15], s1));
-            }
-            w[t & 15] = wt;
-            __m256i t1 = _mm256_add_epi32(
-                _mm256_add_epi32(hh, XOR3_8(ROR8(e, 6), ROR8(e, 11), ROR8(e, 25))),
-                _mm256_add_epi32(CH8(e, f, g),
-                                 _mm256_add_epi32(wt, _mm256_set1_epi32((int)K256[t]))));
-            __m256i t2 = _mm256_add_epi32(XOR3_8(ROR8(a, 2), ROR8(a, 13), ROR8(a, 22)), MAJ8(a, b, c));
-            hh = g; g = f; f = e;
-            e = _mm256_add_epi32(d, t1);
-            d = c; c = b; b = a;
-            a = _mm256_add_epi32(t1, t2);
-        }
-        h[0] = _mm256_add_epi32(h[0], a); h[1] = _mm256_add_epi32(h[1], b);
-        h[2] = _mm256_add_epi32(h[2], c); h[3] = _mm256_add_epi32(h[3], d);
-        h[4] = _mm256_add_epi32(h[4], e); h[5] = _mm256_add_epi32(h[5], f);
-        h[6] = _mm256_add_epi32(h[6], g); h[7] = _mm256_add_epi32(h[7], hh);
+        SHA256_BLOCK(__m256i, _mm256_add_epi32, ROR8, _mm256_srli_epi32, XOR3_8, CH8, MAJ8, _mm256_set1_epi32, h, w);
         for (int i = 0; i < 8; i++) addr[i] += lanes->step[i];
     }
 
