@@ -715,8 +715,11 @@ def test_interrupted_cli_stops_the_daemon_fetch(swarm):
     cid = raw_cid_v1(os.urandom(64))
     argv = [jzf.node.binary, "fetch", cid, "--json", "--repo-dir", str(jzf.node.home)]
     env = dict(os.environ, JZ_PATH=str(jzf.node.home), HOME=str(jzf.node.home.parent))
+    # As a shell does for a foreground command: Ctrl-C's default action, even when this test
+    # runs where SIGINT is ignored (a background job inherits SIG_IGN, and so would the CLI).
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+                            env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert wait_until(lambda: cid in keys_of(jzf.cli("bitswap", "wantlist", "--json").json()),
                           timeout=10), "the fetch never started"
