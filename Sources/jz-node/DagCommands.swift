@@ -4,6 +4,7 @@ import Foundation
 import IPLD
 import JZNode
 import Multiformats
+import UnixFS
 
 struct DagCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,19 +55,30 @@ struct DagCommand: ParsableCommand {
             var roots: [CID] = []
             var blocks = 0
             var bytes: Int64 = 0
+            // Stores batches on writer threads (two at once) while the next ones are read and
+            // verified.
+            let sink = BatchingBlockSink(store: node.store)
             for file in files {
                 let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
                 let bar = ProgressBar(label: "importing \(file)", total: size, quiet: quiet || output.json)
                 var reader = try CarReader(path: file)
                 roots += reader.roots
                 while true {
-                    let batch = try reader.nextBatch()
+                    let batch: [Block]
+                    do {
+                        batch = try reader.nextBatch()
+                    } catch {
+                        // The blocks verified before the bad one are stored, as the help says.
+                        try? sink.flush()
+                        throw error
+                    }
                     if batch.isEmpty { break }
-                    try node.store.putMany(batch)
+                    for block in batch { try sink.put(block) }
                     blocks += batch.count
                     bytes += batch.reduce(0) { $0 + Int64($1.data.count) }
                     bar.update(Int64(reader.offset))
                 }
+                try sink.flush()
                 bar.finish()
             }
             var pinned: [JSONValue] = []
