@@ -143,7 +143,9 @@ final class BitswapClient: @unchecked Sendable {
             }
             return
         }
-        let bytes = message.blockBytes
+        // Each block costs at least 64 bytes of the budget, so a peer sending empty blocks
+        // cannot start unboundedly many verifications.
+        let bytes = message.blockBytes + 64 * message.blocks.count
         await verifyBudget.acquire(bytes)
         Task {
             defer { verifyBudget.release(bytes) }
