@@ -28,9 +28,9 @@ import Multiformats
 /// the row. Batch writes with `putMany` (one fsync of the pack and one commit per call); two
 /// `putMany` calls from different threads overlap (one writes while the other syncs). Reads
 /// `pread` packed blocks and copy inline ones straight from SQLite's pages (incremental blob
-/// I/O). GC deletes rows, then rewrites or removes packs that are mostly garbage. Journal mode: `.wal` writes every page twice (log,
-/// then checkpoint), `.rollback` (`PERSIST` journal) writes new pages once; both are crash-safe,
-/// see `Options.JournalMode`.
+/// I/O). GC deletes rows, then rewrites or removes packs that are mostly garbage. Journal mode:
+/// `.wal` writes every page twice (log, then checkpoint), `.rollback` (`PERSIST` journal) writes
+/// new pages once; both are crash-safe, see `Options.JournalMode`.
 ///
 /// Identity-hash CIDs are answered from the CID itself and never stored.
 public final class SQLiteBlockStore: PinStore {
@@ -758,12 +758,14 @@ public final class SQLiteBlockStore: PinStore {
         var size: Int
         var data: [UInt8]
         var location: Location
+        /// The pack file was missing when the row was read.
+        var packMissing = false
     }
 
     /// Up to 64 blocks (and at most about 32 MiB) after rowid `after`, read in one transaction.
     private func readChunk(after: Int64) throws(BlockStoreError) -> [StoredRow] {
         let packs = self.packs
-        return try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> [StoredRow] in
+        var rows = try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> [StoredRow] in
             try c.transaction(immediate: false, "verify") { () throws(BlockStoreError) -> [StoredRow] in
                 let s = try c.statement(
                     "SELECT \(Location.columns), mh, codec FROM blocks WHERE id > ? ORDER BY id LIMIT 64")
@@ -788,17 +790,37 @@ public final class SQLiteBlockStore: PinStore {
                         rows[index].data = try c.readBlob(rowid: location.rowid, offset: 0, count: Int.max, "verify") ?? []
                         continue
                     }
-                    // A pack that is missing or too short shows as fewer bytes than recorded.
-                    do throws(BlockStoreError) {
-                        rows[index].data = try location.read(
-                            offset: 0, count: location.size, connection: c, packs: packs, "verify") ?? []
-                    } catch {
-                        guard case .corrupt = error else { throw error }
-                        rows[index].data = []
-                    }
+                    rows[index].data = try Self.readPacked(location, connection: c, packs: packs) ?? []
+                    rows[index].packMissing = rows[index].data.isEmpty && location.size > 0
                 }
                 return rows
             }
+        }
+        // A pack file gone since this snapshot may have been compacted by another process's GC
+        // meanwhile: look those rows up again (rows deleted meanwhile are not checked).
+        for index in rows.indices.reversed() where rows[index].packMissing {
+            let fresh = try withReader { (c: SQLiteConnection) throws(BlockStoreError) -> (exists: Bool, data: [UInt8]) in
+                let s = try c.statement("SELECT \(Location.columns) FROM blocks WHERE id = ?")
+                defer { s.reset() }
+                try s.bind(1, rows[index].id)
+                guard try s.step("verify") else { return (false, []) }
+                return (true, try Self.readPacked(Location(s), connection: c, packs: packs) ?? [])
+            }
+            if fresh.exists { rows[index].data = fresh.data } else { rows.remove(at: index) }
+        }
+        return rows
+    }
+
+    /// A packed block's bytes for `verify`: nil when the pack file is missing; a pack too short
+    /// for the block gives the bytes it has (fewer than recorded, reported as such).
+    private static func readPacked(
+        _ location: Location, connection c: SQLiteConnection, packs: PackDirectory
+    ) throws(BlockStoreError) -> [UInt8]? {
+        do throws(BlockStoreError) {
+            return try location.read(offset: 0, count: location.size, connection: c, packs: packs, "verify")
+        } catch {
+            guard case .corrupt = error else { throw error }
+            return []
         }
     }
 
