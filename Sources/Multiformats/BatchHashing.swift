@@ -75,13 +75,13 @@ func withRawBuffers<C: Collection, R>(
 }
 
 extension Multihash {
-    /// Hashes every message with `function`, in order. SHA2-256 batches go through the
-    /// multi-buffer kernel (`Sha256.digests`); other functions hash one message at a time.
+    /// Hashes every message with `function`, in order. SHA2-256 goes through `Sha256.digests`
+    /// (the multi-buffer kernel when it applies); other functions hash one message at a time.
     /// - Throws: `.unsupportedHashFunction` for functions this library cannot compute.
     public static func hash<C: Collection>(
         batch messages: [C], with function: HashFunction
     ) throws(MultihashError) -> [Multihash] where C.Element == UInt8 {
-        if function == .sha2_256 && Sha256.lanes > 0 && messages.count >= Sha256.minimumBatch {
+        if function == .sha2_256 {
             var result: [Multihash] = []
             result.reserveCapacity(messages.count)
             for digest in Sha256.digests(of: messages) {
