@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "P2PMux", targets: ["P2PMux"]),
         .library(name: "P2PHost", targets: ["P2PHost"]),
         .library(name: "Bitswap", targets: ["Bitswap"]),
+        .library(name: "KadDHT", targets: ["KadDHT"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -112,10 +113,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "KadDHT",
+            dependencies: [
+                "P2PCore", "P2PCrypto", "Multiformats",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
-                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap",
+                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -132,7 +140,7 @@ let package = Package(
         .executableTarget(
             name: "jz-bench",
             dependencies: [
-                "Multiformats", "P2PCore", "P2PCrypto", "P2PSecurity", "P2PMux", "P2PHost",
+                "Multiformats", "P2PCore", "P2PCrypto", "P2PSecurity", "P2PMux", "P2PHost", "KadDHT",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -183,6 +191,12 @@ let package = Package(
             name: "BitswapTests",
             dependencies: [
                 "Bitswap", "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats", "UnixFS",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "KadDHTTests",
+            dependencies: [
+                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

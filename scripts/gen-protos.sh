@@ -32,6 +32,8 @@ PROTOS=(
     "envelope.proto P2PHost Internal"
     "crypto.proto P2PHost Internal"
     "bitswap-message.proto Bitswap Internal"
+    "record.proto KadDHT Internal"
+    "dht.proto KadDHT Internal"
 )
 
 CHECK=0
