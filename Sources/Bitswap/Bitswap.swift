@@ -37,8 +37,14 @@ public final class Bitswap: Sendable {
     private let config: Config
     private let logger: Logger
     private let lastSessionID = Atomic<Int>(0)
+    private let routing: (any ContentRouting)?
 
-    public init(host: any P2PHost, store: any BlockStore, logger: Logger, config: Config = Config()) {
+    /// `routing` (the DHT) finds providers of each fetch's root; nil: only connected and given peers.
+    public init(
+        host: any P2PHost, store: any BlockStore, routing: (any ContentRouting)? = nil, logger: Logger,
+        config: Config = Config()
+    ) {
+        self.routing = routing
         self.store = store
         self.config = config
         self.logger = logger
@@ -102,7 +108,7 @@ public final class Bitswap: Sendable {
         planner.broadcastFirstWant = true
         let session = FetchSession(
             id: id, root: root, client: client, store: store, options: options, config: planner,
-            logger: logger, progress: progress)
+            routing: routing, logger: logger, progress: progress)
         client.register(session)
         // Cancelling the calling task ends the fetch (`.cancelled`).
         let outcome: Result<FetchResult, BitswapError> = await withTaskCancellationHandler {

@@ -93,6 +93,11 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    public var boolValue: Bool? {
+        if case let .bool(b) = self { return b }
+        return nil
+    }
+
     public var arrayValue: [JSONValue]? {
         if case let .array(a) = self { return a }
         return nil

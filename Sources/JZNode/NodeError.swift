@@ -11,6 +11,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(path: String, reason: String)
     /// A network operation (dialling, fetching) failed.
     case network(String)
+    /// A command argument is not valid (the message says which and why).
+    case invalidArgument(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
             return "bootstrap address \(addr) is not usable: \(reason)"
         case let .io(path, reason):
             return "\(path): \(reason)"
+        case let .invalidArgument(message):
+            return message
         case let .network(reason):
             return reason
         }

@@ -53,6 +53,17 @@ public struct ConnectionInfo: Sendable, Hashable {
     }
 }
 
+/// What happens on a host, as protocol modules see it (go-libp2p's event bus, reduced).
+public enum HostEvent: Sendable {
+    /// A connection opened (one event per connection; a peer may have several).
+    case connected(ConnectionInfo)
+    /// Identify finished for `peer`: the protocols it speaks and the addresses it listens on
+    /// (also sent again when the peer pushes a change).
+    case identified(peer: PeerID, protocols: [ProtocolID], listenAddresses: [Multiaddr])
+    /// A connection closed (the peer may still have others: see `P2PHost.connections()`).
+    case disconnected(ConnectionInfo)
+}
+
 /// The host seen by protocol modules (identify, ping, Bitswap, the DHT): open streams to peers,
 /// handle inbound streams, look peers up. Protocol modules depend on this, never on a concrete host,
 /// so they can be tested over in-memory connections.
@@ -79,4 +90,8 @@ public protocol P2PHost: AnyObject, Sendable {
     func disconnect(_ peer: PeerID) async
     /// Live connections.
     func connections() async -> [ConnectionInfo]
+    /// Registers a callback for host events (called outside the host's locks; keep it quick).
+    func addEventObserver(_ observer: @escaping @Sendable (HostEvent) -> Void) async
+    /// Publishes an event to every observer: services on the host (identify) announce what they learn.
+    func emit(_ event: HostEvent) async
 }

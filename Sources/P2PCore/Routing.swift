@@ -68,3 +68,9 @@ public protocol ValueStore: Sendable {
     /// Better and better records for `key` as the search finds them (each better than the last).
     func searchValue(_ key: [UInt8]) -> AsyncThrowingStream<[UInt8], any Error>
 }
+
+/// Marks work done on behalf of a routing lookup, so that a host asked to dial a peer without a
+/// known address does not start another lookup from inside one (no recursion through the DHT).
+public enum RoutingScope {
+    @TaskLocal public static var isRouting = false
+}

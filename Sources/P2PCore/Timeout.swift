@@ -21,3 +21,32 @@ public func withTimeout<T: Sendable>(
         return first
     }
 }
+
+/// Runs `operation` on `stream` with `withTimeout`, resetting the stream when time runs out, and
+/// reports `StreamError.timeout` even when the operation's own error (the reset) arrives first.
+public func withStreamDeadline<T: Sendable>(
+    _ duration: Duration, what: String, stream: any ByteStream,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let fired = DeadlineFlag()
+    do {
+        return try await withTimeout(
+            duration, what: what,
+            onTimeout: {
+                fired.set()
+                await stream.reset()
+            }, operation)
+    } catch {
+        guard fired.isSet else { throw error }
+        let c = duration.components
+        throw StreamError.timeout(what: what, seconds: Double(c.seconds) + Double(c.attoseconds) / 1e18)
+    }
+}
+
+/// Set once a deadline has passed.
+private final class DeadlineFlag: @unchecked Sendable {
+    private let lock = Mutex()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

@@ -138,7 +138,7 @@ public final class IdentifyService: @unchecked Sendable {
                     [self] in
                     try await receive(from: stream, peer: peer)
                 }
-                apply(info, push: true)
+                await apply(info, push: true)
                 await stream.close()
             } catch {
                 logger.info("identify: rejected push", metadata: ["peer": "\(peer)", "error": "\(error)"])
@@ -178,7 +178,7 @@ public final class IdentifyService: @unchecked Sendable {
             throw error
         }
         await stream.close()
-        apply(info, push: false)
+        await apply(info, push: false)
         logger.debug(
             "identify: identified peer",
             metadata: [
@@ -315,7 +315,9 @@ public final class IdentifyService: @unchecked Sendable {
     }
 
     /// Records `info` in the host's peer store. A push only replaces what it carries.
-    private func apply(_ info: IdentifyInfo, push: Bool) {
+    /// Records what `info` says in the peer store, then tells the host's observers (the DHT learns
+    /// from `.identified` which peers speak Kademlia).
+    private func apply(_ info: IdentifyInfo, push: Bool) async {
         let store = host.peerStore
         let peer = info.peer
         if let key = info.publicKey { store.setPublicKey(key, for: peer) }
@@ -325,5 +327,7 @@ public final class IdentifyService: @unchecked Sendable {
         if !push || !info.protocols.isEmpty { store.setProtocols(info.protocols, for: peer) }
         if let agent = info.agentVersion { store.setMetadata(Self.agentVersionKey, agent, for: peer) }
         if let version = info.protocolVersion { store.setMetadata(Self.protocolVersionKey, version, for: peer) }
+        await host.emit(.identified(
+            peer: peer, protocols: store.protocols(of: peer), listenAddresses: store.addresses(of: peer)))
     }
 }

@@ -6,12 +6,6 @@ import NIOPosix
 import P2PCore
 import P2PCrypto
 
-/// A connection appearing or going away.
-public enum ConnectionEvent: Sendable {
-    case connected(ConnectionInfo)
-    case disconnected(ConnectionInfo)
-}
-
 /// Failures of the host.
 public enum HostError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The host is not running.
@@ -68,12 +62,13 @@ public actor LibP2PHost: P2PHost {
     private var pendingDials: [PeerID: Task<Connection, any Error>] = [:]
     private var backoff: [PeerID: (until: Double, failures: Int)] = [:]
     private var handlers: [ProtocolID: StreamHandler] = [:]
-    private var observers: [@Sendable (ConnectionEvent) -> Void] = []
+    private var observers: [@Sendable (HostEvent) -> Void] = []
     private var inboundPending = 0
     private var inboundEstablished = 0
     private var streamsPerPeer: [PeerID: Int] = [:]
     private var streamsPerProtocol: [ProtocolID: Int] = [:]
     private var manager: ConnectionManager
+    private var peerRouting: (any PeerRouting)?
     private var tasks: [Int: Task<Void, Never>] = [:]
 
     /// `group` runs the sockets.
@@ -185,10 +180,15 @@ public actor LibP2PHost: P2PHost {
         connectionsByPeer.values.flatMap { $0 }.map(\.info).sorted { $0.openedAt < $1.openedAt }
     }
 
-    /// Registers a callback for connection events (called outside the actor; keep it quick).
-    public func addConnectionObserver(_ observer: @escaping @Sendable (ConnectionEvent) -> Void) {
+    /// Registers a callback for host events (called on the host's executor; keep it quick).
+    public func addEventObserver(_ observer: @escaping @Sendable (HostEvent) -> Void) {
         observers.append(observer)
     }
+
+    public func emit(_ event: HostEvent) { notify(event) }
+
+    /// Where to look up a peer that has no known address when a stream to it is asked for (the DHT).
+    public func setPeerRouting(_ routing: (any PeerRouting)?) { peerRouting = routing }
 
     /// Protects `peer` from the connection manager under `tag`.
     public func protect(_ peer: PeerID, tag: String) { manager.protect(peer, tag: tag) }
@@ -246,7 +246,17 @@ public actor LibP2PHost: P2PHost {
     private func connection(to peer: PeerID) async throws -> Connection {
         if let existing = connectionsByPeer[peer]?.first(where: { !$0.muxed.isClosed }) { return existing }
         if peer == localPeer { throw HostError.dialSelf }
-        let addresses = peerStore.addresses(of: peer).filter(TCPTransport.canDial)
+        var addresses = peerStore.addresses(of: peer).filter(TCPTransport.canDial)
+        if addresses.isEmpty, let routing = peerRouting, !RoutingScope.isRouting {
+            // No address: ask peer routing (never from inside a lookup, which would recurse).
+            do {
+                let found = try await RoutingScope.$isRouting.withValue(true) { try await routing.findPeer(peer) }
+                peerStore.addAddresses(found.addresses, for: peer, ttl: AddressTTL.temporary)
+                addresses = found.addresses.filter(TCPTransport.canDial)
+            } catch {
+                logger.debug("peer routing found no address", metadata: ["peer": "\(peer)", "reason": "\(error)"])
+            }
+        }
         guard !addresses.isEmpty else { throw HostError.noAddresses(peer) }
         return try await dialCoalesced(peer, addresses: addresses)
     }
@@ -392,7 +402,7 @@ public actor LibP2PHost: P2PHost {
         notify(.disconnected(conn.info))
     }
 
-    private func notify(_ event: ConnectionEvent) {
+    private func notify(_ event: HostEvent) {
         for o in observers { o(event) }
     }
 

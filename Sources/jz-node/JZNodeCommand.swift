@@ -48,6 +48,9 @@ struct JZNodeCommand: AsyncParsableCommand {
             PingCommand.self,
             FetchCommand.self,
             BitswapCommand.self,
+            RoutingCommand.self,
+            DHTCommand.self,
+            StatsCommand.self,
         ]
     )
 

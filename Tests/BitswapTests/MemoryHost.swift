@@ -126,6 +126,7 @@ final class MemoryHost: P2PHost, @unchecked Sendable {
     private let lock = Mutex()
     private var handlers: [ProtocolID: StreamHandler] = [:]
     private var eventHandler: (@Sendable (PeerID, Bool) async -> Void)?
+    private var observers: [@Sendable (HostEvent) -> Void] = []
     /// Writes allowed before the host's streams stall (nil: unlimited).
     private var writeAllowance: Int?
     private var stalledWrites = 0
@@ -190,6 +191,14 @@ final class MemoryHost: P2PHost, @unchecked Sendable {
     // MARK: P2PHost
 
     func listenAddresses() async -> [Multiaddr] { [address] }
+
+    func addEventObserver(_ observer: @escaping @Sendable (HostEvent) -> Void) async {
+        lock.withLock { observers.append(observer) }
+    }
+
+    func emit(_ event: HostEvent) async {
+        for observer in lock.withLock({ observers }) { observer(event) }
+    }
 
     func setHandler(_ protocolID: ProtocolID, _ handler: @escaping StreamHandler) async {
         guard speaks(protocolID) else { return }

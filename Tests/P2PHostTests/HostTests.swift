@@ -56,11 +56,12 @@ struct InsecureTransport: SecurityTransport {
 final class EventLog: @unchecked Sendable {
     private let lock = Mutex()
     private var events: [String] = []
-    func add(_ e: ConnectionEvent) {
+    func add(_ e: HostEvent) {
         lock.withLock {
             switch e {
             case .connected(let i): events.append("+\(i.remotePeer)")
             case .disconnected(let i): events.append("-\(i.remotePeer)")
+            case .identified: break
             }
         }
     }
@@ -141,7 +142,7 @@ struct HostTests {
         let a = try await makeHost()
         let b = try await makeHost()
         let events = EventLog()
-        await a.addConnectionObserver { events.add($0) }
+        await a.addEventObserver { events.add($0) }
         await installEcho(b)
         try await withTimeout(.seconds(20), what: "host test") {
             let peer = try await a.connect(try await dialAddress(of: b))

@@ -40,6 +40,10 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
     private let lock = Mutex()
     private var handlers: [ProtocolID: StreamHandler] = [:]
     private var listen: [Multiaddr]
+    private var observers: [@Sendable (HostEvent) -> Void] = []
+    /// Every event emitted on this host (identify's `.identified` among them).
+    var emitted: [HostEvent] { lock.withLock { events } }
+    private var events: [HostEvent] = []
 
     init(key: PrivateKey, address: Multiaddr, network: IDFakeNetwork) {
         self.key = key
@@ -76,6 +80,16 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
         return host.localPeer
     }
     func disconnect(_ peer: PeerID) async {}
+    func addEventObserver(_ observer: @escaping @Sendable (HostEvent) -> Void) async {
+        lock.withLock { observers.append(observer) }
+    }
+    func emit(_ event: HostEvent) async {
+        let all = lock.withLock { () -> [@Sendable (HostEvent) -> Void] in
+            events.append(event)
+            return observers
+        }
+        for o in all { o(event) }
+    }
     func connections() async -> [ConnectionInfo] {
         network.all().filter { $0.localPeer != localPeer }.map { other in
             ConnectionInfo(

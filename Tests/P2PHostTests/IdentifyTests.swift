@@ -264,4 +264,6 @@ final class IDFakeHostWithStore: P2PHost, @unchecked Sendable {
     func connect(_ address: Multiaddr) async throws -> PeerID { try await base.connect(address) }
     func disconnect(_ peer: PeerID) async { await base.disconnect(peer) }
     func connections() async -> [ConnectionInfo] { await base.connections() }
+    func addEventObserver(_ observer: @escaping @Sendable (HostEvent) -> Void) async { await base.addEventObserver(observer) }
+    func emit(_ event: HostEvent) async { await base.emit(event) }
 }

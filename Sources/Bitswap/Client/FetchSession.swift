@@ -21,8 +21,16 @@ public struct FetchOptions: Sendable {
     /// is a directory and its entries' first blocks, which is what a listing needs.
     public var maxDepth: Int?
 
+    /// Ask content routing for providers of the root (when the Bitswap instance has a router).
+    public var findProviders: Bool
+    /// Providers taken from content routing.
+    public var providerLimit: Int
+
     public init(peers: [PeerID] = [], includeConnectedPeers: Bool = true, timeout: Duration? = nil,
-                peerWait: Duration = .seconds(10), recursive: Bool = true, maxDepth: Int? = nil) {
+                peerWait: Duration = .seconds(10), recursive: Bool = true, maxDepth: Int? = nil,
+                findProviders: Bool = true, providerLimit: Int = 10) {
+        self.findProviders = findProviders
+        self.providerLimit = providerLimit
         self.recursive = recursive
         self.maxDepth = maxDepth
         self.peers = peers
@@ -91,6 +99,8 @@ actor FetchSession {
     private var known = 0
     /// Every block of the DAG met so far (a block linked twice is fetched and counted once).
     private let seen = SeenSet()
+    /// Where to look for providers of the root (the DHT), if anywhere.
+    private let routing: (any ContentRouting)?
     /// How deep links are followed (nil: the whole DAG; 0: the root only).
     private var depthLimit: Int? { options.recursive ? options.maxDepth : 0 }
     /// Depth below the root of each wanted block (kept only when `depthLimit` is set).
@@ -107,8 +117,10 @@ actor FetchSession {
     private var noPeersSince: ContinuousClock.Instant?
 
     init(id: Int, root: CID, client: BitswapClient, store: any BlockStore, options: FetchOptions,
-         config: SessionPlanner.Config, logger: Logger, progress: (@Sendable (FetchProgress) -> Void)?) {
+         config: SessionPlanner.Config, routing: (any ContentRouting)? = nil, logger: Logger,
+         progress: (@Sendable (FetchProgress) -> Void)?) {
         self.id = id
+        self.routing = options.findProviders ? routing : nil
         self.root = root
         self.client = client
         self.store = store
@@ -141,6 +153,18 @@ actor FetchSession {
             }
         }
         defer { ticker.cancel() }
+        // Providers are looked for at once, beside asking the connected peers (Kubo waits a second
+        // first); each one found joins the session (the host dials it by the addresses the lookup
+        // learnt, or through peer routing).
+        let providerSearch = routing.map { routing in
+            Task { [weak self, root, limit = options.providerLimit] in
+                for await provider in routing.findProviders(root, limit: limit) {
+                    guard let self else { return }
+                    await self.providerFound(provider.peer)
+                }
+            }
+        }
+        defer { providerSearch?.cancel() }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             if finished { c.resume() } else { waiter = c }
         }
@@ -225,6 +249,14 @@ actor FetchSession {
     /// The caller's task was cancelled: the fetch fails with `.cancelled`.
     func cancel() {
         fail(.cancelled)
+    }
+
+    /// Content routing named `peer` as a provider of the root.
+    func providerFound(_ peer: PeerID) {
+        guard !finished, planner.peers[peer] == nil else { return }
+        logger.debug("bitswap: provider \(peer) of \(root) joins the fetch")
+        addPeer(peer)
+        dispatch()
     }
 
     func peerConnected(_ peer: PeerID) {

@@ -56,10 +56,12 @@ public struct APIClient: Sendable, Equatable {
 
     /// Calls `command` and returns its JSON answer. Streamed answers (several documents) are
     /// returned as a JSON array.
-    public func call(_ command: String, arguments: [String] = [], options: [(String, String)] = []) throws(APIError) -> JSONValue {
+    public func call(
+        _ command: String, arguments: [String] = [], options: [(String, String)] = [], body: [UInt8] = []
+    ) throws(APIError) -> JSONValue {
         var documents: [JSONValue] = []
         var streamed = false
-        try stream(command, arguments: arguments, options: options) { document, isStream in
+        try stream(command, arguments: arguments, options: options, body: body) { document, isStream in
             documents.append(document)
             streamed = isStream
         }
@@ -70,7 +72,7 @@ public struct APIClient: Sendable, Equatable {
     /// Calls `command`, handing each JSON document of the answer to `each` as it arrives
     /// (`isStream` is true for streamed answers such as `ping`).
     public func stream(
-        _ command: String, arguments: [String] = [], options: [(String, String)] = [],
+        _ command: String, arguments: [String] = [], options: [(String, String)] = [], body: [UInt8] = [],
         each: (JSONValue, _ isStream: Bool) throws -> Void
     ) throws(APIError) {
         var query: [String] = arguments.map { "arg=\(Self.escape($0))" }
@@ -78,8 +80,8 @@ public struct APIClient: Sendable, Equatable {
         let path = "/api/v0/\(command)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let fd = try connectSocket(timeout: timeout)
         defer { close(fd) }
-        let request = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        try sendAll(fd, Array(request.utf8))
+        let request = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        try sendAll(fd, Array(request.utf8) + body)
         var reader = SocketReader(fd: fd)
         let statusLine = try reader.line()
         let parts = statusLine.split(separator: " ", maxSplits: 2)

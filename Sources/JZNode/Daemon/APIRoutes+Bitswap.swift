@@ -50,6 +50,8 @@ extension APIRoutes {
                 ) { progress in
                     if throttle.shouldEmit() { continuation.yield(["Progress": progress.json]) }
                 }
+                // What a fetch pinned is ours to provide now (unpinned fetches for `cat` are not).
+                if report.pinned { daemon.provider?.enqueue([report.target]) }
                 continuation.yield(["Result": report.json])
             } catch {
                 continuation.yield(["Error": .string("\(error)")])

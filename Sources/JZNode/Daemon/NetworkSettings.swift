@@ -19,6 +19,35 @@ public struct NetworkSettings: Sendable, Equatable {
     public var connGracePeriod: Double
     public var maxInboundConnections: Int
     public var maxStreamsPerPeer: Int
+    /// `Routing.Type`: how the node takes part in the DHT.
+    public var routing: RoutingMode
+    /// `Reprovider.Strategy`: what the node announces.
+    public var reprovideStrategy: ReprovideStrategy
+    /// `Reprovider.Interval` in seconds (0: never reprovide).
+    public var reprovideInterval: Double
+
+    /// Kubo's `Routing.Type` values that jz-node implements.
+    public enum RoutingMode: String, Sendable, Equatable, CaseIterable {
+        /// A DHT client until the node has an address others can dial, then a server: the LAN DHT
+        /// serves when the node listens at all, the WAN DHT when it listens on a public address.
+        case auto
+        /// Ask, never answer (neither table advertises its protocol).
+        case dhtclient
+        /// Answer on both tables from the start.
+        case dhtserver
+        /// No DHT: only connected and given peers are asked.
+        case none
+    }
+
+    /// Kubo's `Reprovider.Strategy`.
+    public enum ReprovideStrategy: String, Sendable, Equatable, CaseIterable {
+        /// Every block in the store.
+        case all
+        /// Every block of the pinned DAGs.
+        case pinned
+        /// Only the roots of pins.
+        case roots
+    }
 
     /// Defaults: Noise before TLS; yamux before mplex.
     static let defaultSecurity: [(key: String, name: String, priority: Int)] = [("Noise", "noise", 100), ("TLS", "tls", 200)]
@@ -43,6 +72,19 @@ public struct NetworkSettings: Sendable, Equatable {
         connGracePeriod = try Self.duration(config, "Swarm.ConnMgr.GracePeriod", default: 20)
         maxInboundConnections = try Self.int(config, "Swarm.ResourceMgr.MaxInboundConnections", default: 256)
         maxStreamsPerPeer = try Self.int(config, "Swarm.ResourceMgr.MaxStreamsPerPeer", default: 512)
+        let routingText = config.value(at: "Routing.Type")?.stringValue ?? "auto"
+        guard let routing = RoutingMode(rawValue: routingText.isEmpty ? "auto" : routingText) else {
+            throw .invalidConfigValue(
+                key: "Routing.Type", reason: "\(routingText) is not one of \(RoutingMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.routing = routing
+        let strategyText = config.value(at: "Reprovider.Strategy")?.stringValue ?? "all"
+        guard let strategy = ReprovideStrategy(rawValue: strategyText.isEmpty ? "all" : strategyText) else {
+            throw .invalidConfigValue(
+                key: "Reprovider.Strategy", reason: "\(strategyText) is not one of \(ReprovideStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        reprovideStrategy = strategy
+        reprovideInterval = try Self.duration(config, "Reprovider.Interval", default: 22 * 3600)
         guard connLowWater <= connHighWater else {
             throw .invalidConfigValue(key: "Swarm.ConnMgr.LowWater", reason: "must not exceed Swarm.ConnMgr.HighWater")
         }
@@ -102,6 +144,7 @@ public struct NetworkSettings: Sendable, Equatable {
 
     /// Seconds of a Go duration string, or nil.
     public static func parseDuration(_ text: String) -> Double? {
+        if text == "0" { return 0 }
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)

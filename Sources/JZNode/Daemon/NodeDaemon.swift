@@ -1,5 +1,6 @@
 import Bitswap
 import Foundation
+import KadDHT
 import Logging
 import Multiformats
 import NIOCore
@@ -19,18 +20,24 @@ public final class NodeDaemon: Sendable {
     public let home: NodeHome
     public let settings: NetworkSettings
     public let identity: NodeIdentity
-    public let host: LibP2PHost
-    public let identify: IdentifyService
-    public let ping: PingService
+    /// The host, identify, ping, Bitswap and the DHT (the same assembly as a one-shot fetch).
+    public let services: NodeServices
+    public var host: LibP2PHost { services.host }
+    public var identify: IdentifyService { services.identify }
+    public var ping: PingService { services.ping }
     /// The node's block store, pins and refs.
-    public let local: LocalNode
+    public var local: LocalNode { services.local }
     /// Block exchange with other peers.
-    public let bitswap: Bitswap
+    public var bitswap: Bitswap { services.bitswap }
+    /// The DHT (nil with `Routing.Type` = `none`).
+    public var dht: DualDHT? { services.dht }
+    /// Announces what the node stores and reprovides it.
+    public let provider: ProviderService?
     let logger: Logger
     private let lock: DaemonLock
     private let group: MultiThreadedEventLoopGroup
     private let stopSignal = AsyncSignal()
-    
+
     /// Protocol version announced by identify (as Kubo).
     public static let protocolVersion = "ipfs/0.1.0"
 
@@ -43,65 +50,18 @@ public final class NodeDaemon: Sendable {
         settings = try NetworkSettings(config: config)
         lock = try DaemonLock(home: home)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        host = LibP2PHost(config: NodeDaemon.hostConfig(settings, identity: identity, logger: logger), group: group)
-        identify = IdentifyService(
-            host: host, privateKey: identity.privateKey, agentVersion: JZNodeInfo.agentVersion,
-            protocolVersion: NodeDaemon.protocolVersion, logger: logger)
-        ping = PingService(host: host, logger: logger, timeout: .seconds(10))
-        local = try LocalNode(home: home, logger: logger)
-        bitswap = Bitswap(host: host, store: local.store, logger: logger)
-    }
-
-    static func hostConfig(_ settings: NetworkSettings, identity: NodeIdentity, logger: Logger) -> HostConfig {
-        let security: [any SecurityTransport] = settings.security.map { name in
-            name == "tls"
-                ? TLSTransport(identity: identity.privateKey, logger: logger) as any SecurityTransport
-                : NoiseTransport(identity: identity.privateKey, logger: logger) as any SecurityTransport
+        let local = try LocalNode(home: home, logger: logger)
+        services = try NodeServices(
+            home: home, local: local, identity: identity, settings: settings, listens: true, group: group, logger: logger)
+        provider = services.dht.map { dht in
+            ProviderService(dht: dht, services: services, logger: logger)
         }
-        let muxers: [any StreamMuxer] = settings.muxers.map { name in
-            name == "mplex" ? MplexMuxer() as any StreamMuxer : YamuxMuxer() as any StreamMuxer
-        }
-        var config = HostConfig(
-            identity: identity.privateKey, listenAddresses: settings.listenAddresses,
-            security: security, muxers: muxers, logger: logger, peerStore: MemoryPeerStore())
-        config.connManager.lowWater = settings.connLowWater
-        config.connManager.highWater = settings.connHighWater
-        config.connManager.gracePeriod = Duration.milliseconds(Int64(settings.connGracePeriod * 1000))
-        config.limits.maxInboundConnections = settings.maxInboundConnections
-        config.limits.maxStreamsPerPeer = settings.maxStreamsPerPeer
-        return config
     }
 
     /// Runs until `shutdown()`. `ready` is called once the swarm and the API listen (the CLI
     /// prints Kubo's lines there).
     public func run(ready: @Sendable (_ swarm: [Multiaddr], _ api: String) -> Void) async throws {
-        try await host.start()
-        await identify.register()
-        await ping.register()
-        await bitswap.start()
-        // Identify every new connection's peer; when a peer's last connection closes, identify
-        // lowers the TTL of what it learnt.
-        await host.addConnectionObserver { [identify, logger, host, bitswap] event in
-            switch event {
-            case .connected(let info):
-                bitswap.peerConnected(info.remotePeer)
-                Task {
-                    do {
-                        _ = try await identify.identify(info.remotePeer)
-                    } catch {
-                        logger.debug("identify of \(info.remotePeer) failed: \(error)")
-                    }
-                }
-            case .disconnected(let info):
-                Task {
-                    let stillConnected = await host.connections().contains { $0.remotePeer == info.remotePeer }
-                    if !stillConnected {
-                        identify.peerDisconnected(info.remotePeer)
-                        await bitswap.peerDisconnected(info.remotePeer)
-                    }
-                }
-            }
-        }
+        try await services.start()
         let api = APIServer(group: group, logger: logger) { [self] request in
             await APIRoutes(daemon: self).handle(request)
         }
@@ -111,7 +71,7 @@ public final class NodeDaemon: Sendable {
         do {
             boundPort = try await api.start(host: apiHost, port: apiPort)
         } catch {
-            await host.stop()
+            await services.stop()
             throw NodeError.io(path: settings.apiAddress.description, reason: "cannot serve the RPC API: \(error)")
         }
         let apiText = (settings.apiAddress.value(for: .ip6) != nil ? "/ip6/\(apiHost)" : "/ip4/\(apiHost)") + "/tcp/\(boundPort)"
@@ -121,13 +81,28 @@ public final class NodeDaemon: Sendable {
             logger.warning("cannot write \(home.apiFilePath): \(error)")
         }
         ready(await host.listenAddresses(), apiText)
-        let bootstrap = Task { await dialBootstrap() }
+        let bootstrap = Task { [services, settings, dht, logger] in
+            await services.dialBootstrap(timeout: .seconds(15))
+            // Bootstrap again whenever the routing tables run low (checked every minute).
+            guard let dht, !settings.bootstrap.isEmpty else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                if dht.tableSize < 4 {
+                    logger.info("dht: routing tables low (\(dht.tableSize) peers); bootstrapping again")
+                    await services.dialBootstrap(timeout: .seconds(15))
+                    dht.triggerRefresh()
+                }
+            }
+        }
+        let reprovider = Task { [provider, settings] in
+            await provider?.runReprovider(interval: settings.reprovideInterval)
+        }
         await stopSignal.wait()
         bootstrap.cancel()
+        reprovider.cancel()
         logger.info("shutting down")
         await api.stop()
-        await bitswap.stop()
-        await host.stop()
+        await services.stop()
         try? FileManager.default.removeItem(atPath: home.apiFilePath)
         try? await group.shutdownGracefully()
     }
@@ -135,24 +110,6 @@ public final class NodeDaemon: Sendable {
     /// Makes `run()` return.
     public func shutdown() {
         stopSignal.fire()
-    }
-
-    /// Dials every bootstrap peer (in parallel, each with a timeout) and logs the outcome.
-    func dialBootstrap() async {
-        await withTaskGroup(of: Void.self) { group in
-            for address in settings.bootstrap {
-                group.addTask { [host, logger] in
-                    do {
-                        let peer = try await withTimeout(.seconds(15), what: "dial \(address)") {
-                            try await host.connect(address)
-                        }
-                        logger.info("bootstrap: connected to \(peer)")
-                    } catch {
-                        logger.info("bootstrap: \(address): \(error)")
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -1,0 +1,179 @@
+import Bitswap
+import Foundation
+import KadDHT
+import Logging
+import Multiformats
+import NIOCore
+import NIOPosix
+import P2PCore
+import P2PCrypto
+import P2PHost
+import P2PMux
+import P2PSecurity
+
+/// The node's online services, assembled in one place for the daemon and for the short-lived node
+/// of a one-shot `fetch`: the libp2p host with identify and ping, Bitswap, and the dual DHT (LAN and
+/// WAN) that Bitswap, `fetch` and the host's dialler use as content and peer routing.
+public final class NodeServices: Sendable {
+    public let host: LibP2PHost
+    public let identify: IdentifyService
+    public let ping: PingService
+    public let bitswap: Bitswap
+    /// The DHT; nil with `Routing.Type` = `none`.
+    public let dht: DualDHT?
+    public let local: LocalNode
+    public let settings: NetworkSettings
+    let storage: DHTStorage?
+    let logger: Logger
+
+    /// `listens`: the daemon listens on `Addresses.Swarm`; a one-shot node listens nowhere (and is
+    /// then a DHT client in `auto` mode).
+    public init(
+        home: NodeHome, local: LocalNode, identity: NodeIdentity, settings: NetworkSettings, listens: Bool,
+        group: any EventLoopGroup, logger: Logger
+    ) throws {
+        var settings = settings
+        if !listens { settings.listenAddresses = [] }
+        self.settings = settings
+        self.local = local
+        self.logger = logger
+        host = LibP2PHost(config: Self.hostConfig(settings, identity: identity, logger: logger), group: group)
+        identify = IdentifyService(
+            host: host, privateKey: identity.privateKey, agentVersion: JZNodeInfo.agentVersion,
+            protocolVersion: NodeDaemon.protocolVersion, logger: logger)
+        ping = PingService(host: host, logger: logger, timeout: .seconds(10))
+        if settings.routing == .none {
+            dht = nil
+            storage = nil
+        } else {
+            // The daemon keeps provider records in <home>/dht.sqlite (they outlive a restart); a
+            // one-shot node keeps what it learns in memory.
+            let backend: any ProviderBackend
+            if listens {
+                let storage = try DHTStorage(path: home.dhtDatabasePath)
+                self.storage = storage
+                backend = storage
+            } else {
+                storage = nil
+                backend = MemoryProviderBackend()
+            }
+            let providers = ProviderStore(backend: backend)
+            let values = ValueRecordStore()
+            let validator = NamespacedValidator.standard
+            func instance(_ scope: DHTScope) -> KademliaDHT {
+                KademliaDHT(
+                    host: host, config: DHTConfig(scope: scope, mode: .client), providers: providers, values: values,
+                    validator: validator, logger: logger)
+            }
+            dht = DualDHT(lan: instance(.lan), wan: instance(.wan), host: host, logger: logger)
+        }
+        bitswap = Bitswap(host: host, store: local.store, routing: dht, logger: logger)
+    }
+
+    static func hostConfig(_ settings: NetworkSettings, identity: NodeIdentity, logger: Logger) -> HostConfig {
+        let security: [any SecurityTransport] = settings.security.map { name in
+            name == "tls"
+                ? TLSTransport(identity: identity.privateKey, logger: logger) as any SecurityTransport
+                : NoiseTransport(identity: identity.privateKey, logger: logger) as any SecurityTransport
+        }
+        let muxers: [any StreamMuxer] = settings.muxers.map { name in
+            name == "mplex" ? MplexMuxer() as any StreamMuxer : YamuxMuxer() as any StreamMuxer
+        }
+        var config = HostConfig(
+            identity: identity.privateKey, listenAddresses: settings.listenAddresses,
+            security: security, muxers: muxers, logger: logger, peerStore: MemoryPeerStore())
+        config.connManager.lowWater = settings.connLowWater
+        config.connManager.highWater = settings.connHighWater
+        config.connManager.gracePeriod = Duration.milliseconds(Int64(settings.connGracePeriod * 1000))
+        config.limits.maxInboundConnections = settings.maxInboundConnections
+        config.limits.maxStreamsPerPeer = settings.maxStreamsPerPeer
+        return config
+    }
+
+    /// Starts listening and every protocol; connection events feed identify, Bitswap and the DHT.
+    public func start() async throws {
+        try await host.start()
+        await identify.register()
+        await ping.register()
+        await bitswap.start()
+        await host.addEventObserver { [identify, logger, host, bitswap, dht] event in
+            dht?.handle(event)
+            switch event {
+            case .connected(let info):
+                bitswap.peerConnected(info.remotePeer)
+                Task {
+                    do {
+                        _ = try await identify.identify(info.remotePeer)
+                    } catch {
+                        logger.debug("identify of \(info.remotePeer) failed: \(error)")
+                    }
+                }
+            case .disconnected(let info):
+                Task {
+                    let stillConnected = await host.connections().contains { $0.remotePeer == info.remotePeer }
+                    if !stillConnected {
+                        identify.peerDisconnected(info.remotePeer)
+                        await bitswap.peerDisconnected(info.remotePeer)
+                    }
+                }
+            case .identified:
+                break
+            }
+        }
+        if let dht {
+            await host.setPeerRouting(dht)
+            let listen = await host.listenAddresses()
+            let (lanMode, wanMode) = Self.modes(settings.routing, listenAddresses: listen)
+            await dht.lan.setMode(lanMode)
+            await dht.wan.setMode(wanMode)
+            await dht.start()
+            logger.info("dht: LAN \(lanMode.rawValue), WAN \(wanMode.rawValue)")
+        }
+    }
+
+    /// The DHT modes for `Routing.Type` and the addresses we listen on: in `auto`, the LAN DHT serves
+    /// when there is any address to reach us at, the WAN DHT only with a public one.
+    static func modes(_ routing: NetworkSettings.RoutingMode, listenAddresses: [Multiaddr]) -> (lan: DHTMode, wan: DHTMode) {
+        switch routing {
+        case .dhtserver: return (.server, .server)
+        case .dhtclient, .none: return (.client, .client)
+        case .auto:
+            let lan: DHTMode = listenAddresses.contains { $0.scope != .unknown && $0.scope != .unspecified } ? .server : .client
+            let wan: DHTMode = listenAddresses.contains { $0.scope.isPublic } ? .server : .client
+            return (lan, wan)
+        }
+    }
+
+    /// Stops every service and closes connections.
+    public func stop() async {
+        await dht?.stop()
+        await bitswap.stop()
+        await host.stop()
+    }
+
+    /// Dials every bootstrap peer (in parallel, each bounded by `timeout`); returns how many answered.
+    @discardableResult
+    public func dialBootstrap(timeout: Duration) async -> Int {
+        let addresses = await BootstrapResolver(logger: logger).resolve(settings.bootstrap)
+        return await withTaskGroup(of: Bool.self) { group in
+            for address in addresses {
+                group.addTask { [host, logger] in
+                    do {
+                        let peer = try await withTimeout(timeout, what: "dial \(address)") { try await host.connect(address) }
+                        logger.info("bootstrap: connected to \(peer)")
+                        return true
+                    } catch {
+                        logger.info("bootstrap: \(address): \(error)")
+                        return false
+                    }
+                }
+            }
+            var connected = 0
+            for await ok in group where ok { connected += 1 }
+            return connected
+        }
+    }
+
+    /// The addresses we announce in provider records.
+    public func announcedAddresses() async -> [Multiaddr] { await host.listenAddresses() }
+}
