@@ -2,14 +2,16 @@ import CSQLite
 
 /// One SQLite connection and its cache of prepared statements.
 ///
-/// Not thread-safe: the owner serialises every use (the writer lock, or a reader checked out of
-/// the pool). Opened in multi-thread mode (`SQLITE_OPEN_NOMUTEX`) for that reason.
-final class SQLiteConnection {
+/// Not thread-safe: the owner serialises every use (the block store's writer lock or a reader
+/// checked out of its pool; the DHT database's mutex). Opened in multi-thread mode
+/// (`SQLITE_OPEN_NOMUTEX`) for that reason. `package` so that JZNode's DHT storage shares this
+/// one wrapper rather than writing another; errors are `BlockStoreError`s naming the file.
+package final class SQLiteConnection {
     let handle: OpaquePointer
-    let path: String
+    package let path: String
     private var statements: [String: SQLiteStatement] = [:]
 
-    init(path: String, busyTimeoutMilliseconds: Int32) throws(BlockStoreError) {
+    package init(path: String, busyTimeoutMilliseconds: Int32) throws(BlockStoreError) {
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -27,7 +29,7 @@ final class SQLiteConnection {
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
     }
 
-    func setBusyTimeout(milliseconds: Int32) {
+    package func setBusyTimeout(milliseconds: Int32) {
         sqlite3_busy_timeout(handle, milliseconds)
     }
 
@@ -37,7 +39,7 @@ final class SQLiteConnection {
     }
 
     /// Maps an SQLite result code to a store error naming the operation.
-    func error(_ rc: Int32, _ operation: String) -> BlockStoreError {
+    package func error(_ rc: Int32, _ operation: String) -> BlockStoreError {
         let message = String(cString: sqlite3_errmsg(handle))
         switch rc & 0xff {
         case SQLITE_FULL: return .diskFull(path: path, operation: operation)
@@ -53,13 +55,13 @@ final class SQLiteConnection {
     /// Runs one or more SQL statements that return no rows.
     /// Operation names are autoclosures: they usually interpolate a CID (a base58/base32 encode),
     /// which is only worth doing when an error actually names it.
-    func execute(_ sql: String, _ operation: @autoclosure () -> String) throws(BlockStoreError) {
+    package func execute(_ sql: String, _ operation: @autoclosure () -> String) throws(BlockStoreError) {
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)
         guard rc == SQLITE_OK else { throw error(rc, operation()) }
     }
 
     /// A cached prepared statement for `sql` (prepared on first use).
-    func statement(_ sql: String) throws(BlockStoreError) -> SQLiteStatement {
+    package func statement(_ sql: String) throws(BlockStoreError) -> SQLiteStatement {
         if let cached = statements[sql] { return cached }
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
@@ -70,7 +72,7 @@ final class SQLiteConnection {
     }
 
     /// Reads one integer from a `PRAGMA` or single-value query.
-    func integer(_ sql: String) throws(BlockStoreError) -> Int64 {
+    package func integer(_ sql: String) throws(BlockStoreError) -> Int64 {
         let s = try statement(sql)
         defer { s.reset() }
         guard try s.step(sql) else { return 0 }
@@ -78,18 +80,21 @@ final class SQLiteConnection {
     }
 
     /// Reads one text value from a `PRAGMA` or single-value query.
-    func text(_ sql: String) throws(BlockStoreError) -> String? {
+    package func text(_ sql: String) throws(BlockStoreError) -> String? {
         let s = try statement(sql)
         defer { s.reset() }
         guard try s.step(sql) else { return nil }
         return s.text(0)
     }
 
-    var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+    /// Rows inserted, updated or deleted by the last statement (not counting trigger writes).
+    package var changes: Int { Int(sqlite3_changes64(handle)) }
+
+    package var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     /// Runs `body` in a transaction: `BEGIN IMMEDIATE` (write lock taken up front) or `BEGIN`
     /// (deferred, for consistent reads). Commits on success, rolls back on any error.
-    func transaction<R>(
+    package func transaction<R>(
         immediate: Bool = true, _ operation: @autoclosure () -> String, _ body: () throws(BlockStoreError) -> R
     ) throws(BlockStoreError) -> R {
         try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN", operation())
@@ -132,7 +137,7 @@ final class SQLiteConnection {
 
 /// A prepared statement owned by a `SQLiteConnection`. Callers `reset()` after use (which also
 /// clears bindings, so no borrowed pointer outlives its scope).
-final class SQLiteStatement {
+package final class SQLiteStatement {
     let handle: OpaquePointer
     unowned let connection: SQLiteConnection
 
@@ -142,7 +147,7 @@ final class SQLiteStatement {
     }
 
     /// Binds a copy of `bytes` (for small values such as keys).
-    func bind(_ index: Int32, _ bytes: [UInt8]) throws(BlockStoreError) {
+    package func bind(_ index: Int32, _ bytes: [UInt8]) throws(BlockStoreError) {
         let rc: Int32
         if bytes.isEmpty {
             rc = sqlite3_bind_zeroblob(handle, index, 0)
@@ -155,7 +160,7 @@ final class SQLiteStatement {
     }
 
     /// Binds `buffer` without copying. The caller must step and `reset()` before the buffer dies.
-    func bindNoCopy(_ index: Int32, _ buffer: UnsafeRawBufferPointer) throws(BlockStoreError) {
+    package func bindNoCopy(_ index: Int32, _ buffer: UnsafeRawBufferPointer) throws(BlockStoreError) {
         let rc: Int32
         if let base = buffer.baseAddress, buffer.count > 0 {
             rc = sqlite3_bind_blob64(handle, index, base, sqlite3_uint64(buffer.count), nil)
@@ -165,12 +170,17 @@ final class SQLiteStatement {
         guard rc == SQLITE_OK else { throw connection.error(rc, "bind") }
     }
 
-    func bind(_ index: Int32, _ value: Int64) throws(BlockStoreError) {
+    package func bind(_ index: Int32, _ value: Int64) throws(BlockStoreError) {
         let rc = sqlite3_bind_int64(handle, index, value)
         guard rc == SQLITE_OK else { throw connection.error(rc, "bind") }
     }
 
-    func bind(_ index: Int32, _ value: String?) throws(BlockStoreError) {
+    package func bind(_ index: Int32, _ value: Double) throws(BlockStoreError) {
+        let rc = sqlite3_bind_double(handle, index, value)
+        guard rc == SQLITE_OK else { throw connection.error(rc, "bind") }
+    }
+
+    package func bind(_ index: Int32, _ value: String?) throws(BlockStoreError) {
         let rc: Int32
         if let value {
             rc = sqlite3_bind_text(handle, index, value, -1, sqliteTransient)
@@ -181,7 +191,7 @@ final class SQLiteStatement {
     }
 
     /// Steps once: true for a row, false when done.
-    func step(_ operation: @autoclosure () -> String) throws(BlockStoreError) -> Bool {
+    package func step(_ operation: @autoclosure () -> String) throws(BlockStoreError) -> Bool {
         let rc = sqlite3_step(handle)
         switch rc {
         case SQLITE_ROW: return true
@@ -190,22 +200,24 @@ final class SQLiteStatement {
         }
     }
 
-    func reset() {
+    package func reset() {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
     }
 
-    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    package func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
 
-    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+    package func double(_ column: Int32) -> Double { sqlite3_column_double(handle, column) }
 
-    func blob(_ column: Int32) -> [UInt8] {
+    package func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+
+    package func blob(_ column: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, column))
         guard count > 0, let base = sqlite3_column_blob(handle, column) else { return [] }
         return Array(UnsafeRawBufferPointer(start: base, count: count))
     }
 
-    func text(_ column: Int32) -> String? {
+    package func text(_ column: Int32) -> String? {
         guard let cString = sqlite3_column_text(handle, column) else { return nil }
         return String(cString: cString)
     }
