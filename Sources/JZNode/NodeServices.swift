@@ -23,7 +23,7 @@ public final class NodeServices: Sendable {
     public let dht: DualDHT?
     public let local: LocalNode
     public let settings: NetworkSettings
-    let storage: DHTStorage?
+    let storage: SQLiteProviderBackend?
     let logger: Logger
 
     /// `listens`: the daemon listens on `Addresses.Swarm`; a one-shot node listens nowhere (and is
@@ -37,7 +37,8 @@ public final class NodeServices: Sendable {
         self.settings = settings
         self.local = local
         self.logger = logger
-        host = LibP2PHost(config: Self.hostConfig(settings, identity: identity, logger: logger), group: group)
+        let host = LibP2PHost(config: Self.hostConfig(settings, identity: identity, logger: logger), group: group)
+        self.host = host
         identify = IdentifyService(
             host: host, privateKey: identity.privateKey, agentVersion: JZNodeInfo.agentVersion,
             protocolVersion: NodeDaemon.protocolVersion, logger: logger)
@@ -50,7 +51,7 @@ public final class NodeServices: Sendable {
             // one-shot node keeps what it learns in memory.
             let backend: any ProviderBackend
             if listens {
-                let storage = try DHTStorage(path: home.dhtDatabasePath)
+                let storage = try SQLiteProviderBackend(home: home)
                 self.storage = storage
                 backend = storage
             } else {
@@ -58,8 +59,8 @@ public final class NodeServices: Sendable {
                 backend = MemoryProviderBackend()
             }
             let providers = ProviderStore(backend: backend)
-            let values = ValueRecordStore()
             let validator = NamespacedValidator.standard
+            let values = ValueRecordStore(validator: validator)
             func instance(_ scope: DHTScope) -> KademliaDHT {
                 KademliaDHT(
                     host: host, config: DHTConfig(scope: scope, mode: .client), providers: providers, values: values,
@@ -154,7 +155,7 @@ public final class NodeServices: Sendable {
     /// Dials every bootstrap peer (in parallel, each bounded by `timeout`); returns how many answered.
     @discardableResult
     public func dialBootstrap(timeout: Duration) async -> Int {
-        let addresses = await BootstrapResolver(logger: logger).resolve(settings.bootstrap)
+        let addresses = settings.bootstrap
         return await withTaskGroup(of: Bool.self) { group in
             for address in addresses {
                 group.addTask { [host, logger] in
@@ -172,6 +173,27 @@ public final class NodeServices: Sendable {
             for await ok in group where ok { connected += 1 }
             return connected
         }
+    }
+
+    /// Waits (at most `timeout`) until the DHT has a peer in a routing table: identify admits
+    /// bootstrap peers a moment after they connect.
+    public func waitForRoutingPeers(timeout: Duration) async {
+        guard let dht else { return }
+        let deadline = ContinuousClock.now + timeout
+        while dht.tableSize == 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The reprovider's saved progress (`<home>/dht.sqlite`; nil for a one-shot node).
+    func loadReprovideState() async throws -> [UInt8]? {
+        guard let storage else { return nil }
+        return try await BlockingExecutor.run { try storage.loadReprovideState() }
+    }
+
+    func saveReprovideState(_ bytes: [UInt8]) async throws {
+        guard let storage else { return }
+        try await BlockingExecutor.run { try storage.saveReprovideState(bytes) }
     }
 
     /// The addresses we announce in provider records.

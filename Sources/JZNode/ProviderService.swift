@@ -30,7 +30,7 @@ public final class ProviderService: Sendable {
     let dht: DualDHT
     let services: NodeServices
     let logger: Logger
-    private let state = Mutex<State>(State())
+    private let state = Synchronization.Mutex<State>(State())
     private let queueSignal: AsyncStream<Void>.Continuation
     private let queueWakeups: AsyncStream<Void>
     /// Largest number of CIDs waiting to be announced; more are left to the next reprovide.
@@ -150,9 +150,11 @@ public final class ProviderService: Sendable {
     /// Runs (or resumes) one cycle when it is due; returns the seconds until the next one is due.
     func reprovideCycle(interval: Double, force: Bool = false) async -> Double {
         let now = Date().timeIntervalSince1970
-        let progress = (try? await services.loadReprovideProgress()) ?? nil
-        if !force, let progress, progress.isComplete, now - progress.cycleStart < interval {
-            return interval - (now - progress.cycleStart)
+        let progress = await loadProgress()
+        let cycleStart = progress?.values.map(\.cycleStart).min()
+        let complete = progress?.values.allSatisfy(\.isComplete) ?? false
+        if !force, let cycleStart, complete, now - cycleStart < interval {
+            return interval - (now - cycleStart)
         }
         guard dht.tableSize > 0 else {
             logger.info("reprovide: no DHT peers yet; retrying in a minute")
@@ -169,7 +171,8 @@ public final class ProviderService: Sendable {
             s.stats.cycleRunning = true
             s.stats.lastCycleStart = now
         }
-        let outcome = await sweep(keys, resumeFrom: force ? nil : progress.flatMap { $0.isComplete ? nil : $0 }, started: now)
+        let fresh = force || complete || progress == nil
+        let outcome = await sweep(keys, resumeFrom: fresh ? nil : progress, started: fresh ? now : (cycleStart ?? now))
         state.withLock { s in
             s.stats.cycleRunning = false
             s.stats.lastCycleEnd = Date().timeIntervalSince1970
@@ -179,5 +182,66 @@ public final class ProviderService: Sendable {
         }
         logger.info("reprovide: \(keys.count) CIDs announced with \(outcome.lookups) lookups and \(outcome.messages) messages")
         return interval
+    }
+
+    /// Announces `keys` by keyspace sweep in each DHT table with peers: the keys are grouped into
+    /// regions holding about k peers each (the region size comes from the table's estimate of the
+    /// network size); one lookup per region finds its peers and every key of the region goes to its
+    /// k closest among them. Progress is saved after each region, so a restart resumes the cycle.
+    func sweep(_ keys: [Multihash], resumeFrom saved: [DHTScope: SweepProgress]?, started: Double) async -> (lookups: Int, messages: Int) {
+        var lookups = 0
+        var messages = 0
+        var progress: [DHTScope: SweepProgress] = saved ?? [:]
+        let addresses = await services.announcedAddresses()
+        let multihashes = keys.map(\.bytes)
+        for instance in dht.instances where instance.tableSize > 0 {
+            let scope = instance.config.scope
+            let local = KadKey(peer: instance.localPeer)
+            let neighbours = instance.nearestPeers(to: instance.localPeer.bytes, count: 20).map { KadKey(peer: $0) }
+            let size = ReprovideSweep.estimateNetworkSize(around: local, nearest: neighbours) ?? Double(instance.tableSize)
+            let plan = ReprovideSweep(multihashes: multihashes, networkSize: size)
+            var current = progress[scope].flatMap { $0.prefixLength == plan.prefixLength && !$0.isComplete ? $0 : nil }
+                ?? SweepProgress.start(at: started)
+            for region in plan.regions(from: current) {
+                guard !Task.isCancelled, let probe = region.keys.first else { break }
+                // A key of the region stands for it: its lookup finds the region's peers.
+                let found = await instance.closestPeers(to: probe.multihash)
+                lookups += 1
+                messages += found.requests
+                for (key, peers) in plan.assign(region, peers: found.closest) {
+                    messages += await instance.announce(key: key.multihash, addresses: addresses, to: peers)
+                }
+                current = current.advanced(past: region)
+                progress[scope] = current
+                await saveProgress(progress)
+            }
+            if !Task.isCancelled {
+                progress[scope] = current.completed()
+                await saveProgress(progress)
+            }
+        }
+        state.withLock { $0.stats.provided += keys.count }
+        return (lookups, messages)
+    }
+
+    /// The saved sweep progress of each table (nil when none or unreadable: a new cycle starts).
+    func loadProgress() async -> [DHTScope: SweepProgress]? {
+        guard let bytes = try? await services.loadReprovideState(), !bytes.isEmpty else { return nil }
+        var out: [DHTScope: SweepProgress] = [:]
+        let size = SweepProgress.encodedLength
+        for (index, scope) in [DHTScope.lan, .wan].enumerated() where bytes.count >= (index + 1) * size {
+            if let p = try? SweepProgress(bytes: Array(bytes[(index * size)..<((index + 1) * size)])) { out[scope] = p }
+        }
+        return out.isEmpty ? nil : out
+    }
+
+    func saveProgress(_ progress: [DHTScope: SweepProgress]) async {
+        let empty = SweepProgress.start(at: 0).completed()
+        let bytes = (progress[.lan] ?? empty).bytes + (progress[.wan] ?? empty).bytes
+        do {
+            try await services.saveReprovideState(bytes)
+        } catch {
+            logger.warning("reprovide: cannot save progress: \(error)")
+        }
     }
 }

@@ -46,9 +46,9 @@ public final class KademliaDHT: Sendable {
     let validator: any RecordValidator
     let logger: Logger
     let clock: @Sendable () -> Double
-    private let state: Mutex<State>
+    private let state: Synchronization.Mutex<State>
     private let wake: AsyncStream<Void>.Continuation
-    private let wakeups: Mutex<AsyncStream<Void>?>
+    private let wakeups: Synchronization.Mutex<AsyncStream<Void>?>
 
     private struct State {
         var table: RoutingTable
@@ -73,10 +73,10 @@ public final class KademliaDHT: Sendable {
         logger[metadataKey: "dht"] = "\(config.scope.rawValue)"
         self.logger = logger
         self.clock = clock
-        state = Mutex(State(table: RoutingTable(local: host.localPeer, config: config.table), mode: config.mode))
+        state = Synchronization.Mutex(State(table: RoutingTable(local: host.localPeer, config: config.table), mode: config.mode))
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         wake = continuation
-        wakeups = Mutex(stream)
+        wakeups = Synchronization.Mutex(stream)
     }
 
     public var localPeer: PeerID { host.localPeer }
@@ -323,7 +323,7 @@ public final class KademliaDHT: Sendable {
     /// An iterative lookup toward `key`: asks the closest known peers `message`, learns closer peers
     /// from each answer, and ends as `Lookup` decides or when `onAnswer` returns true.
     func lookup(
-        key: [UInt8], message: DHTMessage,
+        key: [UInt8], message: DHTMessage, followUp: Bool = false,
         onAnswer: @escaping @Sendable (PeerID, DHTMessage, Int) async -> Bool = { _, _, _ in false }
     ) async -> LookupOutcome {
         let target = KadKey(key: key)
@@ -331,7 +331,9 @@ public final class KademliaDHT: Sendable {
             s.stats.lookups += 1
             return s.table.nearest(to: target, count: config.lookup.k)
         }
-        var machine = Lookup(target: target, seeds: seeds, config: config.lookup, now: clock())
+        var lookupConfig = config.lookup
+        lookupConfig.followUp = followUp
+        var machine = Lookup(target: target, seeds: seeds, local: localPeer, config: lookupConfig, now: clock())
         guard !seeds.isEmpty else { return LookupOutcome(closest: [], requests: 0, hops: 0) }
         let (answers, sink) = AsyncStream<(PeerID, Result<DHTMessage, any Error>)>.makeStream()
         var tasks: [PeerID: Task<Void, Never>] = [:]
@@ -390,8 +392,10 @@ public final class KademliaDHT: Sendable {
     }
 
     /// The k closest DHT servers to `key` (go's GetClosestPeers: FIND_NODE with the key).
+    /// The lookup asks every unanswered peer among the k closest before it ends (go's lookup with
+    /// follow-up), so records go to the true k closest.
     public func closestPeers(to key: [UInt8]) async -> LookupOutcome {
-        await lookup(key: key, message: DHTMessage(kind: .findNode, key: key))
+        await lookup(key: key, message: DHTMessage(kind: .findNode, key: key), followUp: true)
     }
 
     /// Providers of `key` (a multihash): our own records first, then a GET_PROVIDERS lookup that ends
@@ -399,8 +403,8 @@ public final class KademliaDHT: Sendable {
     public func findProviders(key: [UInt8], limit: Int) -> AsyncStream<PeerInfo> {
         let (stream, continuation) = AsyncStream<PeerInfo>.makeStream(bufferingPolicy: .bufferingNewest(1024))
         let task = Task { [self] in
-            let seen = Mutex<Set<PeerID>>([])
-            func offer(_ info: PeerInfo) -> Bool {
+            let seen = Locked<Set<PeerID>>([])
+            let offer: @Sendable (PeerInfo) -> Bool = { info in
                 let fresh = seen.withLock { $0.insert(info.peer).inserted }
                 if fresh { continuation.yield(info) }
                 return limit > 0 && seen.withLock { $0.count } >= limit
@@ -441,6 +445,16 @@ public final class KademliaDHT: Sendable {
         return await announce(key: key, me: me, to: closest)
     }
 
+    /// Announces `key` to the given peers (found by a lookup that served several keys, as the
+    /// reprovide sweep does); returns how many were sent the record.
+    public func announce(key: [UInt8], addresses: [Multiaddr], to peers: [PeerID]) async -> Int {
+        let me = PeerInfo(peer: localPeer, addresses: addresses.filter(config.scope.accepts))
+        try? await BlockingExecutor.run { [providers, clock] in
+            try providers.addLocal(key: key, provider: me, now: clock())
+        }
+        return await announce(key: key, me: me, to: peers)
+    }
+
     /// Sends ADD_PROVIDER for `key` to each of `peers` at once; returns how many were sent.
     func announce(key: [UInt8], me: PeerInfo, to peers: [PeerID]) async -> Int {
         let message = DHTMessage(kind: .addProvider, key: key, providerPeers: [DHTMessage.Peer(id: me.peer, addresses: me.addresses)])
@@ -468,7 +482,7 @@ public final class KademliaDHT: Sendable {
         if !known.isEmpty, await host.connections().contains(where: { $0.remotePeer == peer }) {
             return PeerInfo(peer: peer, addresses: known)
         }
-        let found = Mutex<PeerInfo?>(nil)
+        let found = Locked<PeerInfo?>(nil)
         _ = await lookup(key: peer.bytes, message: DHTMessage(kind: .findNode, key: peer.bytes)) { [self] _, answer, _ in
             guard let match = answer.closerPeers.first(where: { $0.id == peer && !$0.addresses.isEmpty }) else { return false }
             let addresses = match.addresses
@@ -484,7 +498,7 @@ public final class KademliaDHT: Sendable {
     /// Returns how many peers stored it.
     public func putValue(key: [UInt8], value: [UInt8]) async throws -> Int {
         try validator.validate(key: key, value: value)
-        try values.put(key: key, value: value, from: localPeer, now: clock())
+        try values.putLocal(key: key, value: value, now: clock())
         let closest = await closestPeers(to: key).closest
         guard !closest.isEmpty else { throw DHTError.noPeers("no \(config.scope.rawValue) DHT peer to store the record") }
         let message = DHTMessage(kind: .putValue, key: key, record: DHTMessage.Record(key: key, value: value))
@@ -503,8 +517,8 @@ public final class KademliaDHT: Sendable {
     public func searchValues(key: [UInt8]) -> AsyncStream<[UInt8]> {
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let task = Task { [self] in
-            if let mine = values.get(key: key, now: clock()) { continuation.yield(mine) }
-            let count = Mutex(0)
+            if let mine = values.get(key: key, now: clock()) { continuation.yield(mine.value) }
+            let count = Locked(0)
             _ = await lookup(key: key, message: DHTMessage(kind: .getValue, key: key)) { [self] peer, answer, _ in
                 guard let record = answer.record, record.key == key else { return false }
                 do {
@@ -551,7 +565,7 @@ public final class KademliaDHT: Sendable {
                 await stream.close()
                 return
             }
-            do {
+            do throws(any Error) {
                 let request = try DHTMessage(bytes: bytes)
                 state.withLock { $0.stats.inbound["\(request.kind)", default: 0] += 1 }
                 if let answer = try await answer(request, from: peer, address: incoming.remoteAddress) {
@@ -600,15 +614,17 @@ public final class KademliaDHT: Sendable {
             var stored = false
             var lastError: (any Error)?
             for provider in request.providerPeers where provider.id == peer {
+                // As go-libp2p-kad-dht: the provider must name an address, and the record keeps
+                // those of our scope (a WAN record of a loopback-only peer keeps none).
+                guard !provider.addresses.isEmpty else { continue }
                 let addresses = provider.addresses.filter(config.scope.accepts)
-                guard !addresses.isEmpty else { continue }
                 let key = request.key
                 let info = PeerInfo(peer: peer, addresses: addresses)
                 do {
                     try await BlockingExecutor.run { [providers, clock] in
                         try providers.add(key: key, provider: info, from: peer, now: clock())
                     }
-                    host.peerStore.addAddresses(addresses, for: peer, ttl: AddressTTL.provider)
+                    if !addresses.isEmpty { host.peerStore.addAddresses(addresses, for: peer, ttl: AddressTTL.provider) }
                     stored = true
                 } catch {
                     lastError = error
@@ -620,7 +636,7 @@ public final class KademliaDHT: Sendable {
             return nil
         case .getValue:
             guard !request.key.isEmpty else { throw DHTError.refused(reason: "GET_VALUE without a key") }
-            let record = values.get(key: request.key, now: clock()).map { DHTMessage.Record(key: request.key, value: $0) }
+            let record = values.get(key: request.key, now: clock()).map { DHTMessage.Record(key: request.key, value: $0.value) }
             return DHTMessage(kind: .getValue, key: request.key, record: record, closerPeers: closerPeers(to: request.key, excluding: peer))
         case .putValue:
             guard !request.key.isEmpty else { throw DHTError.refused(reason: "PUT_VALUE without a key") }

@@ -52,3 +52,14 @@ enum DaemonFetch {
     }
 }
 
+
+/// Tells a running daemon to announce new content to the DHT (`add`, `pin add`, `dag import` and
+/// `commit` call it with the roots they stored). Without a daemon it does nothing: the daemon's
+/// reprovide cycle announces the content once it runs. A daemon that cannot be reached is not an
+/// error for the command that stored the data.
+enum DaemonAnnounce {
+    static func provide(_ options: HomeOptions, _ cids: [CID]) {
+        guard !cids.isEmpty, let api = DaemonFetch.daemon(options) else { return }
+        _ = try? api.call("routing/provide", arguments: cids.map(\.description), options: [("queue", "true")])
+    }
+}

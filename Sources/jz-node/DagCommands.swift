@@ -89,6 +89,7 @@ struct DagCommand: ParsableCommand {
                     if !output.json { print("pinned root \(root) success") }
                 }
             }
+            DaemonAnnounce.provide(homeOptions, roots)
             if output.json {
                 printJSON(["Roots": .array(pinned), "Stats": ["BlockCount": .int(Int64(blocks)), "BlockBytesCount": .int(bytes)]])
             } else if !quiet {

@@ -150,6 +150,7 @@ struct AddCommand: ParsableCommand {
         bar.finish()
         // -Q: only the root of what was added (the last one when several paths were given, as Kubo).
         if quieter, let last = results.last { print(last.root.cid) }
+        if !onlyHash { DaemonAnnounce.provide(homeOptions, results.map(\.root.cid)) }
     }
 }
 

@@ -136,13 +136,16 @@ struct PinCommand: ParsableCommand {
         func run() throws {
             let node = try openLocalNode(homeOptions)
             var pinned: [JSONValue] = []
+            var cids: [CID] = []
             for path in paths {
                 let cid = try node.resolve(try parseContentPath(path))
                 try node.store.pin(cid, recursive: recursive, name: name)
                 pinned.append(.string(cid.description))
+                cids.append(cid)
                 if !output.json { print("pinned \(cid) \(recursive ? "recursively" : "directly")") }
             }
             if output.json { printJSON(["Pins": .array(pinned)]) }
+            DaemonAnnounce.provide(homeOptions, cids)
         }
     }
 

@@ -189,6 +189,7 @@ struct CommitCommand: ParsableCommand {
         let result = try versions.commit(
             spec.repository, branch: spec.ref?.base, directory: directory, message: message, author: person,
             subpath: path, lineage: lineage, allowEmpty: allowEmpty)
+        DaemonAnnounce.provide(homeOptions, [result.cid, result.commit.tree])
         if output.json {
             printJSON(commitJSON(result.cid, result.commit))
         } else {

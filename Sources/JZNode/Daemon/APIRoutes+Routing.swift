@@ -229,7 +229,7 @@ extension APIRoutes {
         _ = try requireDHT()
         guard let provider = daemon.provider else { throw APIError.remote(status: 500, message: "routing is off") }
         let s = provider.stats
-        let duration = zip(s.lastCycleStart.map { [$0] } ?? [], s.lastCycleEnd.map { [$0] } ?? []).first.map { $1 - $0 }
+        let duration: Double? = s.lastCycleStart.flatMap { start in s.lastCycleEnd.map { $0 - start } }
         return .json([
             "TotalProvides": .int(Int64(s.provided)),
             "FailedProvides": .int(Int64(s.failed)),

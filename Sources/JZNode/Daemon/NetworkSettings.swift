@@ -73,7 +73,8 @@ public struct NetworkSettings: Sendable, Equatable {
         maxInboundConnections = try Self.int(config, "Swarm.ResourceMgr.MaxInboundConnections", default: 256)
         maxStreamsPerPeer = try Self.int(config, "Swarm.ResourceMgr.MaxStreamsPerPeer", default: 512)
         let routingText = config.value(at: "Routing.Type")?.stringValue ?? "auto"
-        guard let routing = RoutingMode(rawValue: routingText.isEmpty ? "auto" : routingText) else {
+        // Kubo's "dht" is its dual DHT in automatic mode: our `auto`.
+        guard let routing = RoutingMode(rawValue: routingText.isEmpty || routingText == "dht" ? "auto" : routingText) else {
             throw .invalidConfigValue(
                 key: "Routing.Type", reason: "\(routingText) is not one of \(RoutingMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }

@@ -51,8 +51,9 @@ public final class NodeDaemon: Sendable {
         lock = try DaemonLock(home: home)
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let local = try LocalNode(home: home, logger: logger)
-        services = try NodeServices(
+        let services = try NodeServices(
             home: home, local: local, identity: identity, settings: settings, listens: true, group: group, logger: logger)
+        self.services = services
         provider = services.dht.map { dht in
             ProviderService(dht: dht, services: services, logger: logger)
         }
