@@ -119,6 +119,11 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // In-memory hosts and network for protocol tests (Bitswap, the DHT): a library the test
+        // targets share, as Hummingbird ships its testing support.
+        .target(
+            name: "P2PTestSupport",
+            dependencies: ["P2PCore", "P2PCrypto", "Multiformats"]),
         .target(
             name: "JZNode",
             dependencies: [
@@ -190,13 +195,13 @@ let package = Package(
         .testTarget(
             name: "BitswapTests",
             dependencies: [
-                "Bitswap", "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats", "UnixFS",
+                "Bitswap", "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats", "UnixFS", "P2PTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "KadDHTTests",
             dependencies: [
-                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats",
+                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

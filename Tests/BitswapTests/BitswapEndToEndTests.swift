@@ -7,6 +7,7 @@ import UnixFS
 import XCTest
 
 @testable import Bitswap
+import P2PTestSupport
 
 /// Whole fetches between `Bitswap` nodes (and hand-written peers) over the in-memory network.
 final class BitswapEndToEndTests: XCTestCase {

@@ -5,6 +5,7 @@ import P2PCore
 import P2PCrypto
 
 @testable import Bitswap
+import P2PTestSupport
 
 // Hand-written bitswap peers that speak the wire format directly (raw `BitswapMessage` encoding
 // over the stream), for behaviour our own node never shows.

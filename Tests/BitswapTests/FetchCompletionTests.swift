@@ -6,6 +6,7 @@ import P2PCore
 import XCTest
 
 @testable import Bitswap
+import P2PTestSupport
 
 /// A store whose writes wait until `open()` (on the writer's threads, never on the concurrency
 /// pool): it lets the fetch's write budget fill up.

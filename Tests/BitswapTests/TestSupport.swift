@@ -10,6 +10,7 @@ import UnixFS
 import XCTest
 
 @testable import Bitswap
+import P2PTestSupport
 
 // Shared helpers: a quiet logger, deterministic data, UnixFS DAGs built off the concurrency pool,
 // a bitswap node on the memory network, polling with deadlines, raw message I/O for fake peers.

