@@ -196,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "KadDHTTests",
             dependencies: [
-                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats",
+                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
