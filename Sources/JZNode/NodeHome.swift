@@ -10,6 +10,8 @@ public struct NodeHome: Sendable {
     public static let environmentVariable = "JZ_PATH"
     public static let defaultDirectoryName = ".jz"
     public static let configFileName = "config"
+    /// The DHT's database (provider records, reprovider progress) inside the home.
+    public static let dhtDatabaseFileName = "dht.sqlite"
 
     /// Absolute path of the home folder.
     public let path: String
@@ -37,6 +39,9 @@ public struct NodeHome: Sendable {
     }
 
     public var configPath: String { (path as NSString).appendingPathComponent(NodeHome.configFileName) }
+
+    /// `<home>/dht.sqlite`: the DHT's provider records and reprovider progress.
+    public var dhtDatabasePath: String { (path as NSString).appendingPathComponent(NodeHome.dhtDatabaseFileName) }
 
     public var isInitialized: Bool { FileManager.default.fileExists(atPath: configPath) }
 
