@@ -201,13 +201,13 @@ let package = Package(
         .testTarget(
             name: "KadDHTTests",
             dependencies: [
-                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport",
+                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "JZNodeTests",
             dependencies: [
-                "JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS",
+                "JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS", "KadDHT", "P2PCore",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

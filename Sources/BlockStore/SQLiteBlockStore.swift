@@ -139,7 +139,7 @@ public final class SQLiteBlockStore: PinStore {
     private static func prepareSchema(
         _ c: SQLiteConnection, options: Options, logger: Logger
     ) throws(BlockStoreError) {
-        let (applicationID, version, tables) = try probe(c)
+        let (applicationID, version, tables) = try c.header()
         if applicationID == 0 && version == 0 && tables == 0 {
             try create(c, options: options)
             logger.debug("created block store", metadata: ["path": "\(c.path)"])
@@ -167,21 +167,6 @@ public final class SQLiteBlockStore: PinStore {
 
     private static let packIndexSQL = "CREATE INDEX blocks_by_pack ON blocks(pack, pack_offset) WHERE pack IS NOT NULL;"
 
-    /// Reads the header fields; maps "not a database" to `.notABlockStore`.
-    private static func probe(_ c: SQLiteConnection) throws(BlockStoreError) -> (Int64, Int64, Int64) {
-        do throws(BlockStoreError) {
-            return (
-                try c.integer("PRAGMA application_id"), try c.integer("PRAGMA user_version"),
-                try c.integer("SELECT count(*) FROM sqlite_schema")
-            )
-        } catch {
-            if case let .corrupt(path, _, message) = error {
-                throw .notABlockStore(path: path, reason: message)
-            }
-            throw error
-        }
-    }
-
     private static func check(path: String, applicationID: Int64, version: Int64) throws(BlockStoreError) {
         guard applicationID == Int64(Self.applicationID) else {
             let found = String(UInt32(truncatingIfNeeded: applicationID), radix: 16)
@@ -203,7 +188,7 @@ public final class SQLiteBlockStore: PinStore {
         try c.execute("PRAGMA auto_vacuum = INCREMENTAL", "create store")
         try c.transaction("create store") { () throws(BlockStoreError) in
             // Another process may have created it meanwhile.
-            let (applicationID, version, tables) = try probe(c)
+            let (applicationID, version, tables) = try c.header()
             if applicationID != 0 || version != 0 || tables != 0 {
                 try check(path: c.path, applicationID: applicationID, version: version)
                 return

@@ -87,6 +87,22 @@ package final class SQLiteConnection {
         return s.text(0)
     }
 
+    /// The file's `PRAGMA application_id`, `PRAGMA user_version` and number of schema objects
+    /// (all 0 for a new, empty file). A file that is not SQLite (or whose header is damaged)
+    /// throws `.notABlockStore` with SQLite's message; callers that open other kinds of database
+    /// map it to their own error.
+    package func header() throws(BlockStoreError) -> (applicationID: Int64, version: Int64, objects: Int64) {
+        do throws(BlockStoreError) {
+            return (
+                try integer("PRAGMA application_id"), try integer("PRAGMA user_version"),
+                try integer("SELECT count(*) FROM sqlite_schema")
+            )
+        } catch {
+            if case let .corrupt(path, _, message) = error { throw .notABlockStore(path: path, reason: message) }
+            throw error
+        }
+    }
+
     /// Rows inserted, updated or deleted by the last statement (not counting trigger writes).
     package var changes: Int { Int(sqlite3_changes64(handle)) }
 

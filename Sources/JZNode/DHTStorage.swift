@@ -41,6 +41,8 @@ public enum DHTStorageError: Error, Equatable, Sendable, CustomStringConvertible
         case let .cannotOpen(path, reason): self = .cannotOpen(path: path, reason: reason)
         case let .notABlockStore(path, reason): self = .notADHTDatabase(path: path, reason: reason)
         case let .corrupt(path, operation, message): self = .corrupt(path: path, operation: operation, message: message)
+        case let .unsupportedSchema(path, found, supported):
+            self = .unsupportedSchema(path: path, found: Int64(found), supported: Int64(supported))
         case let .diskFull(path, operation):
             self = .failed(path: path, operation: operation, reason: "disk full; the transaction was rolled back")
         case let .busy(path, operation):
@@ -207,8 +209,12 @@ public final class SQLiteProviderBackend: ProviderBackend {
     }
 
     private static func prepareSchema(_ c: SQLiteConnection) throws(BlockStoreError) {
+        // Read the header once outside the transaction: `BEGIN` on a file that is not SQLite fails
+        // with a bare "damaged", where `header()` says "not a database".
+        _ = try c.header()
         try c.transaction("create schema") { () throws(BlockStoreError) in
-            let (applicationID, version, tables) = try probe(c)
+            // Another process may have created it meanwhile: read again under the write lock.
+            let (applicationID, version, tables) = try c.header()
             if applicationID == 0 && version == 0 && tables == 0 {
                 try c.execute(schemaSQL, "create schema")
                 return
@@ -223,20 +229,6 @@ public final class SQLiteProviderBackend: ProviderBackend {
                 throw .unsupportedSchema(
                     path: c.path, found: Int32(truncatingIfNeeded: version), supported: Self.schemaVersion)
             }
-        }
-    }
-
-    /// Reads the header fields; "not a database" becomes `.notABlockStore` (mapped to
-    /// `.notADHTDatabase`).
-    private static func probe(_ c: SQLiteConnection) throws(BlockStoreError) -> (Int64, Int64, Int64) {
-        do throws(BlockStoreError) {
-            return (
-                try c.integer("PRAGMA application_id"), try c.integer("PRAGMA user_version"),
-                try c.integer("SELECT count(*) FROM sqlite_schema")
-            )
-        } catch {
-            if case let .corrupt(path, _, message) = error { throw .notABlockStore(path: path, reason: message) }
-            throw error
         }
     }
 
