@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "KadDHTTests",
             dependencies: [
-                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport", "CMalloc",
+                "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

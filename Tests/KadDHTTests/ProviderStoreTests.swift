@@ -1,4 +1,3 @@
-import CMalloc
 import Dispatch
 import Foundation
 import Multiformats
@@ -271,28 +270,20 @@ func info(_ peer: PeerID, _ addresses: [Int] = [1]) -> PeerInfo {
         #expect(ProviderAddressCoding.decode([0xff]) == nil)  // bad varint
     }
 
-    /// 100,000 records in the memory backend stay far below 100 MiB. Prints the heap and resident
-    /// growth (run alone for a clean figure: `swift test --filter hundredThousandRecordsAreCompact`).
-    @Test func hundredThousandRecordsAreCompact() throws {
-        let count = 100_000
-        var kept: [MemoryProviderBackend] = []  // alive until the end, so RSS deltas do not reuse pages
-        func measure(_ label: String, providers: Int, addressesPerRecord: Int) throws -> Int {
-            let (heapBefore, rssBefore) = (heapBytes(), residentBytes())
-            let backend = MemoryProviderBackend()
-            for i in 0..<count {
-                let p = i % providers
-                let addresses = try (0..<addressesPerRecord).map { try compactAddress(p * addressesPerRecord + $0) }
-                backend.put(key: testKey(i), record: ProviderRecord(provider: testPeer(p), addresses: addresses, received: Double(i)))
-            }
-            let (heap, rss) = (heapBytes() - heapBefore, residentBytes() - rssBefore)
-            print("MemoryProviderBackend, \(count) records, \(label): heap +\(heap / 1024) KiB (\(heap / count) B/record), resident +\(rss / 1024) KiB")
-            #expect(backend.count() == count)
-            #expect(backend.get(key: testKey(count - 1), now: Double(count), validity: 10, limit: 1).count == 1)
-            kept.append(backend)
-            return max(heap, rss)
+    /// Many records, many providers, many addresses: counts and lookups stay exact. (Memory is
+    /// measured by `jz-bench dht-mem`, a benchmark, not here: heap figures are noisy while other
+    /// suites run in parallel.)
+    @Test func manyRecordsStayExact() throws {
+        let count = 20_000
+        let backend = MemoryProviderBackend()
+        for i in 0..<count {
+            let p = i % 2_000
+            let addresses = try (0..<2).map { try compactAddress(p * 2 + $0) }
+            backend.put(key: testKey(i), record: ProviderRecord(provider: testPeer(p), addresses: addresses, received: Double(i)))
         }
-        #expect(try measure("2,000 providers, 2 addresses each", providers: 2_000, addressesPerRecord: 2) < 100 << 20)
-        #expect(try measure("100,000 providers, 10 distinct addresses each", providers: count, addressesPerRecord: 10) < 100 << 20)
+        #expect(backend.count() == count)
+        #expect(backend.countByProvider(testPeer(7)) == count / 2_000)
+        #expect(backend.get(key: testKey(count - 1), now: Double(count), validity: 10, limit: 1).count == 1)
     }
 }
 
@@ -302,19 +293,6 @@ func compactAddress(_ i: Int) throws -> Multiaddr {
     return Multiaddr([try MultiaddrComponent(.ip4, value: ip), try MultiaddrComponent(.tcp, value: [0x0f, 0xa1])])
 }
 
-/// Bytes allocated with malloc and not freed (glibc).
-func heapBytes() -> Int {
-    let info = mallinfo2()
-    return Int(info.uordblks) + Int(info.hblkhd)
-}
-
-/// Resident set size from /proc (Linux); 0 elsewhere.
-func residentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = status.split(separator: " ")
-    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
 
 final class Counter: Sendable {
     private let n = Atomic<Int>(0)
