@@ -40,6 +40,8 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        // The libc stub resolver (res_nquery, ns_parserr) for DNS TXT lookups of /dnsaddr/.
+        .systemLibrary(name: "CResolv"),
 
         // Multi-buffer SHA-256 (AVX-512): C with intrinsics, always optimised (at -O0 the
         // intrinsics run ~20x slower than OpenSSL), so debug builds and tests hash at full speed.
@@ -128,7 +130,7 @@ let package = Package(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
-                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT",
+                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "CResolv",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
