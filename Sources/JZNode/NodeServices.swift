@@ -153,20 +153,33 @@ public final class NodeServices: Sendable {
     }
 
     /// Dials every bootstrap peer (in parallel, each bounded by `timeout`); returns how many answered.
+    /// `/dnsaddr/` entries are resolved first (DNS TXT `_dnsaddr.` records, recursively, filtered by
+    /// the entry's peer ID); a peer's addresses are tried one after the other.
     @discardableResult
     public func dialBootstrap(timeout: Duration) async -> Int {
-        let addresses = settings.bootstrap
+        let addresses = await BootstrapResolver(logger: logger).resolve(settings.bootstrap)
+        var byPeer: [(key: String, addresses: [Multiaddr])] = []
+        for address in addresses {
+            let key = address.peerIDMultihash.map { Hex.encode($0) } ?? address.description
+            if let i = byPeer.firstIndex(where: { $0.key == key }) {
+                byPeer[i].addresses.append(address)
+            } else {
+                byPeer.append((key, [address]))
+            }
+        }
         return await withTaskGroup(of: Bool.self) { group in
-            for address in addresses {
+            for (_, candidates) in byPeer {
                 group.addTask { [host, logger] in
-                    do {
-                        let peer = try await withTimeout(timeout, what: "dial \(address)") { try await host.connect(address) }
-                        logger.info("bootstrap: connected to \(peer)")
-                        return true
-                    } catch {
-                        logger.info("bootstrap: \(address): \(error)")
-                        return false
+                    for address in candidates {
+                        do {
+                            let peer = try await withTimeout(timeout, what: "dial \(address)") { try await host.connect(address) }
+                            logger.info("bootstrap: connected to \(peer)")
+                            return true
+                        } catch {
+                            logger.info("bootstrap: \(address): \(error)")
+                        }
                     }
+                    return false
                 }
             }
             var connected = 0
