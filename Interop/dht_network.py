@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -79,13 +80,14 @@ class Network:
         self.procs: set[subprocess.Popen] = set()  # running CLI calls, killed on Ctrl-C
         self.procs_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.stats_failures: list[str] = []
 
     # ----- processes -----------------------------------------------------------------------
 
     def run_cli(self, node: Node, args: list[str], timeout: float,
-                needle: str = "") -> tuple[int, str, str, float | None, float]:
+                hit=lambda line: True) -> tuple[int, str, str, float | None, float]:
         """Run ``jz-node ARGS --repo-dir HOME``: (exit, stdout, stderr, seconds to the first
-        stdout line containing NEEDLE, total seconds). Killed at TIMEOUT (exit -9) or on
+        stdout line for which HIT(line) is true, total seconds). Killed at TIMEOUT (exit -9) or on
         Ctrl-C."""
         if self.stopping.is_set():
             raise Stop()
@@ -104,7 +106,7 @@ class Network:
             out_lines = []
             for raw in p.stdout:
                 line = raw.decode(errors="replace")
-                if first is None and needle in line:
+                if first is None and hit(line):
                     first = time.monotonic() - t0
                 out_lines.append(line)
             err = p.stderr.read().decode(errors="replace")
@@ -187,8 +189,9 @@ class Network:
         node.peer_id = d.peer_id
         node.addr = d.dial_addr()
 
-    def wait_tables(self, timeout: float = 60.0) -> dict[str, bool]:
-        """Wait until every jz daemon shows at least its bootstrap peer in `stats dht`."""
+    def wait_tables(self, timeout: float = 30.0) -> dict[str, bool]:
+        """Wait until every jz daemon shows its bootstrap peer in `stats dht` (or, when that
+        command fails, has any peer in `dht query SELF`)."""
         deadline = time.monotonic() + timeout
         status = {}
         for i, n in enumerate(self.nodes):
@@ -201,6 +204,13 @@ class Network:
                 if res.returncode == 0 and boot.peer_id in res.stdout:
                     ok = True
                     break
+                if res.returncode != 0:
+                    # Counted, then `dht query SELF` (the 20 closest: any DHT peer will do).
+                    self.stats_failures.append(f"{n.name}: {res.stderr.strip()[:160]}")
+                    res = n.jz.cli("dht", "query", n.peer_id, check=False, timeout=30)
+                    if res.returncode == 0 and res.stdout.split():
+                        ok = True
+                        break
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.3)
@@ -250,9 +260,14 @@ class Network:
             return r
         rc, stdout, err, first, total = self.run_cli(
             asker, ["routing", "findprovs", owner.cid, "-n", "1", "--json"], LOOKUP_TIMEOUT,
-            needle=owner.peer_id)
+            hit=lambda line: bool(provider_ids(line)))
         provs = provider_ids(stdout)
-        r["found"] = owner.peer_id in provs
+        # Any node that fetched the file before (Kubo and jz provide what they fetch) is a
+        # provider too; -n 1 stops at the first one. A peer outside the network is an error.
+        members = {n.peer_id for n in self.nodes}
+        r["found"] = bool(provs) and set(provs) <= members
+        r["owner_first"] = bool(provs) and provs[0] == owner.peer_id
+        r["first_provider"] = provs[0] if provs else None
         r["first_provider_s"] = first if r["found"] else None
         if not r["found"]:
             r["error"] = (f"findprovs exit {rc} after {total:.1f} s, printed {provs[:3]}; "
@@ -270,6 +285,7 @@ class Network:
 
     def run_pairs(self) -> list[dict]:
         pairs = [(a, b) for a in self.nodes for b in self.nodes if a is not b]
+        random.Random(self.opts.seed).shuffle(pairs)  # askers interleaved, as in real use
         results: list[dict] = []
         pool = ThreadPoolExecutor(max_workers=self.opts.workers)
         try:
@@ -344,6 +360,9 @@ def summarize(net: Network, results: list[dict], tables: dict[str, bool],
         "pairs": len(results),
         "jz_pairs": len(jz),
         "findprovs_ok": sum(1 for r in jz if r.get("found")),
+        "findprovs_owner_first": sum(1 for r in jz if r.get("owner_first")),
+        "stats_dht_failures": net.stats_failures[:10],
+        "stats_dht_failure_count": len(net.stats_failures),
         "jz_fetch_ok": sum(1 for r in jz if r.get("fetched")),
         "kubo_pairs": len(kubo),
         "kubo_download_ok": sum(1 for r in kubo if r.get("fetched")),
@@ -353,6 +372,9 @@ def summarize(net: Network, results: list[dict], tables: dict[str, bool],
         "fetch_max_s": fetches[-1] if fetches else None,
         "slowest_lookups": [{k: r[k] for k in ("asker", "owner", "first_provider_s")}
                             for r in slow],
+        "slowest_fetches": [{k: r[k] for k in ("asker", "owner", "kind", "fetch_s")}
+                            for r in sorted((r for r in results if r.get("fetch_s") is not None),
+                                            key=lambda r: -r["fetch_s"])[:5]],
         "tables_ready": tables,
         "phase_seconds": seconds,
         "failures": [r for r in results if r.get("error")][:20],
@@ -365,18 +387,23 @@ def print_human(s: dict) -> None:
     fmt = lambda v: "-" if v is None else f"{v:.2f} s"  # noqa: E731
     print(f"nodes: {n['jz']} jz-node daemons + {n['kubo']} Kubo, topology {n['topology']}")
     print(f"phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in s["phase_seconds"].items()))
+    if s["stats_dht_failure_count"]:
+        print(f"`stats dht --json` failed {s['stats_dht_failure_count']} times (then `dht query` "
+              f"was asked), e.g. {s['stats_dht_failures'][0]}")
     not_ready = [k for k, v in s["tables_ready"].items() if not v]
     if not_ready:
         print(f"routing tables without their bootstrap peer: {not_ready}")
     print(f"pairs: {s['pairs']}")
-    print(f"  jz findprovs found the owner: {s['findprovs_ok']}/{s['jz_pairs']}; "
-          f"time to first provider median {fmt(s['first_provider_median_s'])}, "
-          f"slowest {fmt(s['first_provider_max_s'])}")
+    print(f"  jz findprovs found a provider: {s['findprovs_ok']}/{s['jz_pairs']} (the owner "
+          f"first: {s['findprovs_owner_first']}); time to first provider median "
+          f"{fmt(s['first_provider_median_s'])}, slowest {fmt(s['first_provider_max_s'])}")
     print(f"  jz fetch (no --peer), byte-equal: {s['jz_fetch_ok']}/{s['jz_pairs']}")
     print(f"  Kubo Download, byte-equal: {s['kubo_download_ok']}/{s['kubo_pairs']}")
     print(f"  fetch time median {fmt(s['fetch_median_s'])}, slowest {fmt(s['fetch_max_s'])}")
     for r in s["slowest_lookups"]:
         print(f"  slow lookup: {r['asker']} -> {r['owner']}: {r['first_provider_s']:.2f} s")
+    for r in s["slowest_fetches"]:
+        print(f"  slow fetch: {r['asker']} ({r['kind']}) <- {r['owner']}: {r['fetch_s']:.2f} s")
     if s["failure_count"]:
         print(f"failures: {s['failure_count']} (first {len(s['failures'])}):")
         for r in s["failures"]:
@@ -395,6 +422,7 @@ def main() -> int:
                    or str(repo / ".build/debug/jz-node"))
     p.add_argument("--work", default=str(Path(os.environ.get("INTEROP_WORK", HERE / ".work"))
                                          / "dht-network"))
+    p.add_argument("--seed", type=int, default=1, help="order of the pairs (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     opts = p.parse_args()
     if opts.nodes < 0:

@@ -57,6 +57,7 @@ public final class KademliaDHT: Sendable {
         var checking: Set<PeerID> = []
         var stats = DHTStats()
         var maintenance: Task<Void, Never>?
+        var inboundBudget = RequestBudget()
     }
 
     public init(
@@ -227,6 +228,12 @@ public final class KademliaDHT: Sendable {
     /// Table upkeep: a lookup of our own key (finds our neighbours), lookups for buckets not refreshed
     /// for `refreshInterval`, and a FIND_NODE to peers not heard from for `livenessInterval`.
     func maintain() async {
+        // Expired provider and value records go (they are never served, but take room).
+        let removed = try? await BlockingExecutor.run { [providers, clock] in try providers.sweep(now: clock()) }
+        let removedValues = values.sweep(now: clock())
+        if let removed, removed + removedValues > 0 {
+            logger.debug("dht: \(removed) provider and \(removedValues) value records expired")
+        }
         let (size, stale, buckets) = state.withLock { s in
             (s.table.count, s.table.peersNeedingCheck(now: clock(), staleAfter: config.livenessInterval),
              s.table.bucketsNeedingRefresh(now: clock(), interval: config.refreshInterval))
@@ -565,6 +572,12 @@ public final class KademliaDHT: Sendable {
                 await stream.close()
                 return
             }
+            let allowed = state.withLock { $0.inboundBudget.take(peer, now: clock(), rate: config.inboundRequestsPerSecond, burst: config.inboundRequestBurst) }
+            guard allowed else {
+                refuse(peer, "more than \(Int(config.inboundRequestsPerSecond)) requests per second")
+                await stream.reset()
+                return
+            }
             do throws(any Error) {
                 let request = try DHTMessage(bytes: bytes)
                 state.withLock { $0.stats.inbound["\(request.kind)", default: 0] += 1 }
@@ -662,5 +675,30 @@ public final class KademliaDHT: Sendable {
             let addresses = host.peerStore.addresses(of: p)
             return addresses.isEmpty ? nil : DHTMessage.Peer(id: p, addresses: addresses)
         }
+    }
+}
+
+/// A token bucket per peer for inbound requests, so one peer's flood (ADD_PROVIDER, PUT_VALUE)
+/// cannot take the server from others. Tracks at most `maxPeers` peers (the stalest are forgotten).
+struct RequestBudget: Sendable {
+    private var buckets: [PeerID: (tokens: Double, at: Double)] = [:]
+    let maxPeers = 4096
+
+    mutating func take(_ peer: PeerID, now: Double, rate: Double, burst: Double) -> Bool {
+        var bucket = buckets[peer] ?? (burst, now)
+        bucket.tokens = min(burst, bucket.tokens + max(0, now - bucket.at) * rate)
+        bucket.at = now
+        guard bucket.tokens >= 1 else {
+            buckets[peer] = bucket
+            return false
+        }
+        bucket.tokens -= 1
+        if buckets[peer] == nil && buckets.count >= maxPeers {
+            // Forget the peers idle longest (a full bucket is what a new peer gets anyway).
+            let cutoff = buckets.values.map(\.at).sorted()[buckets.count / 2]
+            buckets = buckets.filter { $0.value.at > cutoff }
+        }
+        buckets[peer] = bucket
+        return true
     }
 }

@@ -222,6 +222,55 @@ struct DHTNetworkTests {
     }
 }
 
+@Suite struct RequestBudgetTests {
+    @Test func burstThenRate() {
+        var budget = RequestBudget()
+        let peer = PrivateKey.generateEd25519().publicKey.peerID
+        let other = PrivateKey.generateEd25519().publicKey.peerID
+        var outcomes: [Bool] = []
+        for _ in 0..<6 { outcomes.append(budget.take(peer, now: 0, rate: 2, burst: 5)) }
+        #expect(outcomes == [true, true, true, true, true, false])
+        let otherTook = budget.take(other, now: 0, rate: 2, burst: 5)
+        #expect(otherTook)
+        // Half a second at 2 per second earns one more.
+        let later = [budget.take(peer, now: 0.5, rate: 2, burst: 5), budget.take(peer, now: 0.5, rate: 2, burst: 5)]
+        #expect(later == [true, false])
+    }
+
+    @Test func trackedPeersAreBounded() {
+        var budget = RequestBudget()
+        for i in 0..<10_000 {
+            let peer = PrivateKey.generateEd25519().publicKey.peerID
+            let took = budget.take(peer, now: Double(i), rate: 1, burst: 1)
+            #expect(took)
+        }
+    }
+}
+
+@Suite("DHT request floods")
+struct DHTFloodTests {
+    @Test func aFloodingPeerIsCutOffOthersAreServed() async throws {
+        let net = DHTTestNet(count: 3)
+        await net.start()
+        defer { Task { await net.stop() } }
+        let server = net.hosts[0].localPeer
+        let (stream, _) = try await net.hosts[1].newStream(to: server, protocols: [DHTProtocol.lan])
+        let ping = DHTMessage(kind: .ping).encoded()
+        let reader = StreamReader(stream)
+        var answered = 0
+        for _ in 0..<1_000 {
+            guard (try? await stream.writeLengthPrefixed(ping)) != nil,
+                  (try? await reader.readLengthPrefixed(maxLength: 1024)) ?? nil != nil
+            else { break }
+            answered += 1
+        }
+        // The burst (500) is served, then the stream is reset well before 1,000.
+        #expect(answered >= 400 && answered < 1_000)
+        let pong = try await net.dhts[2].request(DHTMessage(kind: .ping), to: server)
+        #expect(pong?.kind == .ping)
+    }
+}
+
 /// Polls `condition` (bounded: 30 s, for a loaded machine) for state that changes on another task.
 func waitUntil(_ condition: @Sendable () -> Bool) async throws {
     let deadline = ContinuousClock.now + .seconds(30)
