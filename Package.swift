@@ -147,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "jz-bench",
             dependencies: [
-                "Multiformats", "P2PCore", "P2PCrypto", "P2PSecurity", "P2PMux", "P2PHost", "KadDHT",
+                "Multiformats", "P2PCore", "P2PCrypto", "P2PSecurity", "P2PMux", "P2PHost", "KadDHT", "JZNode",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

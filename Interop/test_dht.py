@@ -497,7 +497,8 @@ def test_jz_dhtserver_answers_py_libp2p(jz_node_bin, jz, kubo, kad, daemons):
     is known; ADD_PROVIDER then GET_PROVIDERS returns the py peer with its address (over both
     protocol IDs; over /ipfs/kad/1.0.0 a loopback address may be filtered, the record may not);
     ADD_PROVIDER naming someone else's peer ID is ignored; PING is answered. A jz daemon in
-    `auto` mode on loopback announces only the LAN protocol."""
+    `auto` mode on loopback announces only the LAN protocol. `stats dht --json` lists the
+    peers."""
     require_routing(jz_node_bin)
     b = kubo("B", run=True)
     f = kubo("F", run=True)
@@ -516,10 +517,25 @@ def test_jz_dhtserver_answers_py_libp2p(jz_node_bin, jz, kubo, kad, daemons):
     assert LAN in kp and WAN not in kp, f"auto-mode K on loopback announces {kp}"
 
     known = {b.peer_id(), f.peer_id(), k.peer_id, s.peer_id}
-    table = wait_until(lambda: known <= {p["id"] for p in q.find_node(target, random_peer_id(),
-                                                                      LAN)["closer"]}, 20, 0.5)
-    if not table:
+    stats_failures: list[Result] = []
+
+    def table_full() -> bool:
+        # `stats dht --json` is asked while the table grows (buckets split): it must always be
+        # valid JSON.
+        res = j.cli("stats", "dht", "--json", check=False, timeout=20)
+        if res.returncode != 0:
+            stats_failures.append(res)
+        return known <= {p["id"] for p in q.find_node(target, random_peer_id(), LAN)["closer"]}
+
+    if not wait_until(table_full, 20, 0.1):
         pytest.fail(f"J's LAN FIND_NODE never listed all of {known}\n" + diagnose(j, q))
+    res = j.cli("stats", "dht", "--json", check=False, timeout=20)
+    if res.returncode != 0:
+        stats_failures.append(res)
+    assert not stats_failures, (f"`stats dht --json` failed {len(stats_failures)} times while the "
+                                f"table grew (a bucket never refreshed printed as -inf?)\n"
+                                + describe(stats_failures[0]))
+    assert known <= set(PEER_ID_RE.findall(res.stdout)), f"stats dht misses peers: {res.stdout}"
 
     for proto in (LAN, WAN):
         key = peer_id_bytes(random_peer_id())

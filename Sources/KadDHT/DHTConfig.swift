@@ -64,8 +64,8 @@ public struct DHTConfig: Sendable {
     public var providersPerAnswer = 100
     /// Requests one peer may send per second on average, and in a burst; more are refused (the
     /// stream is reset), so a flood from one peer cannot take the server from the others.
-    public var inboundRequestsPerSecond: Double = 100
-    public var inboundRequestBurst: Double = 500
+    public var inboundRequestsPerSecond: Double = 500
+    public var inboundRequestBurst: Double = 2_000
     /// Records a GET_VALUE search collects before it settles (go: 16 of the 20 closest).
     public var valueQuorum = 16
 

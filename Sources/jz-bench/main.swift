@@ -11,7 +11,7 @@ func now() -> Double {
 }
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]\n       jz-bench net [--mib N] [--streams N] [--json] (--help for more)\n".utf8))
+    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]\n       jz-bench net [--mib N] [--streams N] [--json] (--help for more)\n       jz-bench dht-mem [--records N] [--network N] [--sqlite DIR] [--json]\n".utf8))
     exit(2)
 }
 
@@ -57,6 +57,8 @@ case "sha256":
 case "net":
     let ok = await runNet(Array(args.dropFirst()))
     exit(ok ? 0 : 1)
+case "dht-mem":
+    exit(runDHTMem(Array(args.dropFirst())) ? 0 : 1)
 default:
     usage()
 }
