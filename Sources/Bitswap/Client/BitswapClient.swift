@@ -36,6 +36,9 @@ final class BitswapClient: @unchecked Sendable {
         self.onStored = onStored
     }
 
+    /// Our own peer ID (content routing lists us when we provide part of a DAG).
+    var localPeer: PeerID { network.host.localPeer }
+
     // MARK: Sessions
 
     func register(_ session: FetchSession) {

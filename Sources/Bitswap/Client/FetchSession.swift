@@ -253,7 +253,7 @@ actor FetchSession {
 
     /// Content routing named `peer` as a provider of the root.
     func providerFound(_ peer: PeerID) {
-        guard !finished, planner.peers[peer] == nil else { return }
+        guard !finished, planner.peers[peer] == nil, peer != client.localPeer else { return }
         logger.debug("bitswap: provider \(peer) of \(root) joins the fetch")
         addPeer(peer)
         dispatch()
