@@ -40,7 +40,14 @@ public enum JSONValue: Sendable, Equatable {
         case let .bool(b): out += b ? "true" : "false"
         case let .int(i): out += String(i)
         case let .double(d):
-            if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
+            // JSON has no infinities or NaN: they are written as null.
+            if !d.isFinite {
+                out += "null"
+            } else if d == d.rounded(), abs(d) < 1e15 {
+                out += String(Int64(d))
+            } else {
+                out += "\(d)"
+            }
         case let .string(s): out += JSONValue.quote(s)
         case let .array(items):
             if items.isEmpty { out += "[]"; return }

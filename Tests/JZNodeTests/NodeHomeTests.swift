@@ -133,6 +133,9 @@ struct NodeConfigTests {
         #expect(value.serialized(indent: nil) == #"{"a":9223372036854775807,"b":[1,"two\n\"q\""],"c":0.5,"d":{},"e":[]}"#)
         #expect(value.serialized(indent: nil, keyOrder: ["e", "a"]).hasPrefix(#"{"e":[],"a":"#))
         #expect(try JSONValue.parse(value.serialized()) == value)
+        // No infinities or NaN in JSON: null instead (a never-refreshed bucket's time is -inf).
+        let odd: JSONValue = [.double(-.infinity), .double(.infinity), .double(.nan)]
+        #expect(odd.serialized(indent: nil) == "[null,null,null]")
     }
 }
 

@@ -207,7 +207,8 @@ extension APIRoutes {
                 "PeerCount": .int(Int64(info.peers.count)),
                 "Buckets": .array(info.buckets.map { b in
                     ["Index": .int(Int64(b.index)), "Peers": .int(Int64(b.peers)), "Cached": .int(Int64(b.cached)),
-                     "LastRefresh": .double(b.lastRefreshed)]
+                     // Never refreshed: null (the table reports -infinity).
+                     "LastRefresh": b.lastRefreshed.isFinite ? .double(b.lastRefreshed) : .null]
                 }),
                 "Peers": .array(info.peers.map { p in
                     ["ID": .string(p.description), "Connected": .bool(connected.contains(p)),
