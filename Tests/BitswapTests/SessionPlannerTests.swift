@@ -116,6 +116,39 @@ final class SessionPlannerTests: XCTestCase {
         XCTAssertEqual(planner.plan(now: 0.2), [:])
     }
 
+    /// After a DONT_HAVE the want goes to a peer that said HAVE, not to the next one in turn.
+    func testPeersThatSaidHaveAreAskedFirst() throws {
+        var planner = SessionPlanner(config: config())
+        let peers = peerIDs(5)
+        for peer in peers { planner.addPeer(peer, now: 0) }
+        let c = try cids(1)
+        planner.want(c)
+        let first = try XCTUnwrap(assignments(planner.plan(now: 0))[c[0]])
+        let holder = try XCTUnwrap(peers.last { $0 != first })
+        planner.presence(c[0].multihash, kind: .have, from: holder, now: 0.05)
+        planner.presence(c[0].multihash, kind: .dontHave, from: first, now: 0.1)
+        XCTAssertEqual(assignments(planner.plan(now: 0.1)), [c[0]: holder])
+    }
+
+    /// A provider found while the root is out to a silent peer is asked at once, not after the
+    /// silent peer's timeout; the block's arrival cancels it at the other.
+    func testAProviderFoundIsAskedForAWantAlreadyOut() throws {
+        var planner = SessionPlanner(config: config())
+        let silent = peerIDs(1)[0]
+        planner.addPeer(silent, now: 0)
+        let c = try cids(1)
+        planner.want(c)
+        XCTAssertEqual(assignments(planner.plan(now: 0)), [c[0]: silent])
+        let provider = peerIDs(1)[0]
+        let entries = planner.providerFound(provider, for: c[0].multihash, now: 0.3)
+        XCTAssertEqual(entries.map(\.cid), [c[0]])
+        XCTAssertEqual(entries.first?.wantType, .block)
+        XCTAssertEqual(planner.providerFound(provider, for: c[0].multihash, now: 0.4), [])
+        let (_, cancelAt) = try XCTUnwrap(planner.blockReceived(c[0].multihash, bytes: 10, from: provider, now: 0.5))
+        XCTAssertEqual(cancelAt, [silent])
+        XCTAssertTrue(planner.isComplete)
+    }
+
     func testAllRefusedWaitsRetryDelayThenRetries() throws {
         var planner = SessionPlanner(config: config(retry: 1))
         let peers = peerIDs(2)

@@ -256,6 +256,8 @@ actor FetchSession {
         guard !finished, planner.peers[peer] == nil, peer != client.localPeer else { return }
         logger.debug("bitswap: provider \(peer) of \(root) joins the fetch")
         addPeer(peer)
+        let entries = planner.providerFound(peer, for: root.multihash, now: now)
+        if !entries.isEmpty { client.send(BitswapMessage(wantlist: entries), to: peer, session: self) }
         dispatch()
     }
 

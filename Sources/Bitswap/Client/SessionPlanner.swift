@@ -55,6 +55,8 @@ struct SessionPlanner {
         /// Every peer ever sent a want for it (block or have): servers keep wants, even refused
         /// ones, until cancelled, so these all get the cancel.
         var notified: Set<PeerID> = []
+        /// Peers that answered HAVE: asked first when the want is (re)assigned.
+        var haves: Set<PeerID> = []
     }
 
     let config: Config
@@ -130,7 +132,10 @@ struct SessionPlanner {
     /// A HAVE or DONT_HAVE arrived.
     mutating func presence(_ multihash: Multihash, kind: BlockPresence.Kind, from peer: PeerID, now: Double) {
         peers[peer]?.lastHeard = now
-        if kind == .have { peers[peer]?.refusalsInARow = 0 }
+        if kind == .have {
+            peers[peer]?.refusalsInARow = 0
+            wants[multihash]?.haves.insert(peer)
+        }
         guard kind == .dontHave, var want = wants[multihash] else { return }
         peers[peer]?.inflight.removeValue(forKey: multihash)
         peers[peer]?.dontHaves += 1
@@ -139,6 +144,21 @@ struct SessionPlanner {
         want.refusedBy.insert(peer)
         wants[multihash] = want
         requeueIfIdle(multihash)
+    }
+
+    /// Content routing says `peer` provides `multihash` (the root): the peer joins, counts as having
+    /// said HAVE, and when the want is already out to other peers it is asked of this one too
+    /// (the others may be silent for `requestTimeout`). Returns the entries to send it.
+    mutating func providerFound(_ peer: PeerID, for multihash: Multihash, now: Double) -> [WantlistEntry] {
+        addPeer(peer, now: now)
+        guard peers[peer]?.dropped == nil, var want = wants[multihash] else { return [] }
+        want.haves.insert(peer)
+        defer { wants[multihash] = want }
+        guard !want.queued, !want.askedOf.contains(peer), (peers[peer]?.inflight.count ?? 0) < config.window else { return [] }
+        want.askedOf.insert(peer)
+        want.notified.insert(peer)
+        peers[peer]?.inflight[multihash] = now
+        return [WantlistEntry(cid: want.cid, priority: want.priority, wantType: .block, sendDontHave: peers[peer]?.supportsPresence ?? true)]
     }
 
     /// Stops asking `peer`; its open requests go back to the queue. Returns them.
@@ -221,6 +241,10 @@ struct SessionPlanner {
             }
             eligible = eligible.filter { ready.contains($0) && (peers[$0]?.inflight.count ?? 0) < config.window }
             guard let best = eligible.min(by: { a, b in
+                // A peer that said it has the block goes first (the first want's want-have
+                // broadcast tells who holds the DAG), then peers not demoted for refusing.
+                let ha = want.haves.contains(a), hb = want.haves.contains(b)
+                if ha != hb { return ha }
                 let da = demoted.contains(a), db = demoted.contains(b)
                 if da != db { return !da }
                 let fa = peers[a]?.inflight.count ?? 0, fb = peers[b]?.inflight.count ?? 0
