@@ -678,3 +678,52 @@ def test_jz_lookup_bounded_against_closer_peer_flood(jz_node_bin, jz, kad, daemo
         "unverified fake peers entered J's routing table"
     fn = q.find_node(j.dial_addr(), random_peer_id(), LAN, timeout=10)
     assert fakes.isdisjoint(p["id"] for p in fn["closer"]), fn
+
+
+def test_jz_reprovide_sweeps_and_records_survive_restart(jz_node_bin, jz, kad, daemons, work_dir):
+    """Three jz daemons (B and C bootstrapped from A only). C stores 40 blocks without announcing
+    them (`block put`), then `routing reprovide` announces them all by keyspace sweep: `stats
+    provide` shows far fewer lookups than CIDs, and A finds C as provider of each. B, holding
+    those provider records, is restarted: it still answers GET_PROVIDERS for them (the records
+    live in <home>/dht.sqlite)."""
+    require_routing(jz_node_bin)
+    a = jz_daemon(jz, daemons, "A")
+    b = jz_daemon(jz, daemons, "B", bootstrap=[a.dial_addr()])
+    c = jz_daemon(jz, daemons, "C", bootstrap=[a.dial_addr()])
+    assert wait_jz_table(c, a.peer_id, b.peer_id, timeout=30), "C never saw A and B\n" + diagnose(c)
+    assert wait_jz_table(a, b.peer_id, c.peer_id, timeout=30), "A never saw B and C\n" + diagnose(a)
+
+    cids = []
+    for i in range(40):
+        f = work_dir / f"block-{i}.bin"
+        f.write_bytes(f"sweep block {i}".encode())
+        res = c.cli("block", "put", "--pin", str(f), check=False)
+        assert res.returncode == 0, describe(res)
+        cids.append(res.stdout.strip())
+    before = c.cli("stats", "provide", "--json").json()
+    c.cli("routing", "reprovide")
+    done = wait_until(lambda: (lambda s: not s["ReprovideRunning"]
+                               and s["LastReprovideStart"] != before.get("LastReprovideStart")
+                               and s["LastReprovideBatchSize"] >= 40)(
+        c.cli("stats", "provide", "--json").json()), 60, 0.3)
+    assert done, f"no reprovide cycle finished: {c.cli('stats', 'provide', '--json').stdout}"
+    stats = c.cli("stats", "provide", "--json").json()
+    # One lookup per keyspace region and table, not one per CID.
+    assert 1 <= stats["LastReprovideLookups"] <= 8, stats
+
+    for cid in cids[:10]:
+        res = findprovs(a, cid, n=1)
+        assert res.returncode == 0, describe(res)
+        assert c.peer_id in [p["ID"] for p in parse_providers(res)], (cid, res.stdout, diagnose(a))
+
+    # B holds C's records (3 peers: everyone is among the closest); after a restart it still does.
+    def b_lists_c(q: KadClient, cid: str) -> bool:
+        return any(p["id"] == c.peer_id for p in q.get_providers(b.dial_addr(), cid, LAN)["providers"])
+    q = kad("py-q")
+    assert all(b_lists_c(q, cid) for cid in cids[:5]), "B did not take C's provider records"
+    b.stop()
+    b.start()
+    # A new client: py-libp2p keeps dialling B's old port otherwise.
+    q2 = kad("py-q2")
+    assert all(b_lists_c(q2, cid) for cid in cids[:5]), \
+        "after a restart B lost the provider records it had stored\n" + b.log_tail()
