@@ -49,14 +49,15 @@ public final class MemoryNetwork: @unchecked Sendable {
     public var autoConnect: Bool { lock.withLock { dialOnDemand } }
 
     /// A new host with a fresh Ed25519 identity. `protocols`: the only protocols it speaks (nil: any).
-    public func makeHost(protocols: Set<ProtocolID>? = nil) -> MemoryHost {
+    /// `ip`: the IPv4 address it is known by (each host gets its own port).
+    public func makeHost(protocols: Set<ProtocolID>? = nil, ip: String = "127.0.0.1") -> MemoryHost {
         let key = PrivateKey.generateEd25519()
         let port: Int = lock.withLock {
             defer { nextPort += 1 }
             return nextPort
         }
         // A valid literal multiaddr cannot fail to parse.
-        let address = (try? Multiaddr("/ip4/127.0.0.1/tcp/\(port)")) ?? Multiaddr([])
+        let address = (try? Multiaddr("/ip4/\(ip)/tcp/\(port)")) ?? Multiaddr([])
         let host = MemoryHost(key: key, address: address, protocols: protocols, network: self)
         lock.withLock { hosts[host.localPeer] = host }
         return host

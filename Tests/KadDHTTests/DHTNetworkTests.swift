@@ -14,12 +14,15 @@ final class DHTTestNet: Sendable {
     let hosts: [MemoryHost]
     let dhts: [KademliaDHT]
 
-    init(count: Int, modes: (Int) -> DHTMode = { _ in .server }, protocols: Set<ProtocolID>? = nil) {
+    init(
+        count: Int, scope: DHTScope = .lan, modes: (Int) -> DHTMode = { _ in .server },
+        ip: (Int) -> String = { _ in "127.0.0.1" }
+    ) {
         var hosts: [MemoryHost] = []
         var dhts: [KademliaDHT] = []
         for i in 0..<count {
-            let host = network.makeHost(protocols: protocols)
-            var config = DHTConfig(scope: .lan, mode: modes(i))
+            let host = network.makeHost(ip: ip(i))
+            var config = DHTConfig(scope: scope, mode: modes(i))
             config.requestTimeout = .seconds(5)
             config.refreshInterval = 3600
             let validator = NamespacedValidator.standard
@@ -73,6 +76,30 @@ struct DHTNetworkTests {
         let other = try Multihash.hash(Array("nobody".utf8), with: .sha2_256).bytes
         for await info in net.dhts[7].findProviders(key: other, limit: 1) { none.append(info) }
         #expect(none.isEmpty)
+    }
+
+    /// The WAN table over public addresses: at most 2 peers of one /16 per bucket (3 per table), so
+    /// a crowd from one network cannot fill it; providers are still found.
+    @Test func wanTableLimitsPeersPerNetwork() async throws {
+        // 10 nodes in 198.51.x.x (one /16), 15 spread over other /16s.
+        let net = DHTTestNet(count: 25, scope: .wan, ip: { i in i < 10 ? "198.51.0.\(i + 1)" : "203.\(i).0.1" })
+        await net.start()
+        defer { Task { await net.stop() } }
+        let crowd = Set(net.hosts.prefix(10).map(\.localPeer))
+        for (i, dht) in net.dhts.enumerated() where i >= 10 {
+            #expect(dht.info().peers.filter { crowd.contains($0) }.count <= 3, "node \(i)")
+        }
+        let key = try Multihash.hash(Array("wan".utf8), with: .sha2_256).bytes
+        _ = try await net.dhts[20].provide(key: key, addresses: [net.hosts[20].address])
+        var found: [PeerInfo] = []
+        for await info in net.dhts[12].findProviders(key: key, limit: 1) { found.append(info) }
+        #expect(found.map(\.peer) == [net.hosts[20].localPeer])
+        // Loopback addresses are not WAN addresses: they are not announced.
+        let loopback = try Multiaddr("/ip4/127.0.0.1/tcp/1")
+        _ = try await net.dhts[21].provide(key: key, addresses: [loopback, net.hosts[21].address])
+        var all: [PeerInfo] = []
+        for await info in net.dhts[12].findProviders(key: key, limit: 0) { all.append(info) }
+        #expect(all.first { $0.peer == net.hosts[21].localPeer }?.addresses == [net.hosts[21].address])
     }
 
     @Test func recordsLandOnTheClosestPeers() async throws {
