@@ -289,16 +289,18 @@ struct LookupReport: Encodable {
 }
 
 struct ProvideMethodReport: Encodable {
-    var lookups: Int
-    var findNodeMessages: Int
-    var addProviderMessages: Int
+    var lookups = 0
+    var findNodeMessages = 0
+    var addProviderMessages = 0
     /// ADD_PROVIDER messages that reached a live node (records stored).
-    var recordsStored: Int
-    var checked: Int
-    var found: Int
-    var successRate: Double
-    var getMessagesPerCheck: Double
-    var wallSeconds: Double
+    var recordsStored = 0
+    var checked = 0
+    var found = 0
+    var successRate = 0.0
+    var getMessagesPerCheck = 0.0
+    /// Of the checked CIDs' records: mean holders among the CID's true k closest live nodes (brute force).
+    var holdersAmongTrueClosest = 0.0
+    var wallSeconds = 0.0
 }
 
 struct ProvideReport: Encodable {
@@ -374,6 +376,9 @@ func simBootstrap(_ net: inout SimNetwork, config: LookupConfig, refresh: Bool) 
         refreshLookups: refreshLookups, refreshMessages: refreshMessages,
         tableSize: Distribution(net.tables.map { Double($0.count) }), virtualSeconds: net.clock - start)
 }
+
+/// The first 64 bits of a keyspace point.
+func topWord(_ key: KadKey) -> UInt64 { key.bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
 
 /// A random keyspace point sharing exactly `cpl` (< 256) leading bits with `key`.
 func randomKey(sharing cpl: Int, with key: KadKey, using rng: inout SimRNG) -> KadKey {
@@ -455,31 +460,32 @@ func simProvide(_ net: inout SimNetwork, count: Int, checkSample: Int, config: L
     provideConfig.followUp = true
     let timeout = config.requestTimeout
 
+    /// ADD_PROVIDER of `cid` to `peers`: the live ones store the record (in `holders`).
+    func addProvider(_ cid: Int, to peers: [PeerID], report: inout ProvideMethodReport, holders: inout [[Int32]]) {
+        for peer in peers {
+            guard let j = net.index[peer] else { continue }
+            report.addProviderMessages += 1
+            if net.send(to: j, timeout: timeout) {
+                holders[cid].append(Int32(j))
+                report.recordsStored += 1
+            }
+        }
+    }
+
     // (a) One lookup per CID, then ADD_PROVIDER to its k closest peers that answered.
-    var perCID = ProvideMethodReport(
-        lookups: 0, findNodeMessages: 0, addProviderMessages: 0, recordsStored: 0, checked: 0, found: 0,
-        successRate: 0, getMessagesPerCheck: 0, wallSeconds: 0)
+    var perCID = ProvideMethodReport()
     var holdersPerCID = [[Int32]](repeating: [], count: count)
     var wall = now()
     for (cid, key) in kadKeys.enumerated() {
         let run = net.runLookup(from: provider, target: key, config: provideConfig)
         perCID.lookups += 1
         perCID.findNodeMessages += run.messages
-        for peer in run.lookup.closestQueried(net.k) {
-            guard let j = net.index[peer] else { continue }
-            perCID.addProviderMessages += 1
-            if net.send(to: j, timeout: timeout) {
-                holdersPerCID[cid].append(Int32(j))
-                perCID.recordsStored += 1
-            }
-        }
+        addProvider(cid, to: run.lookup.closestQueried(net.k), report: &perCID, holders: &holdersPerCID)
     }
     perCID.wallSeconds = now() - wall
 
     // (b) Sweep: one lookup per keyspace region; each key to its k closest among the peers found.
-    var sweepReport = ProvideMethodReport(
-        lookups: 0, findNodeMessages: 0, addProviderMessages: 0, recordsStored: 0, checked: 0, found: 0,
-        successRate: 0, getMessagesPerCheck: 0, wallSeconds: 0)
+    var sweepReport = ProvideMethodReport()
     var holdersSweep = [[Int32]](repeating: [], count: count)
     wall = now()
     let keys = zip(multihashes, kadKeys).map { ReprovideSweep.Key(multihash: $0, kadKey: $1) }
@@ -504,14 +510,7 @@ func simProvide(_ net: inout SimNetwork, count: Int, checkSample: Int, config: L
         let found = run.lookup.closest(Int.max, in: [.heard, .waiting, .queried])
         for (key, peers) in sweep.assign(region, peers: found) {
             guard let cid = cidOf[key.kadKey] else { continue }
-            for peer in peers {
-                guard let j = net.index[peer] else { continue }
-                sweepReport.addProviderMessages += 1
-                if net.send(to: j, timeout: timeout) {
-                    holdersSweep[cid].append(Int32(j))
-                    sweepReport.recordsStored += 1
-                }
-            }
+            addProvider(cid, to: peers, report: &sweepReport, holders: &holdersSweep)
         }
         progress = progress.advanced(past: region)
         done += 1
@@ -532,28 +531,51 @@ func simProvide(_ net: inout SimNetwork, count: Int, checkSample: Int, config: L
     var sample = Array(0..<count)
     sample.shuffle(using: &net.rng)
     let checked = Array(sample.prefix(min(checkSample, count)))
-    func check(_ holders: [[Int32]], into report: inout ProvideMethodReport, origins: [Int]) {
-        var messages = 0
-        for (cid, origin) in zip(checked, origins) {
-            report.checked += 1
-            if holders[cid].contains(Int32(origin)) {
-                report.found += 1
-                continue
-            }
-            var hit = false
-            let run = net.runLookup(from: origin, target: kadKeys[cid], config: config) { responder, _, _ in
-                hit = holders[cid].contains(Int32(responder))
-                return hit
-            }
-            messages += run.messages
-            if hit { report.found += 1 }
-        }
-        report.successRate = Double(report.found) / Double(max(report.checked, 1))
-        report.getMessagesPerCheck = Double(messages) / Double(max(report.checked, 1))
+    // Placement quality: the true k closest live nodes of a key, by brute force over the first
+    // 64 bits of the distance (a tie there needs a 64-bit collision).
+    let nodeTops = net.ids.map { topWord(KadKey(peer: $0)) }
+    func trueClosest(_ cid: Int) -> Set<Int32> {
+        let target = topWord(kadKeys[cid])
+        let live = net.ids.indices.filter { net.alive[$0] }
+        return Set(live.sorted { nodeTops[$0] ^ target < nodeTops[$1] ^ target }.prefix(net.k).map { Int32($0) })
     }
-    let origins = checked.map { _ in net.randomLiveNode(except: provider) }
-    check(holdersPerCID, into: &perCID, origins: origins)
-    check(holdersSweep, into: &sweepReport, origins: origins)
+    /// One GET_PROVIDERS lookup for `cid` from `origin`, stopping at the first holder.
+    func check(_ cid: Int, from origin: Int, closest: Set<Int32>, holders: [[Int32]], into report: inout ProvideMethodReport) {
+        report.checked += 1
+        report.holdersAmongTrueClosest += Double(holders[cid].filter(closest.contains).count)
+        if holders[cid].contains(Int32(origin)) {
+            report.found += 1
+            return
+        }
+        var hit = false
+        let run = net.runLookup(from: origin, target: kadKeys[cid], config: config) { responder, _, _ in
+            hit = holders[cid].contains(Int32(responder))
+            return hit
+        }
+        report.getMessagesPerCheck += Double(run.messages)
+        if hit { report.found += 1 }
+    }
+    // Both methods from the same origin; which goes first alternates, since every lookup warms
+    // the origin's routing table for the next.
+    for (n, cid) in checked.enumerated() {
+        let origin = net.randomLiveNode(except: provider)
+        let closest = trueClosest(cid)
+        if n % 2 == 0 {
+            check(cid, from: origin, closest: closest, holders: holdersPerCID, into: &perCID)
+            check(cid, from: origin, closest: closest, holders: holdersSweep, into: &sweepReport)
+        } else {
+            check(cid, from: origin, closest: closest, holders: holdersSweep, into: &sweepReport)
+            check(cid, from: origin, closest: closest, holders: holdersPerCID, into: &perCID)
+        }
+    }
+    func average(_ r: inout ProvideMethodReport) {
+        let n = Double(max(r.checked, 1))
+        r.successRate = Double(r.found) / n
+        r.getMessagesPerCheck /= n
+        r.holdersAmongTrueClosest /= n
+    }
+    average(&perCID)
+    average(&sweepReport)
 
     return ProvideReport(
         cids: count, provider: net.ids[provider].description, networkEstimate: estimate,
@@ -617,11 +639,12 @@ func printSimTable(_ r: SimReport) {
         row("keys per region", dist(p.keysPerRegion))
         row("sweep restart", "resumed from SweepProgress bytes after \(p.resumedAfterRegions) regions")
         print(pad("", 34) + lpad("lookups", 10) + lpad("FIND_NODE", 12) + lpad("ADD_PROV", 10) + lpad("stored", 10)
-            + lpad("GET ok", 12) + lpad("GET msgs", 10) + lpad("wall s", 9))
+            + lpad("GET ok", 12) + lpad("GET msgs", 10) + lpad("in true k", 11) + lpad("wall s", 9))
         for (name, m) in [("  one lookup per CID", p.perCID), ("  sweep", p.sweep)] {
             print(pad(name, 34) + lpad("\(m.lookups)", 10) + lpad("\(m.findNodeMessages)", 12)
                 + lpad("\(m.addProviderMessages)", 10) + lpad("\(m.recordsStored)", 10)
-                + lpad("\(m.found)/\(m.checked)", 12) + lpad(f(m.getMessagesPerCheck), 10) + lpad(f(m.wallSeconds), 9))
+                + lpad("\(m.found)/\(m.checked)", 12) + lpad(f(m.getMessagesPerCheck), 10)
+                + lpad(f(m.holdersAmongTrueClosest), 11) + lpad(f(m.wallSeconds), 9))
         }
         row("sweep / per-CID lookups", "\(f(p.lookupRatio * 100, 2))%")
     }

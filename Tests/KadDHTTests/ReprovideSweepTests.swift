@@ -4,21 +4,9 @@ import Testing
 
 @testable import KadDHT
 
-/// A seeded generator so that every scenario is reproducible.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// `count` random sha2-256 multihashes.
 private func randomMultihashes(_ count: Int, seed: UInt64) -> [[UInt8]] {
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix(seed: seed)
     return (0..<count).map { _ in [0x12, 0x20] + (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) } }
 }
 
@@ -29,8 +17,9 @@ private func placedKey(_ top: [UInt8], fill: UInt8 = 0, tag: UInt8 = 0) -> Repro
 }
 
 /// `count` sha2-256 peer IDs from a seed.
-private func peers(_ count: Int, seed: UInt64) throws -> [PeerID] {
-    try randomMultihashes(count, seed: seed).map { try PeerID(bytes: $0) }
+private func peers(_ count: Int, seed: UInt64) -> [PeerID] {
+    var rng = SplitMix(seed: seed)
+    return randomPeers(count, &rng)
 }
 
 @Suite struct ReprovideSweepTests {
@@ -114,7 +103,7 @@ private func peers(_ count: Int, seed: UInt64) throws -> [PeerID] {
 
     @Test func networkSizeEstimateFromNearestPeers() throws {
         for (n, seed) in [(1_000, UInt64(4)), (10_000, 5)] {
-            let keys = try peers(n, seed: seed).map(KadKey.init(peer:))
+            let keys = peers(n, seed: seed).map(KadKey.init(peer:))
             let tops = keys.map { ReprovideSweep.prefix(of: $0, length: 64) }
             var estimates: [Double] = []
             for (center, top) in zip(keys, tops).prefix(25) {
@@ -130,7 +119,7 @@ private func peers(_ count: Int, seed: UInt64) throws -> [PeerID] {
     }
 
     @Test func assignGivesEachKeyItsKClosestPeers() throws {
-        let candidates = try peers(60, seed: 7)
+        let candidates = peers(60, seed: 7)
         let sweep = ReprovideSweep(multihashes: randomMultihashes(40, seed: 8), networkSize: 1, replication: 20)
         let region = try #require(sweep.regions.first)
         let assigned = sweep.assign(region, peers: candidates + candidates.prefix(10).reversed())
