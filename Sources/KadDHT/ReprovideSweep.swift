@@ -148,21 +148,13 @@ public struct ReprovideSweep: Sendable {
     /// region's lookup learned of: those that answered and those named in answers.
     public func assign(_ region: Region, peers: [PeerID]) -> [(key: Key, peers: [PeerID])] {
         var seen = Set<PeerID>()
-        let candidates = peers.filter { seen.insert($0).inserted }.map { peer in
-            let key = KadKey(peer: peer)
-            return (peer: peer, key: key, top: Self.prefix(of: key, length: 64))
-        }
+        let candidates = peers.filter { seen.insert($0).inserted }.map { (peer: $0, words: KeyWords(KadKey(peer: $0))) }
         let k = min(replication, candidates.count)
         return region.keys.map { key in
-            let target = key.kadKey
-            let targetTop = Self.prefix(of: target, length: 64)
-            // Order by the first 64 bits of the distance; the full keys only break (unlikely) ties.
+            let target = KeyWords(key.kadKey)
             let nearest = candidates.sorted { a, b in
-                let da = a.top ^ targetTop, db = b.top ^ targetTop
-                if da != db { return da < db }
-                if target.isCloser(a.key, than: b.key) { return true }
-                if target.isCloser(b.key, than: a.key) { return false }
-                return a.peer.bytes.lexicographicallyPrecedes(b.peer.bytes)
+                let da = a.words.distance(to: target), db = b.words.distance(to: target)
+                return da != db ? da < db : PeerID.bytesPrecede(a.peer, b.peer)
             }
             return (key, nearest.prefix(k).map(\.peer))
         }
@@ -210,8 +202,7 @@ public struct ReprovideSweep: Sendable {
     /// The first `length` (0…64) bits of `key` as an integer.
     static func prefix(of key: KadKey, length: Int) -> UInt64 {
         guard length > 0 else { return 0 }
-        var top: UInt64 = 0
-        for i in 0..<8 { top = top << 8 | UInt64(key.bytes[i]) }
+        let top = KeyWords(key).w0
         return length >= 64 ? top : top >> UInt64(64 - length)
     }
 }

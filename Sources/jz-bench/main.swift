@@ -1,6 +1,8 @@
 // jz-bench: micro-benchmarks of jz-node's hot paths, driven by the scripts in bench/.
 // `sha256` prints one machine-readable line per measurement: `<name> <bytes> <seconds> <MB/s>`;
-// `net` prints a table (or `--json`) of libp2p throughput against raw loopback TCP (NetBench.swift).
+// `net` prints a table (or `--json`) of libp2p throughput against raw loopback TCP (NetBench.swift);
+// `dht-sim` runs the Kademlia DHT code over a simulated network (DHTSim.swift); `dht-mem` measures
+// what full routing tables and provider records take in memory (DHTMem.swift).
 import Foundation
 import Multiformats
 
@@ -11,7 +13,11 @@ func now() -> Double {
 }
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]\n       jz-bench net [--mib N] [--streams N] [--json] (--help for more)\n       jz-bench dht-mem [--records N] [--network N] [--sqlite DIR] [--json]\n".utf8))
+    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]
+       jz-bench net [--mib N] [--streams N] [--json] (--help for more)
+       jz-bench dht-sim --nodes N [--churn F] [--lookups N] [--provide N] [--seed S] [--json] (--help for more)
+       jz-bench dht-mem [--records N] [--network N] [--sqlite DIR] [--json]
+".utf8))
     exit(2)
 }
 
@@ -54,6 +60,8 @@ case "sha256":
         print(String(format: "sha256-batch-256KiB %d %.4f %.1f", buffer.count, batchBest, Double(buffer.count) / batchBest / 1e6))
     }
     FileHandle.standardError.write(Data("digest \(digest.map { Hex.encode($0.digest) } ?? "")\n".utf8))
+case "dht-sim":
+    exit(runDHTSim(Array(args.dropFirst())) ? 0 : 1)
 case "net":
     let ok = await runNet(Array(args.dropFirst()))
     exit(ok ? 0 : 1)
