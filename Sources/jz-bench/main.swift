@@ -13,11 +13,13 @@ func now() -> Double {
 }
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: jz-bench sha256 [MiB] [rounds]
-       jz-bench net [--mib N] [--streams N] [--json] (--help for more)
-       jz-bench dht-sim --nodes N [--churn F] [--lookups N] [--provide N] [--seed S] [--json] (--help for more)
-       jz-bench dht-mem [--records N] [--network N] [--sqlite DIR] [--json]
-".utf8))
+    FileHandle.standardError.write(Data("""
+        usage: jz-bench sha256 [MiB] [rounds]
+               jz-bench net [--mib N] [--streams N] [--json] (--help for more)
+               jz-bench dht-sim --nodes N [--churn F] [--lookups N] [--provide N] [--seed S] [--json] (--help for more)
+               jz-bench dht-mem [--records N] [--network N] [--sqlite DIR] [--json]
+
+        """.utf8))
     exit(2)
 }
 
