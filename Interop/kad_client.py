@@ -63,6 +63,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from keys import b58decode, b58encode  # noqa: E402  (one base58 for the Interop helpers)
+
 WAN = "/ipfs/kad/1.0.0"
 LAN = "/ipfs/lan/kad/1.0.0"
 DEFAULT_TIMEOUT = 20.0
@@ -74,25 +77,7 @@ MSG_TYPES = {0: "PUT_VALUE", 1: "GET_VALUE", 2: "ADD_PROVIDER", 3: "GET_PROVIDER
 
 # ======================================= shared helpers ========================================
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
-
-
-def b58encode(data: bytes) -> str:
-    n = int.from_bytes(data, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
-
-def b58decode(text: str) -> bytes:
-    n = 0
-    for ch in text:
-        n = n * 58 + _B58.index(ch)
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
 
 
 def uvarint(n: int) -> bytes:
