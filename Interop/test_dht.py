@@ -19,6 +19,7 @@ answers FIND_NODE on each protocol ID, the hub's routing table, ``stats dht`` an
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -727,3 +728,40 @@ def test_jz_reprovide_sweeps_and_records_survive_restart(jz_node_bin, jz, kad, d
     q2 = kad("py-q2")
     assert all(b_lists_c(q2, cid) for cid in cids[:5]), \
         "after a restart B lost the provider records it had stored\n" + b.log_tail()
+
+
+def test_jz_pk_records_through_kubo(jz_node_bin, jz, kubo, kad, daemons, work_dir):
+    """`routing put /pk/<A>` on jz daemon A stores A's public key on the closest DHT peers: Kubo B
+    (whose own validator checks it) then serves it to a py-libp2p GET_VALUE, and jz daemon C,
+    connected only to B, reads it with `routing get`. A key that is not A's, an `/ipns/` record
+    (no validator yet) and an unknown namespace are refused with an error."""
+    require_routing(jz_node_bin)
+    b = kubo("B", run=True)
+    a = jz_daemon(jz, daemons, "A")
+    c = jz_daemon(jz, daemons, "C")
+    a.connect(b.dial_addr())
+    c.connect(b.dial_addr())
+    assert wait_jz_table(a, b.peer_id(), timeout=20), "B never joined A's table\n" + diagnose(a)
+    assert wait_jz_table(c, b.peer_id(), timeout=20), "B never joined C's table\n" + diagnose(c)
+    pk = base64.b64decode(a.id()["PublicKey"])
+    f = work_dir / "a.pk"
+    f.write_bytes(pk)
+    key = f"/pk/{a.peer_id}"
+    res = a.cli("routing", "put", key, str(f), check=False, timeout=60)
+    assert res.returncode == 0, describe(res)
+
+    # Kubo validated and kept it: its GET_VALUE answer carries the record.
+    q = kad("py-q")
+    raw_key = b"/pk/" + peer_id_bytes(a.peer_id)
+    got = wait_until(lambda: (q.get_value(b.dial_addr(), raw_key, LAN).get("reply") or {}).get("record"), 10, 0.3)
+    assert got and base64.b64decode(got["value_b64"]) == pk, f"Kubo B does not serve A's /pk/ record: {got}"
+
+    res = c.cli("routing", "get", key, "--json", check=False, timeout=60)
+    assert res.returncode == 0, describe(res)
+    assert base64.b64decode(json.loads(res.stdout)["Extra"]) == pk
+
+    other = work_dir / "c.pk"
+    other.write_bytes(base64.b64decode(c.id()["PublicKey"]))
+    for bad_key, path in ((key, other), (f"/ipns/{a.peer_id}", f), ("/foo/bar", f)):
+        res = a.cli("routing", "put", bad_key, str(path), check=False, timeout=60)
+        assert res.returncode != 0 and res.stderr.strip(), (bad_key, describe(res))
