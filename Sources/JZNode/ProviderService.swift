@@ -167,10 +167,14 @@ public final class ProviderService: Sendable {
             logger.warning("reprovide: cannot list what to provide: \(error)")
             return 600
         }
-        state.withLock { s in
+        // One cycle at a time (the timer's and `routing reprovide`'s).
+        let alreadyRunning = state.withLock { s -> Bool in
+            if s.stats.cycleRunning { return true }
             s.stats.cycleRunning = true
             s.stats.lastCycleStart = now
+            return false
         }
+        guard !alreadyRunning else { return 60 }
         let fresh = force || complete || progress == nil
         let outcome = await sweep(keys, resumeFrom: fresh ? nil : progress, started: fresh ? now : (cycleStart ?? now))
         state.withLock { s in
