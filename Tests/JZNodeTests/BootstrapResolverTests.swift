@@ -80,7 +80,9 @@ private func addrs(_ strings: [String]) throws -> [Multiaddr] {
     try strings.map { try Multiaddr($0) }
 }
 
-private func resolver(_ dns: FakeDNS, _ log: LogLines = LogLines(), timeout: Duration = .seconds(5)) -> BootstrapResolver {
+/// The fake answers at once, but runs on the shared blocking pool, which other suites may keep
+/// busy for seconds: the bound is generous so only a real hang fails.
+private func resolver(_ dns: FakeDNS, _ log: LogLines = LogLines(), timeout: Duration = .seconds(60)) -> BootstrapResolver {
     BootstrapResolver(logger: log.logger, timeout: timeout, lookupTXT: { try dns.lookup($0) })
 }
 
