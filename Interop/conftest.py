@@ -144,7 +144,7 @@ class JzDaemon:
     def start(self) -> "JzDaemon":
         if not self.node.config_path.exists():
             self.configure()
-        argv = [self.node.binary, "daemon", "--repo-dir", str(self.node.home)]
+        argv = [*self.node.wrap, self.node.binary, "daemon", "--repo-dir", str(self.node.home)]
         env = dict(os.environ, JZ_PATH=str(self.node.home), HOME=str(self.node.home.parent))
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env,

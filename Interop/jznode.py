@@ -31,7 +31,10 @@ class JzNode:
     """A jz-node home folder plus the binary to run against it (``--repo-dir`` on every call)."""
 
     def __init__(self, binary: str | os.PathLike, home: str | os.PathLike,
-                 timeout: float = DEFAULT_TIMEOUT):
+                 timeout: float = DEFAULT_TIMEOUT, wrap: list[str] | None = None):
+        """``wrap``: a command prefix for every run (``ip netns exec NS`` runs the CLI and the
+        daemon in a network namespace)."""
+        self.wrap = list(wrap or [])
         self.binary = str(binary)
         self.home = Path(home).resolve()
         self.timeout = timeout
@@ -39,7 +42,7 @@ class JzNode:
     def run(self, *args: str, check: bool = True, timeout: float | None = None) -> Result:
         """Run ``jz-node <args...> --repo-dir HOME``. HOME and JZ_PATH point into the test's
         work dir so a missing --repo-dir can never touch the real ~/.jz."""
-        argv = [self.binary, *args, "--repo-dir", str(self.home)]
+        argv = [*self.wrap, self.binary, *args, "--repo-dir", str(self.home)]
         env = dict(os.environ, JZ_PATH=str(self.home), HOME=str(self.home.parent))
         p = subprocess.run(argv, capture_output=True, text=True, env=env,
                            timeout=self.timeout if timeout is None else timeout)

@@ -162,7 +162,10 @@ class KuboNode:
     """
 
     def __init__(self, work_dir: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT,
-                 lib: str | os.PathLike | None = None, create_repo: bool = True):
+                 lib: str | os.PathLike | None = None, create_repo: bool = True,
+                 wrap: list[str] | None = None):
+        """``wrap``: a command prefix for the child (``ip netns exec NS`` runs the node in a
+        network namespace)."""
         self.work_dir = Path(work_dir).resolve()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.repo = self.work_dir / "repo"
@@ -174,7 +177,7 @@ class KuboNode:
         self._buf = b""
         self._log = open(self.work_dir / "kubo-child.log", "ab")
         self._proc = subprocess.Popen(
-            [sys.executable, "-u", str(Path(__file__).resolve()), "--worker", str(self.lib)],
+            [*(wrap or []), sys.executable, "-u", str(Path(__file__).resolve()), "--worker", str(self.lib)],
             cwd=self.work_dir,  # kubo.log lands here, not in the repo root
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             start_new_session=True,  # our Ctrl-C does not reach it; we kill it ourselves
