@@ -11,13 +11,15 @@ struct FetchCommand: AsyncParsableCommand {
         abstract: "Fetch a whole DAG from IPFS peers over Bitswap, verify every block, store and pin it.",
         discussion: """
             Asks the --peer peers, the connected peers and (without --peer) the
-            bootstrap peers. Every block is hashed against its CID before it is
+            bootstrap peers, and looks up providers of the root in the DHT at once
+            (Routing.Type none turns that off). Every block is hashed against its CID before it is
             stored; a peer that sends a bad block is dropped. Blocks already in the
             store are not asked for, so an interrupted fetch resumes where it
             stopped. dag-pb, raw and dag-cbor links are followed.
 
-            With a daemon running, the daemon fetches; otherwise a short-lived node
-            does (it listens nowhere: peers answer over the connections it opens).
+            With a daemon running, the daemon fetches (and announces what it pinned);
+            otherwise a short-lived node does (it listens nowhere: peers answer over
+            the connections it opens; it is a DHT client).
 
             Examples:
               jz-node fetch QmHash -o file.bin \\
