@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -615,14 +616,25 @@ def test_jz_fetch_resumes_after_sigkill(swarm, tmp_path):
     total = balanced_blocks(src.stat().st_size)
     addrs = [d.dial_addr() for d in ps]
     # One `bitswap stat` per poll (p1 alone) keeps the polling fast: with the wants spread over
-    # three providers, p1 having sent 1/16 of the DAG means about a fifth of it has arrived.
+    # three providers, p1 having sent 1/16 of the DAG means about a fifth of it has arrived. The
+    # kill also waits for the fetcher's first stored batch (a committed row in its store): on a
+    # slow disk the first batch's fsync may still be running at that point, and then there is
+    # nothing to resume from.
     base = stat(ps[0])["BlocksSent"]
     node = swarm.oneshot("resume")
     out = tmp_path / "big.bin"
     proc = popen_fetch(node, cid, *addrs, out=out)
+
+    def stored_blocks() -> int:
+        try:
+            with sqlite3.connect(f"file:{node.home / 'store.sqlite'}?mode=ro", uri=True, timeout=0.05) as db:
+                return db.execute("SELECT count(*) FROM blocks").fetchone()[0]
+        except sqlite3.Error:
+            return 0  # not created yet, or the writer holds the lock: ask again
+
     try:
         wait_until(lambda: proc.poll() is not None
-                   or stat(ps[0])["BlocksSent"] - base >= max(1, total // 16),
+                   or (stat(ps[0])["BlocksSent"] - base >= max(1, total // 16) and stored_blocks() > 0),
                    timeout=120, step=0.02)
         running = proc.poll() is None
         kill_group(proc)
