@@ -40,6 +40,8 @@ public enum KeyError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedOperation(KeyType, String)
     /// The crypto library failed where it should not (message carries its error text).
     case cryptoFailure(KeyType, String)
+    /// A PKCS#8 `PrivateKeyInfo` (DER or PEM) could not be read (message names the problem).
+    case invalidPKCS8(String)
 
     public var description: String {
         switch self {
@@ -53,6 +55,7 @@ public enum KeyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .inconsistentKeyPair(let t, let why): "inconsistent \(t) key pair: \(why)"
         case .unsupportedOperation(let t, let what): "\(t) keys do not support \(what)"
         case .cryptoFailure(let t, let why): "\(t) crypto operation failed: \(why)"
+        case .invalidPKCS8(let why): "invalid PKCS#8 private key: \(why)"
         }
     }
 }
