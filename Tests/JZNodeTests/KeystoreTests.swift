@@ -1,0 +1,217 @@
+import Foundation
+import Testing
+@testable import JZNode
+import P2PCrypto
+
+@Suite("Keystore")
+struct KeystoreTests {
+    /// An initialised node home and its keystore.
+    func makeKeystore() throws -> (Keystore, NodeIdentity) {
+        let home = NodeHome(path: try temporaryDirectory() + "/node")
+        try home.initialize(bootstrap: [])
+        return (Keystore(home: home), try home.loadIdentity().1)
+    }
+
+    func permissions(_ path: String) throws -> Int {
+        let attrs = try FileManager.default.attributesOfItem(atPath: path)
+        return try #require((attrs[.posixPermissions] as? NSNumber)?.intValue)
+    }
+
+    /// Kubo's `ipfs key import` vector (test/sharness/t0165-keystore-data/openssl_ed25519.pem), made by
+    /// `openssl genpkey -algorithm ED25519`; its peer ID computed from OpenSSL's public key.
+    static let kuboEd25519PEM = """
+        -----BEGIN PRIVATE KEY-----
+        MC4CAQAwBQYDK2VwBCIEIJ2M1na2f3dRm4b1FcAQvsn7q08+XfBZcr4MgH4yiBdz
+        -----END PRIVATE KEY-----
+
+        """
+    static let kuboEd25519PeerID = "12D3KooWAcekXpuJjXdXUVKvtjYsa2WAY7hF5hX4csqGe4S434R6"
+    static let kuboEd25519IPNSName = "k51qzi5uqu5dgh881t0hm6pfpev7wmidy6m8z3fzl4vxajkfkyd5zfjif5dhkx"
+
+    @Test func fileNamesAreKubosBase32Encoding() throws {
+        // boxo keystore: "key_" + lowercase RFC 4648 base32 without padding (its own test uses "valid").
+        #expect(Keystore.fileName(forKeyName: "valid") == "key_ozqwy2le")
+        #expect(Keystore.fileName(forKeyName: "foo") == "key_mzxw6")
+        #expect(Keystore.fileName(forKeyName: "mykey") == "key_nv4wwzlz")
+        #expect(Keystore.fileName(forKeyName: "ключ") == "key_2c5nbo6rr3iyo")
+        #expect(Keystore.keyName(fromFileName: "key_ozqwy2le") == "valid")
+        #expect(Keystore.keyName(fromFileName: "KEY_ozqwy2le") == nil)
+        #expect(Keystore.keyName(fromFileName: "key_OZQWY2LE") == "valid")
+        #expect(Keystore.keyName(fromFileName: "z.invalid") == nil)
+        #expect(Keystore.keyName(fromFileName: ".tmp-1-2") == nil)
+    }
+
+    @Test func aKeyFileWrittenAsKuboDoesIsListed() throws {
+        let (store, _) = try makeKeystore()
+        let key = PrivateKey.generateEd25519()
+        try FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
+        let file = (store.directory as NSString).appendingPathComponent("key_ozqwy2le")
+        try Data(key.protobufBytes).write(to: URL(fileURLWithPath: file))
+        try Data("stray".utf8).write(to: URL(fileURLWithPath: store.directory + "/z.invalid"))
+        #expect(try store.list().map(\.name) == ["self", "valid"])
+        #expect(try store.key(named: "valid").privateKey == key)
+    }
+
+    @Test func generateListRenameRemove() throws {
+        let (store, identity) = try makeKeystore()
+        #expect(try store.list().map(\.name) == ["self"])
+        let b = try store.generate(name: "b")
+        #expect(b.privateKey.type == .ed25519)
+        let a = try store.generate(name: "a", type: .rsa)
+        #expect(a.privateKey.type == .rsa)
+        let c = try store.generate(name: "c", type: .secp256k1)
+        let listed = try store.list()
+        #expect(listed.map(\.name) == ["self", "a", "b", "c"])
+        #expect(listed.map(\.peerID) == [identity.peerID, a.peerID, b.peerID, c.peerID])
+        #expect(try store.key(named: "b") == b)
+
+        let (renamed, overwritten) = try store.rename(from: "b", to: "d")
+        #expect(!overwritten)
+        #expect(renamed.peerID == b.peerID && renamed.name == "d")
+        #expect(try store.storedNames() == ["a", "c", "d"])
+        #expect(throws: KeystoreError.noSuchKey("b", path: store.path(forKeyName: "b"))) { try store.key(named: "b") }
+        // Renaming to itself changes nothing.
+        #expect(try store.rename(from: "d", to: "d").key.peerID == b.peerID)
+
+        let removed = try store.remove("a")
+        #expect(removed.peerID == a.peerID)
+        #expect(try store.storedNames() == ["c", "d"])
+        #expect(throws: KeystoreError.noSuchKey("a", path: store.path(forKeyName: "a"))) { try store.remove("a") }
+        // No temporary files left behind.
+        let files = try FileManager.default.contentsOfDirectory(atPath: store.directory).sorted()
+        #expect(files == [Keystore.fileName(forKeyName: "c"), Keystore.fileName(forKeyName: "d")].sorted())
+    }
+
+    @Test func permissionsAreOwnerOnly() throws {
+        let (store, _) = try makeKeystore()
+        try store.generate(name: "k")
+        #expect(try permissions(store.directory) == 0o700)
+        #expect(try permissions(store.path(forKeyName: "k")) == 0o600)
+        try store.import(name: "imported", bytes: try store.export(name: "k"), format: .libp2pProtobufCleartext)
+        #expect(try permissions(store.path(forKeyName: "imported")) == 0o600)
+    }
+
+    @Test func selfIsTheNodeIdentityAndProtected() throws {
+        let (store, identity) = try makeKeystore()
+        let me = try store.key(named: "self")
+        #expect(me.privateKey == identity.privateKey)
+        #expect(me.peerID == identity.peerID)
+        #expect(store.contains("self"))
+        #expect(throws: KeystoreError.reservedName(operation: "create")) { try store.generate(name: "self") }
+        #expect(throws: KeystoreError.reservedName(operation: "remove")) { try store.remove("self") }
+        #expect(throws: KeystoreError.reservedName(operation: "export")) { try store.export(name: "self") }
+        try store.generate(name: "other")
+        #expect(throws: KeystoreError.reservedName(operation: "rename")) { try store.rename(from: "self", to: "x") }
+        #expect(throws: KeystoreError.reservedName(operation: "overwrite")) {
+            try store.rename(from: "other", to: "self", force: true)
+        }
+        let bytes = try store.export(name: "other")
+        #expect(throws: KeystoreError.reservedName(operation: "import")) { try store.import(name: "self", bytes: bytes) }
+        #expect(!FileManager.default.fileExists(atPath: store.path(forKeyName: "self")))
+    }
+
+    @Test func badNamesAreRefused() throws {
+        let (store, _) = try makeKeystore()
+        #expect(throws: KeystoreError.invalidName("", reason: "key names must be at least one character")) {
+            try store.generate(name: "")
+        }
+        #expect(throws: KeystoreError.invalidName("a/b", reason: "key names may not contain slashes")) {
+            try store.generate(name: "a/b")
+        }
+        try store.generate(name: "ok")
+        #expect(throws: KeystoreError.self) { try store.rename(from: "ok", to: "../x") }
+        #expect(try store.storedNames() == ["ok"])
+    }
+
+    @Test func duplicateNamesAreRefusedUnlessForced() throws {
+        let (store, _) = try makeKeystore()
+        let first = try store.generate(name: "dup")
+        #expect(throws: KeystoreError.keyExists("dup", path: store.path(forKeyName: "dup"))) { try store.generate(name: "dup") }
+        #expect(throws: KeystoreError.keyExists("dup", path: store.path(forKeyName: "dup"))) {
+            try store.import(name: "dup", bytes: PrivateKey.generateEd25519().protobufBytes)
+        }
+        #expect(try store.key(named: "dup") == first)
+        let second = try store.generate(name: "second")
+        #expect(throws: KeystoreError.keyExists("dup", path: store.path(forKeyName: "dup"))) {
+            try store.rename(from: "second", to: "dup")
+        }
+        #expect(try store.storedNames() == ["dup", "second"])
+        let (moved, overwritten) = try store.rename(from: "second", to: "dup", force: true)
+        #expect(overwritten)
+        #expect(moved.peerID == second.peerID)
+        #expect(try store.storedNames() == ["dup"])
+        #expect(try store.key(named: "dup").peerID == second.peerID)
+    }
+
+    @Test func keySizes() throws {
+        let (store, _) = try makeKeystore()
+        #expect(throws: KeystoreError.self) { try store.generate(name: "small", type: .rsa, bits: 1024) }
+        #expect(throws: KeystoreError.self) { try store.generate(name: "ed", type: .ed25519, bits: 2048) }
+        #expect(throws: KeystoreError.self) { try store.generate(name: "ec", type: .ecdsa) }
+        #expect(try store.generate(name: "ed", type: .ed25519, bits: 256).privateKey.type == .ed25519)
+        #expect(try store.storedNames() == ["ed"])
+    }
+
+    @Test func aCorruptKeyFileIsNamedInTheError() throws {
+        let (store, _) = try makeKeystore()
+        try store.generate(name: "good")
+        let file = store.path(forKeyName: "bad")
+        try Data([0x08, 0x01, 0x12, 0x03, 1, 2, 3]).write(to: URL(fileURLWithPath: file))
+        do {
+            _ = try store.key(named: "bad")
+            Issue.record("a corrupt key decoded")
+        } catch {
+            guard case let .corruptKey(name, path, _) = error else { Issue.record("unexpected \(error)"); return }
+            #expect(name == "bad" && path == file)
+            #expect(error.description.contains(file) && error.description.contains("'bad'"))
+        }
+        #expect(throws: KeystoreError.self) { try store.list() }
+        // Removing it is the way out.
+        let removed = try store.remove("bad")
+        #expect(removed.peerID == nil)
+        #expect(try store.list().map(\.name) == ["self", "good"])
+    }
+
+    @Test(arguments: [KeyType.ed25519, .rsa, .secp256k1], KeyFormat.allCases)
+    func exportThenImportRoundTrips(type: KeyType, format: KeyFormat) throws {
+        let (store, _) = try makeKeystore()
+        let original = try store.generate(name: "orig", type: type)
+        let exported = try store.export(name: "orig", format: format)
+        if format == .pemPKCS8Cleartext {
+            let text = String(decoding: exported, as: UTF8.self)
+            #expect(text.hasPrefix("-----BEGIN PRIVATE KEY-----\n"))
+            #expect(text.hasSuffix("-----END PRIVATE KEY-----\n"))
+            #expect(text.split(separator: "\n").allSatisfy { $0.count <= 64 })
+        } else {
+            #expect(exported == original.privateKey.protobufBytes)
+        }
+        let imported = try store.import(name: "copy", bytes: exported, format: format)
+        #expect(imported.privateKey == original.privateKey)
+        #expect(try store.key(named: "copy").peerID == original.peerID)
+    }
+
+    @Test func importsKubosOpenSSLVector() throws {
+        let (store, _) = try makeKeystore()
+        let key = try store.import(name: "openssl", bytes: Array(Self.kuboEd25519PEM.utf8), format: .pemPKCS8Cleartext)
+        #expect(key.peerID.description == Self.kuboEd25519PeerID)
+        #expect(key.peerID.cidString() == Self.kuboEd25519IPNSName)
+        // And exports it back to the same PEM (OpenSSL and Go write the same PKCS#8 for Ed25519).
+        #expect(String(decoding: try store.export(name: "openssl", format: .pemPKCS8Cleartext), as: UTF8.self) == Self.kuboEd25519PEM)
+    }
+
+    @Test func importErrorsSayWhatToDo() throws {
+        let (store, _) = try makeKeystore()
+        do {
+            try store.import(name: "x", bytes: Array(Self.kuboEd25519PEM.utf8), format: .libp2pProtobufCleartext)
+            Issue.record("PEM imported as protobuf")
+        } catch {
+            #expect(error.description.contains("--format=pem-pkcs8-cleartext"))
+        }
+        #expect(throws: KeystoreError.self) { try store.import(name: "x", bytes: [1, 2, 3], format: .pemPKCS8Cleartext) }
+        // ECDSA only with allowAnyKeyType, as Kubo's --allow-any-key-type.
+        let ecdsa = try PrivateKey.generate(.ecdsa)
+        #expect(throws: KeystoreError.self) { try store.import(name: "ec", bytes: ecdsa.protobufBytes) }
+        #expect(try store.import(name: "ec", bytes: ecdsa.protobufBytes, allowAnyKeyType: true).privateKey == ecdsa)
+        #expect(try store.storedNames() == ["ec"])
+    }
+}
