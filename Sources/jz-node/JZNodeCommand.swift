@@ -23,6 +23,7 @@ struct JZNodeCommand: AsyncParsableCommand {
             VersionCommand.self,
             ConfigCommand.self,
             BootstrapCommand.self,
+            KeyCommand.self,
             CIDCommand.self,
             AddCommand.self,
             CatCommand.self,

@@ -215,3 +215,46 @@ struct KeystoreTests {
         #expect(try store.storedNames() == ["ec"])
     }
 }
+
+@Suite("Keystore CLI", .serialized)
+struct KeystoreCLITests {
+    @Test func keyCommandsRoundTrip() throws {
+        let dir = try temporaryDirectory()
+        let home = dir + "/node"
+        #expect(try CLI.run(["init", "--empty-bootstrap"], home: home).status == 0)
+
+        let gen = try CLI.run(["key", "gen", "mykey", "--json"], home: home)
+        #expect(gen.status == 0, "\(gen.stderr)")
+        let genJSON = try #require(try JSONSerialization.jsonObject(with: Data(gen.stdout.utf8)) as? [String: String])
+        #expect(genJSON["Name"] == "mykey")
+        let id = try #require(genJSON["Id"])
+        #expect(id.hasPrefix("k51"))
+
+        let list = try CLI.run(["key", "list", "--json"], home: home)
+        let listJSON = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: [[String: String]]])
+        #expect(listJSON["Keys"]?.map { $0["Name"] ?? "" } == ["self", "mykey"])
+        #expect(listJSON["Keys"]?.last?["Id"] == id)
+        #expect(try CLI.run(["key", "ls"], home: home).stdout == "self\nmykey\n")
+
+        let pem = dir + "/mykey.pem"
+        let export = try CLI.run(["key", "export", "mykey", "-f", "pem-pkcs8-cleartext", "-o", pem], home: home)
+        #expect(export.status == 0, "\(export.stderr)")
+        let attrs = try FileManager.default.attributesOfItem(atPath: pem)
+        #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let imported = try CLI.run(["key", "import", "copy", pem, "-f", "pem-pkcs8-cleartext"], home: home)
+        #expect(imported.stdout == id + "\n")
+
+        let renamed = try CLI.run(["key", "rename", "copy", "mykey"], home: home)
+        #expect(renamed.status != 0)
+        #expect(renamed.stderr.contains("already exists") && renamed.stderr.split(separator: "\n").count == 1)
+        let forced = try CLI.run(["key", "rename", "copy", "mykey", "--force"], home: home)
+        #expect(forced.stdout == "Key \(id) renamed to mykey with overwriting\n")
+
+        let selfRemoval = try CLI.run(["key", "rm", "self"], home: home)
+        #expect(selfRemoval.status != 0 && selfRemoval.stderr.contains("'self'"))
+        let removed = try CLI.run(["key", "rm", "mykey", "--json"], home: home)
+        let removedJSON = try #require(try JSONSerialization.jsonObject(with: Data(removed.stdout.utf8)) as? [String: [[String: String]]])
+        #expect(removedJSON["Keys"] == [["Name": "mykey", "Id": id]])
+        #expect(try CLI.run(["key", "list"], home: home).stdout == "self\n")
+    }
+}
