@@ -250,7 +250,7 @@ struct KeyCommand: ParsableCommand {
 struct IPNSBaseOption: ParsableArguments {
     @Option(
         name: .customLong("ipns-base"),
-        help: "Encoding of key IDs: base36 (k51…, default), another multibase (name or prefix), or b58mh (12D3KooW…, Qm…).")
+        help: "Encoding of key IDs: base36 (k51…), another multibase (name or prefix), or b58mh (12D3KooW…, Qm…).")
     var ipnsBase: String = "base36"
 
     func validate() throws { _ = try base() }
@@ -273,7 +273,7 @@ struct IPNSBaseOption: ParsableArguments {
 struct KeyFormatOption: ParsableArguments {
     @Option(
         name: [.short, .long],
-        help: "Key file format: libp2p-protobuf-cleartext (default) or pem-pkcs8-cleartext.")
+        help: "Key file format: libp2p-protobuf-cleartext or pem-pkcs8-cleartext.")
     var format: String = KeyFormat.libp2pProtobufCleartext.rawValue
 
     func validate() throws { _ = try parsed() }
