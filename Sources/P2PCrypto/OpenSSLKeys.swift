@@ -88,19 +88,27 @@ public enum OpenSSL {
         return out
     }
 
+    /// Calls a d2i_* function over `der` (after clearing the error queue): the object, if any, and
+    /// how many bytes it consumed. The caller owns the object.
+    static func decodeDERObject(
+        _ der: [UInt8], _ d2i: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?
+    ) -> (OpaquePointer?, Int) {
+        ERR_clear_error()
+        return der.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return (nil, 0) }
+            var cursor: UnsafePointer<UInt8>? = base
+            let object = d2i(&cursor, buffer.count)
+            return (object, cursor.map { $0 - base } ?? 0)
+        }
+    }
+
     /// Calls a d2i_* function over all of `der`; fails unless it decodes and consumes every byte.
     static func decodeDER(
         _ der: [UInt8], type: KeyType, what: String,
         _ d2i: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?
     ) throws(KeyError) -> EVPKey {
         guard !der.isEmpty else { throw .invalidKeyLength(type, expected: "a non-empty \(what)", actual: 0) }
-        ERR_clear_error()
-        let decoded: (OpaquePointer?, Int) = der.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return (nil, 0) }
-            var cursor: UnsafePointer<UInt8>? = base
-            let key = d2i(&cursor, buffer.count)
-            return (key, cursor.map { $0 - base } ?? 0)
-        }
+        let decoded = decodeDERObject(der, d2i)
         guard let pointer = decoded.0 else {
             throw .invalidKeyEncoding(type, "not a DER \(what) (\(errorText()))")
         }

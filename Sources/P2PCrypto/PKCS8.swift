@@ -31,13 +31,7 @@ extension PrivateKey {
     /// Reads a DER PKCS#8 `PrivateKeyInfo`: Ed25519, RSA, ECDSA (NIST curves) or secp256k1.
     public init(pkcs8DER der: [UInt8]) throws(KeyError) {
         guard !der.isEmpty else { throw .invalidPKCS8("empty input") }
-        ERR_clear_error()
-        let decoded: (OpaquePointer?, Int) = der.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return (nil, 0) }
-            var cursor: UnsafePointer<UInt8>? = base
-            let info = d2i_PKCS8_PRIV_KEY_INFO(nil, &cursor, buffer.count)
-            return (info, cursor.map { $0 - base } ?? 0)
-        }
+        let decoded = OpenSSL.decodeDERObject(der) { d2i_PKCS8_PRIV_KEY_INFO(nil, $0, $1) }
         guard let info = decoded.0 else { throw .invalidPKCS8("not a DER PrivateKeyInfo (\(OpenSSL.errorText()))") }
         defer { PKCS8_PRIV_KEY_INFO_free(info) }
         guard decoded.1 == der.count else { throw .invalidPKCS8("\(der.count - decoded.1) trailing bytes after the DER") }
