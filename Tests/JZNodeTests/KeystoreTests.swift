@@ -199,6 +199,73 @@ struct KeystoreTests {
         #expect(String(decoding: try store.export(name: "openssl", format: .pemPKCS8Cleartext), as: UTF8.self) == Self.kuboEd25519PEM)
     }
 
+    /// Kubo's other vectors (test/sharness/t0165-keystore-data): an OpenSSL RSA 2048 key (peer ID computed
+    /// from OpenSSL's public key) and a secp384r1 key that `import` refuses without --allow-any-key-type.
+    static let kuboRSAPEM = """
+        -----BEGIN PRIVATE KEY-----
+        MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQDSaJB9EKnShOs6
+        sbGkB40crn72yNKXj5OBPS2wBDTHWwxyhTB0qJirOT2QYW2DmR/4lPfVk5/f4CJ7
+        xIHUBJRoC+NTwqHit24DQBd00tNG4EnKn2Dad/arZ/nEVshkKiGXn0qXxiHHsaCn
+        X/pnVPU4+O7fdfUlz2EKf3Og/ocRCFrdMsULR2QwDc0YWsY8ngrcKegyFCbKjXjo
+        zvfbGevCDPlhKaZLxRy0PHnON00YC4KO6d77XpbECFvsE1aG1RxYQX0Zjr+i8UvD
+        UJp/YCoRNEX54/wKpGebMUrFse5K9hBsFen/wCsPnOsYPSb9g8qyoYRDBnr9sIe1
+        9MxFTMy/AgMBAAECggEAKXu2KQI1CS1tlzfbdySJ/MKmg49afckv4sYmENLzeO6J
+        iLabtBRdbTyu151t0wlIlWEBb9lYJvJwuggnNJ7mh5D4c9YmxqU1imyDc2PxhcLI
+        qas8lDYcqvSn+L7HaYAo+VTNhxjoJg/uRbGVk/PbGS1zIxmFiLvXPROdv3sPNBsf
+        EYMDH9q7/8DI6dNBQPxtTKlTDLDsTezbkNFQ74znlXgQYcfY1mXljcRtbJqhQJT3
+        uppktESPwLRmqtT9H+v9nCtQR6OLmAmLWNgMrSdGKBsSsgJwv2xfpNMffwd84dtT
+        uGrS2K+BY0TH2q+Xx04r18GLCst3U5MBSklyHQ/mwQKBgQDqnxNOnK41/n/Q8X4a
+        /TUnZBx/JHiCoQoa06AsMxFgOvV3ycR+Z9lwb5I5BsicH1GUcHIxSY3mCyd4fLwE
+        FC0QIyNhPJ5oFKh0Oynjm+79VE8v7kK2qqRL4zUpaCXEsSOrhRsCY0/WQdMUPVsh
+        okXDUIv37G9KUcjdrhNVpGK3oQKBgQDllK7augIhmlQZTdSLTgmuzhYsXdSGDML/
+        Bx48q7OvPhvZIIOsygLGhtcBk2xG6PN1yP44cx9dvcTnzxU6TEblO5P8TWY0BSNj
+        ZuC5wdxLwc3KUdLd9JLR7qcbjqndDruE01rQFVQ3MDbyB1+VrJgiVHIEomJJrKGm
+        FQ+314moXwKBgQDL90sDlnZk/kED1k15DRN+kSus5HnXpkRwmfWvNx4t+FOZtdCa
+        y5Fei8Akz17rStbTIwZDDtzLVnsT5exV52xdkQ6a4+YaOYtQsHZ0JwWXOgo1cv6Q
+        ary2NGns+1uKKS0HWYnng4rOix8Dg2uMS9Q2PfnQqLz/cSYcgc7RLz2awQKBgQDd
+        HSaLYztKQeldtahPwwlwYuzYLkbSFNh559EnfffBgIAxzy8C7E1gB95sliBi61oQ
+        x1SR6c776hoLaVd4np5picgt6B3XXFuJETy/rAcQr8gUZFpDi5sctk4cLHtNfTL9
+        6tI8N061GKrS0GcvMNwVtF9cN0mSy8GkxAQvfFgI4QKBgQC4NVimIPptfFckulAL
+        /t0vkdLhCRr1+UFNhgsQJhCZpfWZK4x8If6Jru/eiU7ywEsL6fHE2ENvyoTjV33g
+        b9yJ7SV4zkz4VhBxc3p26SIvBgLqtHwH8IkIonlbfQFoEAg1iOneLvimPy0YGHsG
+        +bTwwlAJJhctILkFtAbooeAQVQ==
+        -----END PRIVATE KEY-----
+
+        """
+    static let kuboRSAPeerID = "QmWqgbBdPWDUnqDWey5RoRbg98bEciLkoFwLg76xctpKgJ"
+    static let kuboSecp384r1PEM = """
+        -----BEGIN PRIVATE KEY-----
+        MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDC8DksLZwPKGQS8tuWI
+        w+dNYiSHUyw30NkrK9YGmjgp84sVVa5NGrv0QniAnNWG1DqhZANiAATq0d5KV1MF
+        IIpF4beNX+YsmFdqB2oDLhznO/4xNsFCFKE39oGQmuMwnQhDNZZ2CQA8csfgZmuF
+        OSooe/Ru6ubyeGVKafcHJrOMBvl8hIg0tVWgIAhuXiTHq0UL0QTv9Vk=
+        -----END PRIVATE KEY-----
+
+        """
+
+    /// Kubo's test_openssl_compatibility: PEM in, libp2p protobuf out and back in, PEM out again,
+    /// byte-identical to the OpenSSL original.
+    @Test(arguments: [(kuboEd25519PEM, kuboEd25519PeerID), (kuboRSAPEM, kuboRSAPeerID)])
+    func openSSLCompatibilityCycle(pem: String, peerID: String) throws {
+        let (store, _) = try makeKeystore()
+        let imported = try store.import(name: "test-openssl", bytes: Array(pem.utf8), format: .pemPKCS8Cleartext)
+        #expect(imported.peerID.description == peerID)
+        let protobuf = try store.export(name: "test-openssl", format: .libp2pProtobufCleartext)
+        try store.remove("test-openssl")
+        try store.import(name: "test-openssl", bytes: protobuf)
+        let exported = try store.export(name: "test-openssl", format: .pemPKCS8Cleartext)
+        #expect(String(decoding: exported, as: UTF8.self) == pem)
+    }
+
+    @Test func keyTypesKuboDoesNotGenerateNeedAllowAnyKeyType() throws {
+        let (store, _) = try makeKeystore()
+        let bytes = Array(Self.kuboSecp384r1PEM.utf8)
+        #expect(throws: KeystoreError.self) { try store.import(name: "restricted-type", bytes: bytes, format: .pemPKCS8Cleartext) }
+        let key = try store.import(name: "restricted-type", bytes: bytes, format: .pemPKCS8Cleartext, allowAnyKeyType: true)
+        #expect(key.privateKey.type == .ecdsa)
+        try store.remove("restricted-type")
+    }
+
     @Test func importErrorsSayWhatToDo() throws {
         let (store, _) = try makeKeystore()
         do {
