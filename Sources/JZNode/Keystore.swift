@@ -44,11 +44,12 @@ public struct Keystore: Sendable {
         return name
     }
 
-    /// Checks a name for a key file: non-empty and without `/`; `self` is refused when
-    /// `operation` is given (create, import, remove, rename), as Kubo does.
-    public static func validate(_ name: String, for operation: String? = nil) throws(KeystoreError) {
+    /// Checks a key name: non-empty; without `/` when `creating` a key (names a Kubo keystore
+    /// already holds stay usable); `self` is refused when `operation` is given (create, import,
+    /// remove, rename, export), as Kubo does.
+    public static func validate(_ name: String, for operation: String? = nil, creating: Bool = false) throws(KeystoreError) {
         if name.isEmpty { throw .invalidName(name, reason: "key names must be at least one character") }
-        if name.contains("/") { throw .invalidName(name, reason: "key names may not contain slashes") }
+        if creating && name.contains("/") { throw .invalidName(name, reason: "key names may not contain slashes") }
         if let operation, name == selfName { throw .reservedName(operation: operation) }
     }
 
@@ -100,7 +101,7 @@ public struct Keystore: Sendable {
     /// Ed25519 and secp256k1 keys are always 256 bits (`bits` may be nil or 256).
     @discardableResult
     public func generate(name: String, type: KeyType = .ed25519, bits: Int? = nil) throws(KeystoreError) -> NamedKey {
-        try Keystore.validate(name, for: "create")
+        try Keystore.validate(name, for: "create", creating: true)
         if contains(name) { throw .keyExists(name, path: path(forKeyName: name)) }
         let key: PrivateKey
         switch type {
@@ -146,7 +147,7 @@ public struct Keystore: Sendable {
     public func rename(from old: String, to new: String, force: Bool = false) throws(KeystoreError) -> (key: NamedKey, overwritten: Bool) {
         try Keystore.validate(old, for: "rename")
         if new == Keystore.selfName { throw .reservedName(operation: "overwrite") }
-        try Keystore.validate(new)
+        try Keystore.validate(new, creating: true)
         let key = try readKey(old)
         if old == new { return (NamedKey(name: new, privateKey: key), false) }
         let source = path(forKeyName: old)
@@ -195,7 +196,7 @@ public struct Keystore: Sendable {
     public func `import`(
         name: String, bytes: [UInt8], format: KeyFormat = .libp2pProtobufCleartext, allowAnyKeyType: Bool = false
     ) throws(KeystoreError) -> NamedKey {
-        try Keystore.validate(name, for: "import")
+        try Keystore.validate(name, for: "import", creating: true)
         if contains(name) { throw .keyExists(name, path: path(forKeyName: name)) }
         let key: PrivateKey
         switch format {
@@ -217,7 +218,7 @@ public struct Keystore: Sendable {
         }
         if !allowAnyKeyType && key.type == .ecdsa {
             throw .invalidImport(
-                name, reason: "\(key.type) keys are not allowed, only RSA, Ed25519 or secp256k1 (allow any key type if you are sure)")
+                name, reason: "\(key.type) keys are not allowed, only RSA, Ed25519 or secp256k1 (--allow-any-key-type accepts it if you are sure)")
         }
         try write(key, as: name)
         return NamedKey(name: name, privateKey: key)

@@ -120,7 +120,14 @@ struct KeystoreTests {
         }
         try store.generate(name: "ok")
         #expect(throws: KeystoreError.self) { try store.rename(from: "ok", to: "../x") }
+        #expect(throws: KeystoreError.self) { try store.import(name: "a/b", bytes: PrivateKey.generateEd25519().protobufBytes) }
         #expect(try store.storedNames() == ["ok"])
+        // A name with a slash that a Kubo keystore already holds (base32 hides the slash) stays usable.
+        let kubo = PrivateKey.generateEd25519()
+        try Data(kubo.protobufBytes).write(to: URL(fileURLWithPath: store.path(forKeyName: "team/a")))
+        #expect(try store.key(named: "team/a").privateKey == kubo)
+        try store.rename(from: "team/a", to: "team-a")
+        #expect(try store.storedNames() == ["ok", "team-a"])
     }
 
     @Test func duplicateNamesAreRefusedUnlessForced() throws {
