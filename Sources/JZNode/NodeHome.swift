@@ -43,6 +43,9 @@ public struct NodeHome: Sendable {
     /// `<home>/dht.sqlite`: the DHT's provider records and reprovider progress.
     public var dhtDatabasePath: String { (path as NSString).appendingPathComponent(NodeHome.dhtDatabaseFileName) }
 
+    /// The named keys in `<home>/keystore/` (and `self`, the identity).
+    public var keystore: Keystore { Keystore(home: self) }
+
     public var isInitialized: Bool { FileManager.default.fileExists(atPath: configPath) }
 
     /// Creates the home with a new Ed25519 identity and the default configuration.
@@ -60,6 +63,10 @@ public struct NodeHome: Sendable {
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw .io(path: path, reason: "cannot create the node home: \(error.localizedDescription)")
+        }
+        // The keystore folder, owner-only, as `ipfs init` makes it.
+        if mkdir(keystore.directory, 0o700) != 0 && errno != EEXIST {
+            throw .io(path: keystore.directory, reason: "cannot create the keystore: \(String(cString: strerror(errno)))")
         }
         let identity = NodeIdentity(privateKey: key)
         let config = NodeConfig.makeDefault(

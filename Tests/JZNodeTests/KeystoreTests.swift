@@ -9,7 +9,7 @@ struct KeystoreTests {
     func makeKeystore() throws -> (Keystore, NodeIdentity) {
         let home = NodeHome(path: try temporaryDirectory() + "/node")
         try home.initialize(bootstrap: [])
-        return (Keystore(home: home), try home.loadIdentity().1)
+        return (home.keystore, try home.loadIdentity().1)
     }
 
     func permissions(_ path: String) throws -> Int {
@@ -84,6 +84,9 @@ struct KeystoreTests {
 
     @Test func permissionsAreOwnerOnly() throws {
         let (store, _) = try makeKeystore()
+        // `init` makes the folder, as `ipfs init` does.
+        #expect(try permissions(store.directory) == 0o700)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: store.directory).isEmpty)
         try store.generate(name: "k")
         #expect(try permissions(store.directory) == 0o700)
         #expect(try permissions(store.path(forKeyName: "k")) == 0o600)
