@@ -12,7 +12,7 @@ import SwiftProtobuf
 /// when present, only have to repeat what `data` says; `signatureV1` is written for old readers and
 /// never trusted. Parsing (`init(bytes:)`) checks shape only; `validate(for:now:)` checks the key,
 /// the signature and the validity.
-public struct IPNSRecord: Hashable, Sendable {
+public struct IPNSRecord: Hashable, Sendable, CustomStringConvertible {
     /// The largest serialized record accepted: 10 KiB.
     public static let maxSize = 10 * 1024
     /// How long a created record is valid by default (boxo `DefaultRecordLifetime`): 48 hours.
@@ -63,8 +63,16 @@ public struct IPNSRecord: Hashable, Sendable {
     /// `TTL` as a duration (nil when `data` has none).
     public var ttl: Duration? { ttlNanoseconds.map { Duration.nanoseconds(Int64(clamping: $0)) } }
 
+    /// Records are equal when their serialized bytes are.
     public static func == (lhs: IPNSRecord, rhs: IPNSRecord) -> Bool { lhs.bytes == rhs.bytes }
     public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+
+    /// A one-line summary: value, sequence, validity, TTL, size.
+    public var description: String {
+        let ttlText = ttlNanoseconds.map { "\($0 / 1_000_000_000)s" } ?? "none"
+        return "IPNS record \(valueString ?? "<\(value.count) bytes>") seq \(sequence) valid until \(validity) "
+            + "ttl \(ttlText) (\(bytes.count) bytes)"
+    }
 
     // MARK: - Parsing
 

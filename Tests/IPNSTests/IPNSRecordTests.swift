@@ -201,3 +201,13 @@ import Testing
         #expect(throws: IPNSError.invalidDataField("Value", "missing or not bytes")) { try IPNSRecord(bytes: stringValue) }
     }
 }
+
+@Suite struct IPNSRecordDescriptionTests {
+    @Test func descriptionIsOneLine() throws {
+        let record = try IPNSRecord.create(
+            value: "/ipfs/bafkqaaa", sequence: 2, validity: IPNSTimestamp(seconds: 0, nanoseconds: 5_000),
+            ttl: .seconds(60), key: PrivateKey.generateEd25519())
+        #expect(record.description.hasPrefix("IPNS record /ipfs/bafkqaaa seq 2 valid until 1970-01-01T00:00:00.000005Z ttl 60s ("))
+        #expect(!record.description.contains("\n"))
+    }
+}
