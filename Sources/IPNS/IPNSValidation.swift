@@ -12,26 +12,31 @@ extension IPNSRecord {
         return record
     }
 
-    /// Checks this record for `name` at `now`, in the order of the spec's "Record Verification":
+    /// Checks this record for `name` at `now`, failing on the first error in the order of the spec's
+    /// "Record Verification" (ipfs/specs `src/ipns/ipns-record.md`):
     ///
     /// 1. size ≤ 10 KiB (`.recordTooLarge`);
-    /// 2. `signatureV2` and `data` present (`.missingSignatureV2`, `.missingData`), `data` a DAG-CBOR
-    ///    map with the fields (checked by parsing);
+    /// 2. `signatureV2` and `data` present (`.missingSignatureV2`, `.missingData`);
     /// 3. the public key: from `pubKey`, which must be the name's key (`.invalidPublicKey`,
     ///    `.publicKeyMismatch`), or else inlined in the name (`.publicKeyNotFound`);
-    /// 4. for a V1+V2 record, each V1 protobuf field equals its `data` field (`.fieldMismatch`);
-    /// 5. `signatureV2` verifies over `"ipns-signature:" ‖ data` (`.invalidSignature`);
-    /// 6. the validity EOL is not before `now` (`.expired`).
+    /// 4. `data` a DAG-CBOR map with the fields (`.invalidData`, `.invalidDataField`, …);
+    /// 5–6. `signatureV2` verifies over `"ipns-signature:" ‖ data` (`.invalidSignature`);
+    /// 7. when `signatureV1` or `value` is present, each V1 protobuf field equals its `data` field
+    ///    (`.fieldMismatch` naming the CBOR key);
+    /// 8. the validity EOL is later than `now` (`.expired`). The spec asks for "bigger than the
+    ///    current time"; boxo also accepts the EOL instant itself.
     ///
-    /// `signatureV1` is never checked: V1 signatures are ignored, as in boxo and the spec.
+    /// Steps 1, 2 and 4 run when the bytes are parsed (`init(bytes:)`), so a record whose `data` is
+    /// malformed fails there, before its key is looked at. `signatureV1` is never checked: V1
+    /// signatures are ignored, as the spec requires.
     public func validate(for name: IPNSName, now: Date = Date()) throws(IPNSError) {
         guard bytes.count <= Self.maxSize else { throw .recordTooLarge(size: bytes.count) }
         let key = try publicKey(for: name)
-        if legacy.isPresent { try checkLegacyFields() }
         guard key.verify(signature: signatureV2, message: Self.signatureV2Prefix + data) else {
             throw .invalidSignature
         }
-        guard IPNSTimestamp(now) <= validity else { throw .expired(validity: validity.rfc3339) }
+        if legacy.isPresent { try checkLegacyFields() }
+        guard validity > IPNSTimestamp(now) else { throw .expired(validity: validity.rfc3339) }
     }
 
     /// The key that must have signed this record for `name`: the `pubKey` field when present (it

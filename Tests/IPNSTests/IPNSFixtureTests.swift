@@ -100,3 +100,56 @@ import Testing
         #expect(created.legacy.ttl == record.legacy.ttl)
     }
 }
+
+/// Records used by the gateway conformance tests (Fixtures/gateway, see SOURCES.md): real boxo
+/// output for a `12D3KooW…` name, an RSA `Qm…` name and a nanosecond validity.
+@Suite struct IPNSGatewayFixtureTests {
+    static let now = Date(timeIntervalSince1970: 1_796_000_000)
+
+    static func fixture(_ name: String) throws -> [UInt8] {
+        let url = try #require(
+            Bundle.module.url(forResource: name, withExtension: "ipns-record", subdirectory: "Fixtures/gateway"))
+        return [UInt8](try Data(contentsOf: url))
+    }
+
+    @Test(arguments: [
+        "12D3KooWLQzUv2FHWGVPXTXSZpdHs7oHbXub2G5WC8Tx4NQhyd2d",
+        "QmVujd5Vb7moysJj8itnGufN7MEtPRCNHkKpNuA4onsRa3",
+        "k51qzi5uqu5djokp3m1keo36hoxtd6u3a1d2rg1camf6al7p3huy63dojlm57c",
+    ])
+    func validates(_ file: String) throws {
+        let bytes = try Self.fixture(file)
+        let name = try IPNSName(file)
+        let record = try IPNSRecord.validate(bytes, for: name, now: Self.now)
+        #expect(record.valueString?.hasPrefix("/ipfs/") == true)
+        // Our RFC 3339 writer gives back the exact signed text.
+        #expect(Array(record.validity.rfc3339.utf8) == record.validityBytes)
+        #expect(record.legacy.isPresent)
+        // A pubKey only for the RSA name, whose key is not inlined.
+        #expect((record.publicKeyBytes != nil) == file.hasPrefix("Qm"))
+        try IPNSValidator(clock: { Self.now }).validate(key: name.routingKey, value: bytes)
+        // Any other name fails.
+        let other = IPNSName(publicKey: PrivateKey.generateEd25519().publicKey)
+        #expect(throws: IPNSError.self) { try record.validate(for: other, now: Self.now) }
+    }
+
+    @Test func rsaRecordForAnotherRSANameIsAMismatch() throws {
+        let record = try IPNSRecord(bytes: try Self.fixture("QmVujd5Vb7moysJj8itnGufN7MEtPRCNHkKpNuA4onsRa3"))
+        let other = IPNSName(publicKey: try PrivateKey.generate(.rsa, rsaBits: 2048).publicKey)
+        do {
+            try record.validate(for: other, now: Self.now)
+            Issue.record("validated for another name")
+        } catch {
+            guard case .publicKeyMismatch = error else {
+                Issue.record("expected publicKeyMismatch, got \(error)")
+                return
+            }
+        }
+    }
+
+    @Test func nanosecondValidityParses() throws {
+        let record = try IPNSRecord(bytes: try Self.fixture("k51qzi5uqu5djokp3m1keo36hoxtd6u3a1d2rg1camf6al7p3huy63dojlm57c"))
+        #expect(record.validity.nanoseconds == 714_899_293)
+        #expect(record.validity.rfc3339 == "2126-01-31T15:56:12.714899293Z")
+    }
+}

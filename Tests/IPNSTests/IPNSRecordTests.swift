@@ -161,7 +161,11 @@ import Testing
         let key = PrivateKey.generateEd25519()
         let name = IPNSName(publicKey: key.publicKey)
         let record = try Self.make(key, lifetime: .seconds(60))
-        try record.validate(for: name, now: Self.now.addingTimeInterval(60))  // the EOL itself is still valid
+        try record.validate(for: name, now: Self.now.addingTimeInterval(59.999))
+        // The spec: the EOL must be later than the current time, so the EOL instant itself has expired.
+        #expect(throws: IPNSError.expired(validity: record.validity.rfc3339)) {
+            try record.validate(for: name, now: Self.now.addingTimeInterval(60))
+        }
         #expect(throws: IPNSError.expired(validity: record.validity.rfc3339)) {
             try record.validate(for: name, now: Self.now.addingTimeInterval(61))
         }
