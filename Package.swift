@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "P2PHost", targets: ["P2PHost"]),
         .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "KadDHT", targets: ["KadDHT"]),
+        .library(name: "IPNS", targets: ["IPNS"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -121,6 +122,13 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(
+            name: "IPNS",
+            dependencies: [
+                "P2PCrypto", "IPLD", "Multiformats", "P2PCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // In-memory hosts and network for protocol tests (Bitswap, the DHT): a library the test
         // targets share, as Hummingbird ships its testing support.
         .target(
@@ -206,6 +214,10 @@ let package = Package(
                 "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(
+            name: "IPNSTests",
+            dependencies: ["IPNS", "P2PCrypto", "IPLD", "Multiformats", "P2PCore"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "JZNodeTests",
             dependencies: [

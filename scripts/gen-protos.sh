@@ -34,6 +34,7 @@ PROTOS=(
     "bitswap-message.proto Bitswap Internal"
     "record.proto KadDHT Internal"
     "dht.proto KadDHT Internal"
+    "ipns-record.proto IPNS Internal"
 )
 
 CHECK=0
