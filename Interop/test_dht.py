@@ -765,3 +765,55 @@ def test_jz_pk_records_through_kubo(jz_node_bin, jz, kubo, kad, daemons, work_di
     for bad_key, path in ((key, other), (f"/ipns/{a.peer_id}", f), ("/foo/bar", f)):
         res = a.cli("routing", "put", bad_key, str(path), check=False, timeout=60)
         assert res.returncode != 0 and res.stderr.strip(), (bad_key, describe(res))
+
+
+def test_jz_ipns_names_through_kubo(jz_node_bin, jz, kubo, kad, daemons, work_dir):
+    """`name publish` on jz daemon A puts a signed IPNS record on the closest DHT peers: Kubo B
+    validates it with its own (boxo) validator and serves it to a py-libp2p GET_VALUE; jz daemon C,
+    connected only to B, resolves the name to the path. A second publish continues the sequence;
+    a --sequence that would go backwards is refused; a tampered record is refused by jz."""
+    require_routing(jz_node_bin)
+    if not jz_has_command(jz_node_bin, "name"):
+        pytest.skip("no `name` command")
+    b = kubo("B", run=True)
+    a = jz_daemon(jz, daemons, "A")
+    c = jz_daemon(jz, daemons, "C")
+    a.connect(b.dial_addr())
+    c.connect(b.dial_addr())
+    assert wait_jz_table(a, b.peer_id(), timeout=20), "B never joined A's table\n" + diagnose(a)
+    assert wait_jz_table(c, b.peer_id(), timeout=20), "B never joined C's table\n" + diagnose(c)
+    src = write_random(work_dir / "v1.bin", 1000)
+    cid = a.cli("add", "-Q", str(src)).stdout.strip()
+
+    res = a.cli("name", "publish", cid, "--json", check=False, timeout=120)
+    assert res.returncode == 0, describe(res)
+    pub = json.loads(res.stdout)
+    assert pub["Value"] == f"/ipfs/{cid}" and pub["Name"].startswith("k51") and pub["Sequence"] == 0, pub
+
+    q = kad("py-q")
+    raw_key = b"/ipns/" + peer_id_bytes(a.peer_id)
+    got = wait_until(lambda: (q.get_value(b.dial_addr(), raw_key, LAN).get("reply") or {}).get("record"), 10, 0.3)
+    assert got, "Kubo B does not serve A's IPNS record (its validator refused it?)"
+
+    res = c.cli("name", "resolve", pub["Name"], "--json", check=False, timeout=120)
+    assert res.returncode == 0, describe(res)
+    assert json.loads(res.stdout)["Path"] == f"/ipfs/{cid}"
+
+    # A new version: the sequence goes on, and the name resolves to it.
+    cid2 = a.cli("add", "-Q", str(write_random(work_dir / "v2.bin", 1000))).stdout.strip()
+    pub2 = json.loads(a.cli("name", "publish", f"/ipfs/{cid2}", "--json", timeout=120).stdout)
+    assert pub2["Sequence"] == 1, pub2
+    ok = wait_until(lambda: json.loads(c.cli("name", "resolve", pub["Name"], "--json", timeout=120).stdout)["Path"]
+                    == f"/ipfs/{cid2}", 20, 0.5)
+    assert ok, "C still resolves the old record"
+
+    res = a.cli("name", "publish", cid, "--sequence", "1", check=False, timeout=120)
+    assert res.returncode != 0 and "sequence" in res.stderr, describe(res)
+
+    # A record whose bytes were changed after signing is refused before it leaves jz.
+    bad = work_dir / "bad.ipns"
+    record = bytearray(base64.b64decode(got["value_b64"]))
+    record[len(record) // 2] ^= 0xFF
+    bad.write_bytes(bytes(record))
+    res = a.cli("routing", "put", f"/ipns/{a.peer_id}", str(bad), check=False, timeout=60)
+    assert res.returncode != 0 and res.stderr.strip(), describe(res)

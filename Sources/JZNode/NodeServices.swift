@@ -1,5 +1,6 @@
 import Bitswap
 import Foundation
+import IPNS
 import KadDHT
 import Logging
 import Multiformats
@@ -59,7 +60,8 @@ public final class NodeServices: Sendable {
                 backend = MemoryProviderBackend()
             }
             let providers = ProviderStore(backend: backend)
-            let validator = NamespacedValidator.standard
+            // `/pk/` keys and `/ipns/` records (the validator of the IPNS module).
+            let validator = Self.recordValidator
             let values = ValueRecordStore(validator: validator)
             func instance(_ scope: DHTScope) -> KademliaDHT {
                 KademliaDHT(
@@ -70,6 +72,11 @@ public final class NodeServices: Sendable {
         }
         bitswap = Bitswap(host: host, store: local.store, routing: dht, logger: logger)
     }
+
+    /// The record namespaces the node stores and accepts: `/pk/` and `/ipns/`.
+    static let recordValidator = NamespacedValidator([
+        PublicKeyValidator.namespace: PublicKeyValidator(), "ipns": IPNSValidator(),
+    ])
 
     static func hostConfig(_ settings: NetworkSettings, identity: NodeIdentity, logger: Logger) -> HostConfig {
         let security: [any SecurityTransport] = settings.security.map { name in

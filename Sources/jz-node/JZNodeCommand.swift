@@ -50,6 +50,7 @@ struct JZNodeCommand: AsyncParsableCommand {
             FetchCommand.self,
             BitswapCommand.self,
             RoutingCommand.self,
+            NameCommand.self,
             DHTCommand.self,
             StatsCommand.self,
         ]

@@ -29,6 +29,8 @@ struct APIRoutes {
             case "routing/put", "dht/put": return try await routingPut(request)
             case "routing/reprovide", "bitswap/reprovide": return try routingReprovide(request)
             case "dht/query": return try await dhtQuery(request)
+            case "name/publish": return try await namePublish(request)
+            case "name/resolve": return try await nameResolve(request)
             case "stats/dht": return try await statsDHT(request)
             case "stats/provide": return try statsProvide(request)
             case "shutdown":
