@@ -730,19 +730,24 @@ def test_jz_reprovide_sweeps_and_records_survive_restart(jz_node_bin, jz, kad, d
         "after a restart B lost the provider records it had stored\n" + b.log_tail()
 
 
-def test_jz_pk_records_through_kubo(jz_node_bin, jz, kubo, kad, daemons, work_dir):
-    """`routing put /pk/<A>` on jz daemon A stores A's public key on the closest DHT peers: Kubo B
-    (whose own validator checks it) then serves it to a py-libp2p GET_VALUE, and jz daemon C,
-    connected only to B, reads it with `routing get`. A key that is not A's, an `/ipns/` record
-    (no validator yet) and an unknown namespace are refused with an error."""
-    require_routing(jz_node_bin)
+def kubo_hub_with_two_jz(jz, kubo, daemons) -> tuple[KuboNode, JzDaemon, JzDaemon]:
+    """Kubo hub B and jz daemons A and C connected only to it, each with B in its table."""
     b = kubo("B", run=True)
     a = jz_daemon(jz, daemons, "A")
     c = jz_daemon(jz, daemons, "C")
-    a.connect(b.dial_addr())
-    c.connect(b.dial_addr())
-    assert wait_jz_table(a, b.peer_id(), timeout=20), "B never joined A's table\n" + diagnose(a)
-    assert wait_jz_table(c, b.peer_id(), timeout=20), "B never joined C's table\n" + diagnose(c)
+    for d in (a, c):
+        d.connect(b.dial_addr())
+        assert wait_jz_table(d, b.peer_id(), timeout=20), "B never joined the table\n" + diagnose(d)
+    return b, a, c
+
+
+def test_jz_pk_records_through_kubo(jz_node_bin, jz, kubo, kad, daemons, work_dir):
+    """`routing put /pk/<A>` on jz daemon A stores A's public key on the closest DHT peers: Kubo B
+    (whose own validator checks it) then serves it to a py-libp2p GET_VALUE, and jz daemon C,
+    connected only to B, reads it with `routing get`. A key that is not A's, a public key under
+    `/ipns/` (not an IPNS record) and an unknown namespace are refused with an error."""
+    require_routing(jz_node_bin)
+    b, a, c = kubo_hub_with_two_jz(jz, kubo, daemons)
     pk = base64.b64decode(a.id()["PublicKey"])
     f = work_dir / "a.pk"
     f.write_bytes(pk)
@@ -775,13 +780,7 @@ def test_jz_ipns_names_through_kubo(jz_node_bin, jz, kubo, kad, daemons, work_di
     require_routing(jz_node_bin)
     if not jz_has_command(jz_node_bin, "name"):
         pytest.skip("no `name` command")
-    b = kubo("B", run=True)
-    a = jz_daemon(jz, daemons, "A")
-    c = jz_daemon(jz, daemons, "C")
-    a.connect(b.dial_addr())
-    c.connect(b.dial_addr())
-    assert wait_jz_table(a, b.peer_id(), timeout=20), "B never joined A's table\n" + diagnose(a)
-    assert wait_jz_table(c, b.peer_id(), timeout=20), "B never joined C's table\n" + diagnose(c)
+    b, a, c = kubo_hub_with_two_jz(jz, kubo, daemons)
     src = write_random(work_dir / "v1.bin", 1000)
     cid = a.cli("add", "-Q", str(src)).stdout.strip()
 
