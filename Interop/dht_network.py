@@ -302,6 +302,55 @@ class Network:
             pool.shutdown(wait=False, cancel_futures=True)
         return results
 
+    # ----- IPNS names (--names) --------------------------------------------------------------
+
+    def run_names(self) -> dict:
+        """Every jz node publishes its file's CID under its own name; then every jz node resolves
+        every other jz node's name (a fresh record each). Returns counts and timings."""
+        jz = [n for n in self.nodes if n.jz]
+        names: dict[str, str] = {}
+        publish_s: list[float] = []
+
+        def publish(n: Node) -> None:
+            rc, out, err, _, total = self.run_cli(n, ["name", "publish", n.cid, "--json"], 120)
+            if rc == 0:
+                names[n.name] = json.loads(out)["Name"]
+                publish_s.append(total)
+            else:
+                self.stats_failures.append(f"{n.name}: name publish: {err.strip()}")
+
+        with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
+            for f in [pool.submit(publish, n) for n in jz]:
+                f.result()
+        pairs = [(a, b) for a in jz for b in jz if a is not b and b.name in names]
+        random.Random(self.opts.seed).shuffle(pairs)
+        resolved: list[float] = []
+        failures: list[str] = []
+        lock = threading.Lock()
+
+        def resolve(a: Node, b: Node) -> None:
+            rc, out, err, _, total = self.run_cli(a, ["name", "resolve", names[b.name], "--json"], 60)
+            ok = rc == 0 and json.loads(out).get("Path") == f"/ipfs/{b.cid}"
+            with lock:
+                if ok:
+                    resolved.append(total)
+                else:
+                    failures.append(f"{a.name} -> {b.name}: {err.strip() or out.strip()}")
+
+        with ThreadPoolExecutor(max_workers=self.opts.workers) as pool:
+            for f in [pool.submit(resolve, a, b) for a, b in pairs]:
+                f.result()
+        resolved.sort()
+
+        def pct(q: float) -> float | None:
+            return resolved[min(len(resolved) - 1, int(q * len(resolved)))] if resolved else None
+
+        return {"published": len(names), "publish_median_s": statistics.median(publish_s) if publish_s else None,
+                "resolves": len(pairs), "resolved": len(resolved),
+                "resolve_median_s": statistics.median(resolved) if resolved else None,
+                "resolve_p99_s": pct(0.99), "resolve_max_s": resolved[-1] if resolved else None,
+                "failures": failures[:5]}
+
     # ----- teardown ----------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -424,6 +473,9 @@ def main() -> int:
                                          / "dht-network"))
     p.add_argument("--seed", type=int, default=1, help="order of the pairs (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--names", action="store_true",
+                   help="then IPNS: every jz node publishes a name, every other resolves it "
+                        "(times of `name resolve` for a fresh record: median, p99)")
     opts = p.parse_args()
     if opts.nodes < 0:
         p.error("--nodes must be 0 (the two Kubo nodes only: a harness check) or more")
@@ -458,6 +510,19 @@ def main() -> int:
         results = net.run_pairs()
         seconds["pairs"] = time.monotonic() - t
         summary = summarize(net, results, tables, seconds)
+        if opts.names:
+            t = time.monotonic()
+            log("publishing and resolving IPNS names")
+            summary["names"] = names = net.run_names()
+            seconds["names"] = time.monotonic() - t
+            if not opts.json:
+                log(f"names: {names['published']} published (median {names['publish_median_s']:.2f} s); "
+                    f"{names['resolved']}/{names['resolves']} resolved, median {names['resolve_median_s']:.3f} s, "
+                    f"p99 {names['resolve_p99_s']:.3f} s, slowest {names['resolve_max_s']:.3f} s")
+                for line in names["failures"]:
+                    log(f"  failed: {line}")
+            if names["resolved"] != names["resolves"]:
+                summary["failure_count"] = summary.get("failure_count", 0) + names["resolves"] - names["resolved"]
         if opts.json:
             print(json.dumps(summary, indent=2))
         else:
