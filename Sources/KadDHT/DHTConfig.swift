@@ -68,6 +68,9 @@ public struct DHTConfig: Sendable {
     public var inboundRequestBurst: Double = 2_000
     /// Records a GET_VALUE search collects before it settles (go: 16 of the 20 closest).
     public var valueQuorum = 16
+    /// A GET_VALUE search settles as soon as this many peers returned the same best record (our
+    /// own copy counts): resolution need not wait for 16 answers as Kubo's does.
+    public var valueAgreement = 3
 
     public init(scope: DHTScope, mode: DHTMode) {
         self.scope = scope

@@ -519,13 +519,18 @@ public final class KademliaDHT: Sendable {
         }
     }
 
-    /// Valid records for `key` as a GET_VALUE lookup finds them (our own first); the lookup settles
-    /// after `valueQuorum` records.
+    /// Valid records for `key` as a GET_VALUE lookup finds them (our own first). The lookup settles
+    /// once `valueAgreement` peers have returned the same best record (the network has converged
+    /// on it), after `valueQuorum` records in all, or when the lookup ends.
     public func searchValues(key: [UInt8]) -> AsyncStream<[UInt8]> {
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let task = Task { [self] in
-            if let mine = values.get(key: key, now: clock()) { continuation.yield(mine.value) }
-            let count = Locked(0)
+            var tally = ValueTally(agreement: config.valueAgreement, quorum: config.valueQuorum)
+            if let mine = values.get(key: key, now: clock()) {
+                continuation.yield(mine.value)
+                _ = tally.add(mine.value, prefer: { _, _ in false })
+            }
+            let state = Locked(tally)
             _ = await lookup(key: key, message: DHTMessage(kind: .getValue, key: key)) { [self] peer, answer, _ in
                 guard let record = answer.record, record.key == key else { return false }
                 do {
@@ -535,9 +540,11 @@ public final class KademliaDHT: Sendable {
                     return false
                 }
                 continuation.yield(record.value)
-                return count.withLock { c in
-                    c += 1
-                    return c >= config.valueQuorum
+                let validator = self.validator
+                return state.withLock { t in
+                    t.add(record.value) { current, candidate in
+                        (try? validator.select(key: key, values: [current, candidate])) == 1
+                    }
                 }
             }
             continuation.finish()
@@ -700,5 +707,32 @@ struct RequestBudget: Sendable {
         }
         buckets[peer] = bucket
         return true
+    }
+}
+
+/// Counts records a GET_VALUE search has seen: how many peers returned the best one so far.
+struct ValueTally: Sendable {
+    let agreement: Int
+    let quorum: Int
+    private(set) var best: [UInt8]?
+    private(set) var agreeing = 0
+    private(set) var total = 0
+
+    init(agreement: Int, quorum: Int) {
+        self.agreement = agreement
+        self.quorum = quorum
+    }
+
+    /// Adds a valid record; `prefer(current, candidate)` says whether the candidate is better.
+    /// Returns true when the search may settle.
+    mutating func add(_ value: [UInt8], prefer: ([UInt8], [UInt8]) -> Bool) -> Bool {
+        total += 1
+        if let current = best, current == value {
+            agreeing += 1
+        } else if best == nil || prefer(best ?? [], value) {
+            best = value
+            agreeing = 1
+        }
+        return agreeing >= agreement || total >= quorum
     }
 }

@@ -49,3 +49,24 @@ import Testing
         #expect(decoded.closerPeers.allSatisfy { $0.id == peer && $0.addresses.count == 1 })
     }
 }
+
+@Suite struct ValueTallyTests {
+    @Test func settlesWhenEnoughPeersAgreeOnTheBest() {
+        var tally = ValueTally(agreement: 3, quorum: 16)
+        let older: [UInt8] = [1], newer: [UInt8] = [2]
+        let prefer: ([UInt8], [UInt8]) -> Bool = { current, candidate in candidate.first ?? 0 > current.first ?? 0 }
+        var settled: [Bool] = []
+        for value in [older, older, newer, older, newer, newer] { settled.append(tally.add(value, prefer: prefer)) }
+        // Two agree on the old record, then a newer one resets the count; three on it settle.
+        #expect(settled == [false, false, false, false, false, true])
+        #expect(tally.best == newer && tally.agreeing == 3 && tally.total == 6)
+    }
+
+    @Test func settlesAtTheQuorumEvenWithoutAgreement() {
+        var tally = ValueTally(agreement: 5, quorum: 4)
+        var last = false
+        for i in 0..<4 { last = tally.add([UInt8(i)], prefer: { _, _ in false }) }
+        #expect(last)
+        #expect(tally.best == [0])
+    }
+}
