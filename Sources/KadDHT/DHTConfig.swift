@@ -37,8 +37,6 @@ public enum DHTProtocol {
     public static let lan: ProtocolID = "/ipfs/lan/kad/1.0.0"
     /// Largest message read or written (go-libp2p's `network.MessageSizeMax`).
     public static let maxMessageBytes = 4 << 20
-    /// Largest provider key (a multihash) accepted.
-    public static let maxProviderKeyBytes = 80
 }
 
 /// Settings of one DHT instance; the defaults are go-libp2p-kad-dht's.

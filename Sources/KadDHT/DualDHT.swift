@@ -51,16 +51,8 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
     public func findProviders(_ cid: CID, limit: Int) -> AsyncStream<PeerInfo> {
         let key = cid.multihash.bytes
         let (stream, continuation) = AsyncStream<PeerInfo>.makeStream(bufferingPolicy: .bufferingNewest(1024))
-        let task = Task { [lan, wan] in
-            let (merged, sink) = AsyncStream<PeerInfo>.makeStream()
-            let producers = Task {
-                await withTaskGroup(of: Void.self) { group in
-                    for dht in [lan, wan] {
-                        group.addTask { for await info in dht.findProviders(key: key, limit: limit) { sink.yield(info) } }
-                    }
-                }
-                sink.finish()
-            }
+        let task = Task { [self] in
+            let (merged, producers) = merge { $0.findProviders(key: key, limit: limit) }
             var seen = Set<PeerID>()
             for await info in merged where seen.insert(info.peer).inserted {
                 continuation.yield(info)
@@ -138,23 +130,15 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
     public func getValue(_ key: [UInt8]) async throws -> [UInt8] {
         var best: [UInt8]?
         for try await value in searchValue(key) { best = value }
-        guard let best else { throw RoutingError.notFound("record \(Self.printable(key))") }
+        guard let best else { throw RoutingError.notFound("record \(RecordKey.describe(key))") }
         return best
     }
 
     public func searchValue(_ key: [UInt8]) -> AsyncThrowingStream<[UInt8], any Error> {
         let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
         let validator = lan.validator
-        let task = Task { [lan, wan] in
-            let (merged, sink) = AsyncStream<[UInt8]>.makeStream()
-            let producers = Task {
-                await withTaskGroup(of: Void.self) { group in
-                    for dht in [lan, wan] {
-                        group.addTask { for await v in dht.searchValues(key: key) { sink.yield(v) } }
-                    }
-                }
-                sink.finish()
-            }
+        let task = Task { [self] in
+            let (merged, producers) = merge { $0.searchValues(key: key) }
             var best: [UInt8]?
             for await value in merged {
                 if let current = best {
@@ -172,14 +156,20 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
         return stream
     }
 
-    /// `/pk/<peer ID>` or `/ipns/<peer ID>` when the key is such a record key, else base32.
-    public static func printable(_ key: [UInt8]) -> String {
-        if key.first == UInt8(ascii: "/"), let slash = key.dropFirst().firstIndex(of: UInt8(ascii: "/")) {
-            let namespace = String(decoding: key[...slash], as: UTF8.self)
-            let rest = Array(key[(slash + 1)...])
-            if let peer = try? PeerID(bytes: rest) { return namespace + peer.description }
-            return namespace + Multibase.base32.encode(rest)
+    /// One stream of what both tables' searches yield, in arrival order, and the task feeding it
+    /// (cancel it once enough has been read; the stream ends when both searches do).
+    private func merge<T: Sendable>(
+        _ search: @escaping @Sendable (KademliaDHT) -> AsyncStream<T>
+    ) -> (AsyncStream<T>, Task<Void, Never>) {
+        let (merged, sink) = AsyncStream<T>.makeStream()
+        let producers = Task { [lan, wan] in
+            await withTaskGroup(of: Void.self) { group in
+                for dht in [lan, wan] {
+                    group.addTask { for await item in search(dht) { sink.yield(item) } }
+                }
+            }
+            sink.finish()
         }
-        return Multibase.base32.encode(key)
+        return (merged, producers)
     }
 }

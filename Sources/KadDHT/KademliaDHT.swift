@@ -670,8 +670,8 @@ public final class KademliaDHT: Sendable {
 
     private func checkProviderKey(_ key: [UInt8], _ what: String) throws {
         guard !key.isEmpty else { throw DHTError.refused(reason: "\(what) without a key") }
-        guard key.count <= DHTProtocol.maxProviderKeyBytes else {
-            throw DHTError.refused(reason: "\(what) key of \(key.count) bytes (at most \(DHTProtocol.maxProviderKeyBytes))")
+        guard key.count <= ProviderStore.maxKeyLength else {
+            throw DHTError.refused(reason: "\(what) key of \(key.count) bytes (at most \(ProviderStore.maxKeyLength))")
         }
     }
 

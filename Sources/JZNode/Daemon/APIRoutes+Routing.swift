@@ -42,6 +42,13 @@ extension APIRoutes {
         return dht
     }
 
+    /// The announce queue and reprovider (it exists exactly when the DHT does).
+    func requireProvider() throws -> ProviderService {
+        _ = try requireDHT()
+        guard let provider = daemon.provider else { throw APIError.remote(status: 500, message: "routing is off") }
+        return provider
+    }
+
     static func peerJSON(_ info: PeerInfo) -> JSONValue {
         ["ID": .string(info.peer.description), "Addrs": .array(info.addresses.map { .string($0.description) })]
     }
@@ -95,8 +102,7 @@ extension APIRoutes {
     /// Announces each CID now (`recursive`: every block of its DAG present locally). With `queue`,
     /// queues the CIDs and returns at once (what `add`, `pin add`, `dag import` and `commit` use).
     func routingProvide(_ request: APIRequest) async throws -> APIResponse {
-        _ = try requireDHT()
-        guard let provider = daemon.provider else { throw APIError.remote(status: 500, message: "routing is off") }
+        let provider = try requireProvider()
         var cids: [CID] = []
         for text in request.arguments {
             do { cids.append(try ContentPath(text).root) } catch {
@@ -165,8 +171,7 @@ extension APIRoutes {
     }
 
     func routingReprovide(_ request: APIRequest) throws -> APIResponse {
-        _ = try requireDHT()
-        guard let provider = daemon.provider else { throw APIError.remote(status: 500, message: "routing is off") }
+        let provider = try requireProvider()
         provider.triggerReprovide()
         return .json(.null)
     }
@@ -227,8 +232,7 @@ extension APIRoutes {
     }
 
     func statsProvide(_ request: APIRequest) throws -> APIResponse {
-        _ = try requireDHT()
-        guard let provider = daemon.provider else { throw APIError.remote(status: 500, message: "routing is off") }
+        let provider = try requireProvider()
         let s = provider.stats
         let duration: Double? = s.lastCycleStart.flatMap { start in s.lastCycleEnd.map { $0 - start } }
         return .json([
