@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Bitswap", targets: ["Bitswap"]),
         .library(name: "KadDHT", targets: ["KadDHT"]),
         .library(name: "IPNS", targets: ["IPNS"]),
+        .library(name: "RepoSync", targets: ["RepoSync"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -129,6 +130,14 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Repository sync between sites: publish, clone, pull, remotes (names and blocks behind
+        // protocols; JZNode wires the DHT, the keystore and Bitswap).
+        .target(
+            name: "RepoSync",
+            dependencies: [
+                "Versioning", "IPNS", "IPLD", "UnixFS", "BlockStore", "Multiformats", "P2PCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // In-memory hosts and network for protocol tests (Bitswap, the DHT): a library the test
         // targets share, as Hummingbird ships its testing support.
         .target(
@@ -138,7 +147,7 @@ let package = Package(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
-                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "IPNS", "CResolv",
+                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "IPNS", "CResolv", "RepoSync",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -212,6 +221,12 @@ let package = Package(
             name: "KadDHTTests",
             dependencies: [
                 "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "RepoSyncTests",
+            dependencies: [
+                "RepoSync", "Versioning", "IPNS", "BlockStore", "UnixFS", "IPLD", "Multiformats", "P2PCore", "P2PCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

@@ -13,6 +13,43 @@ public struct RepositoryRecord: Hashable, Sendable {
     public var stateCID: CID?
     /// That document's sequence number (0 before the first).
     public var stateSequence: UInt64
+    /// The keystore key whose IPNS name the repository is published under (nil: never published).
+    public var publishKey: String? = nil
+    /// Republish after every ref change (`repo publish --auto`).
+    public var publishAuto: Bool = false
+    /// The heads document last published, and its sequence number (0: never).
+    public var publishedCID: CID? = nil
+    public var publishedSequence: UInt64 = 0
+}
+
+/// A source of a repository: another site's published name (`remote add`).
+public struct RemoteRecord: Hashable, Sendable {
+    public var repository: String
+    public var name: String
+    /// What is resolved to find the remote's heads document: `/ipns/k51…`.
+    public var address: String
+    /// The daemon pulls when the name resolves to a new record.
+    public var follow: Bool
+    /// Creation time, seconds since the epoch.
+    public var created: Int64
+    /// The remote's heads document whose refs are recorded (nil before the first fetch).
+    public var stateCID: CID?
+    public var stateSequence: UInt64
+    /// When the remote refs last moved, seconds since the epoch.
+    public var fetched: Int64?
+    /// The history was fetched only to a depth (`clone --depth`): older commits are not local.
+    public var shallow: Bool
+    /// Only commits and directories were fetched (`clone --no-checkout-data`): file data is
+    /// fetched when a checkout or `cat` needs it.
+    public var lazyData: Bool
+}
+
+/// A remote-tracking ref: where a remote's branch or tag pointed when last fetched.
+public struct RemoteRef: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable { case branch, tag }
+    public var kind: Kind
+    public var name: String
+    public var target: CID
 }
 
 /// A branch or tag and the commit it names (nil: a branch with no commit yet).
@@ -46,7 +83,7 @@ public final class RefStore: GCRootProvider, @unchecked Sendable {
     /// `PRAGMA application_id` of a jz-node ref database ("JZRF").
     public static let applicationID: Int32 = 0x4A5A_5246
     /// The schema version this build writes.
-    public static let schemaVersion: Int32 = 1
+    public static let schemaVersion: Int32 = 2
 
     public let path: String
     private let db: RefDatabase
@@ -84,13 +121,41 @@ public final class RefStore: GCRootProvider, @unchecked Sendable {
                         old BLOB, new BLOB, time INTEGER NOT NULL, message TEXT NOT NULL);
                     CREATE INDEX IF NOT EXISTS reflog_repo ON reflog(repo, ref, id);
                     PRAGMA application_id = \(Self.applicationID);
-                    PRAGMA user_version = \(Self.schemaVersion);
+                    PRAGMA user_version = 1;
                     """, "create schema")
             }
         } else if app != Int64(Self.applicationID) {
             throw .refStore(path: path, operation: "open", code: 0, message: "not a jz-node ref database (application_id \(app))")
         } else if version > Int64(Self.schemaVersion) {
             throw .refStore(path: path, operation: "open", code: 0, message: "schema \(version) is newer than this build's \(Self.schemaVersion); upgrade jz-node")
+        }
+        try migrate()
+    }
+
+    /// Brings a schema 1 database to schema 2 (remotes, remote-tracking refs, publishing
+    /// settings), in one transaction; another process migrating at the same time waits and
+    /// then finds nothing to do.
+    private func migrate() throws(VersioningError) {
+        guard try db.integer("PRAGMA user_version") < 2 else { return }
+        try db.transaction("upgrade the ref database to schema 2") { () throws(VersioningError) in
+            guard try db.integer("PRAGMA user_version") < 2 else { return }
+            try db.execute(
+                """
+                ALTER TABLE repos ADD COLUMN publish_key TEXT;
+                ALTER TABLE repos ADD COLUMN publish_auto INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE repos ADD COLUMN published_cid BLOB;
+                ALTER TABLE repos ADD COLUMN published_sequence INTEGER NOT NULL DEFAULT 0;
+                CREATE TABLE remotes(
+                    repo TEXT NOT NULL REFERENCES repos(name) ON DELETE CASCADE, name TEXT NOT NULL,
+                    address TEXT NOT NULL, follow INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,
+                    state_cid BLOB, state_sequence INTEGER NOT NULL DEFAULT 0, fetched INTEGER,
+                    partial INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(repo, name));
+                CREATE TABLE remote_refs(
+                    repo TEXT NOT NULL, remote TEXT NOT NULL, kind TEXT NOT NULL CHECK(kind IN ('branch', 'tag')),
+                    name TEXT NOT NULL, target BLOB NOT NULL, PRIMARY KEY(repo, remote, kind, name),
+                    FOREIGN KEY(repo, remote) REFERENCES remotes(repo, name) ON DELETE CASCADE);
+                PRAGMA user_version = 2;
+                """, "upgrade the ref database to schema 2")
         }
     }
 
@@ -125,7 +190,7 @@ public final class RefStore: GCRootProvider, @unchecked Sendable {
     public func repositories() throws(VersioningError) -> [RepositoryRecord] {
         try locked { () throws(VersioningError) in
             try db.query(
-                "SELECT name, default_branch, created, state_cid, state_sequence FROM repos ORDER BY name", [], "list repositories"
+                "SELECT \(Self.repoColumns) FROM repos ORDER BY name", [], "list repositories"
             ) { row throws(VersioningError) in try record(row) }
         }
     }
@@ -307,6 +372,205 @@ public final class RefStore: GCRootProvider, @unchecked Sendable {
         }
     }
 
+    // MARK: - Publishing
+
+    /// Records the key a repository is published under and whether the daemon republishes it
+    /// after every ref change.
+    public func setPublishing(_ repo: String, key: String, auto: Bool) throws(VersioningError) {
+        try locked { () throws(VersioningError) in
+            try db.transaction("set publishing of \(repo)") { () throws(VersioningError) in
+                _ = try requireRepository(repo)
+                try db.run(
+                    "UPDATE repos SET publish_key = ?, publish_auto = ? WHERE name = ?", [.text(key), .int(auto ? 1 : 0), .text(repo)],
+                    "set publishing of \(repo)")
+            }
+        }
+    }
+
+    /// Records the heads document just published for `repo`.
+    public func recordPublished(_ repo: String, cid: CID, sequence: UInt64) throws(VersioningError) {
+        try locked { () throws(VersioningError) in
+            guard let seq = Int64(exactly: sequence) else {
+                throw .invalidState(cid: cid, field: "sequence", reason: "\(sequence) exceeds the database's range")
+            }
+            try db.transaction("record publication of \(repo)") { () throws(VersioningError) in
+                _ = try requireRepository(repo)
+                try db.run(
+                    "UPDATE repos SET published_cid = ?, published_sequence = ? WHERE name = ?", [.cid(cid), .int(seq), .text(repo)],
+                    "record publication of \(repo)")
+            }
+        }
+    }
+
+    /// The id of the newest reflog entry (0 when empty): it grows with every ref change, in any
+    /// process, so a watcher compares it to decide whether to look again.
+    public func reflogHighWater() throws(VersioningError) -> Int64 {
+        try locked { () throws(VersioningError) in try db.integer("SELECT COALESCE(MAX(id), 0) FROM reflog") }
+    }
+
+    // MARK: - Remotes
+
+    /// Adds a remote: another site's published repository, `address` being `/ipns/NAME`.
+    public func addRemote(_ repo: String, _ name: String, address: String, follow: Bool) throws(VersioningError) {
+        try RefSyntax.validateRemoteName(name)
+        let now = clock()
+        try locked { () throws(VersioningError) in
+            try db.transaction("add remote \(name)") { () throws(VersioningError) in
+                _ = try requireRepository(repo)
+                guard try remoteRow(repo, name) == nil else { throw .remoteExists(repo: repo, remote: name) }
+                try db.run(
+                    "INSERT INTO remotes(repo, name, address, follow, created) VALUES(?, ?, ?, ?, ?)",
+                    [.text(repo), .text(name), .text(address), .int(follow ? 1 : 0), .int(now)], "add remote \(name)")
+            }
+        }
+    }
+
+    /// The repository's remotes, by name.
+    public func remotes(_ repo: String) throws(VersioningError) -> [RemoteRecord] {
+        try locked { () throws(VersioningError) in
+            _ = try requireRepository(repo)
+            return try db.query(
+                "SELECT \(Self.remoteColumns) FROM remotes WHERE repo = ? ORDER BY name", [.text(repo)], "list remotes"
+            ) { row throws(VersioningError) in try remoteRecord(row) }
+        }
+    }
+
+    /// The remote, or nil.
+    public func remote(_ repo: String, _ name: String) throws(VersioningError) -> RemoteRecord? {
+        try locked { () throws(VersioningError) in
+            _ = try requireRepository(repo)
+            return try remoteRow(repo, name)
+        }
+    }
+
+    /// Every remote the daemon follows, in every repository.
+    public func followedRemotes() throws(VersioningError) -> [RemoteRecord] {
+        try locked { () throws(VersioningError) in
+            try db.query(
+                "SELECT \(Self.remoteColumns) FROM remotes WHERE follow != 0 ORDER BY repo, name", [], "list followed remotes"
+            ) { row throws(VersioningError) in try remoteRecord(row) }
+        }
+    }
+
+    /// Every repository published with `--auto`.
+    public func autoPublished() throws(VersioningError) -> [RepositoryRecord] {
+        try locked { () throws(VersioningError) in
+            try db.query(
+                "SELECT \(Self.repoColumns) FROM repos WHERE publish_auto != 0 ORDER BY name", [], "list auto-published repositories"
+            ) { row throws(VersioningError) in try record(row) }
+        }
+    }
+
+    /// Turns following on or off.
+    public func setFollow(_ repo: String, _ name: String, follow: Bool) throws(VersioningError) {
+        try locked { () throws(VersioningError) in
+            try db.transaction("set follow of \(name)") { () throws(VersioningError) in
+                _ = try requireRemote(repo, name)
+                try db.run(
+                    "UPDATE remotes SET follow = ? WHERE repo = ? AND name = ?", [.int(follow ? 1 : 0), .text(repo), .text(name)],
+                    "set follow of \(name)")
+            }
+        }
+    }
+
+    /// Removes a remote and its remote-tracking refs (the reflog records each removal).
+    public func removeRemote(_ repo: String, _ name: String) throws(VersioningError) {
+        let now = clock()
+        try locked { () throws(VersioningError) in
+            try db.transaction("remove remote \(name)") { () throws(VersioningError) in
+                _ = try requireRemote(repo, name)
+                for ref in try remoteRefRows(repo, name) {
+                    try log(repo, Self.remoteRefName(name, ref.kind, ref.name), ref.target, nil, now, "remote removed")
+                }
+                try db.run("DELETE FROM remotes WHERE repo = ? AND name = ?", [.text(repo), .text(name)], "remove remote \(name)")
+            }
+        }
+    }
+
+    /// The remote's tracking refs, branches then tags, by name.
+    public func remoteRefs(_ repo: String, _ remote: String) throws(VersioningError) -> [RemoteRef] {
+        try locked { () throws(VersioningError) in
+            _ = try requireRemote(repo, remote)
+            return try remoteRefRows(repo, remote)
+        }
+    }
+
+    /// The commit `remote/name` (a remote-tracking branch) points at, or nil.
+    public func remoteBranch(_ repo: String, remote: String, branch: String) throws(VersioningError) -> CID? {
+        try locked { () throws(VersioningError) in
+            try db.query(
+                "SELECT target FROM remote_refs WHERE repo = ? AND remote = ? AND kind = 'branch' AND name = ?",
+                [.text(repo), .text(remote), .text(branch)], "read remote branch"
+            ) { row throws(VersioningError) in try row.cid(0) }.first ?? nil
+        }
+    }
+
+    /// Moves one remote-tracking ref from `expected` to `new` (nil: removes it), compare-and-swap.
+    /// Callers move a ref only once the whole DAG of `new` is local.
+    public func updateRemoteRef(
+        _ repo: String, remote: String, kind: RemoteRef.Kind, name: String, expected: CID?, new: CID?, message: String
+    ) throws(VersioningError) {
+        let now = clock()
+        try locked { () throws(VersioningError) in
+            try db.transaction("update \(remote)/\(name)") { () throws(VersioningError) in
+                _ = try requireRemote(repo, remote)
+                let current = try db.query(
+                    "SELECT target FROM remote_refs WHERE repo = ? AND remote = ? AND kind = ? AND name = ?",
+                    [.text(repo), .text(remote), .text(kind.rawValue), .text(name)], "read \(remote)/\(name)"
+                ) { row throws(VersioningError) in try row.cid(0) }.first ?? nil
+                let refName = Self.remoteRefName(remote, kind, name)
+                guard current == expected else { throw .refConflict(repo: repo, ref: refName, expected: expected, actual: current) }
+                guard current != new else { return }
+                if let new {
+                    try db.run(
+                        "INSERT OR REPLACE INTO remote_refs(repo, remote, kind, name, target) VALUES(?, ?, ?, ?, ?)",
+                        [.text(repo), .text(remote), .text(kind.rawValue), .text(name), .cid(new)], "update \(refName)")
+                } else {
+                    try db.run(
+                        "DELETE FROM remote_refs WHERE repo = ? AND remote = ? AND kind = ? AND name = ?",
+                        [.text(repo), .text(remote), .text(kind.rawValue), .text(name)], "delete \(refName)")
+                }
+                try log(repo, refName, current, new, now, message)
+            }
+        }
+    }
+
+    /// Records the remote heads document whose refs are now all recorded (and whether the
+    /// history behind them is shallow, or its file data left to fetch later).
+    public func recordRemoteState(
+        _ repo: String, remote: String, cid: CID, sequence: UInt64, shallow: Bool, lazyData: Bool
+    ) throws(VersioningError) {
+        let now = clock()
+        try locked { () throws(VersioningError) in
+            guard let seq = Int64(exactly: sequence) else {
+                throw .invalidState(cid: cid, field: "sequence", reason: "\(sequence) exceeds the database's range")
+            }
+            try db.transaction("record state of \(remote)") { () throws(VersioningError) in
+                _ = try requireRemote(repo, remote)
+                try db.run(
+                    "UPDATE remotes SET state_cid = ?, state_sequence = ?, fetched = ?, partial = ? WHERE repo = ? AND name = ?",
+                    [.cid(cid), .int(seq), .int(now), .int((shallow ? 1 : 0) | (lazyData ? 2 : 0)), .text(repo), .text(remote)], "record state of \(remote)")
+            }
+        }
+    }
+
+    /// `refs/remotes/REMOTE/NAME` for branches, `refs/remote-tags/REMOTE/NAME` for tags (reflog names).
+    public static func remoteRefName(_ remote: String, _ kind: RemoteRef.Kind, _ name: String) -> String {
+        kind == .branch ? "refs/remotes/\(remote)/\(name)" : "refs/remote-tags/\(remote)/\(name)"
+    }
+
+    private func remoteRefRows(_ repo: String, _ remote: String) throws(VersioningError) -> [RemoteRef] {
+        try db.query(
+            "SELECT kind, name, target FROM remote_refs WHERE repo = ? AND remote = ? ORDER BY kind, name",
+            [.text(repo), .text(remote)], "list remote refs"
+        ) { row throws(VersioningError) in
+            guard let kind = RemoteRef.Kind(rawValue: row.text(0)), let target = try row.cid(2) else {
+                throw .refStore(path: path, operation: "list remote refs", code: 0, message: "corrupt row for \(row.text(1))")
+            }
+            return RemoteRef(kind: kind, name: row.text(1), target: target)
+        }
+    }
+
     /// Every commit a branch or tag names and every repository's latest heads document.
     public func gcRoots() throws -> [CID] {
         try locked { () throws(VersioningError) in
@@ -314,6 +578,8 @@ public final class RefStore: GCRootProvider, @unchecked Sendable {
             for sql in [
                 "SELECT target FROM branches WHERE target IS NOT NULL", "SELECT target FROM tags",
                 "SELECT state_cid FROM repos WHERE state_cid IS NOT NULL",
+                "SELECT published_cid FROM repos WHERE published_cid IS NOT NULL",
+                "SELECT target FROM remote_refs", "SELECT state_cid FROM remotes WHERE state_cid IS NOT NULL",
             ] {
                 for cid in try db.query(sql, [], "list GC roots", { row throws(VersioningError) in try row.cid(0) }) {
                     if let cid { roots.insert(cid) }
@@ -325,16 +591,41 @@ public final class RefStore: GCRootProvider, @unchecked Sendable {
 
     // MARK: - Helpers (lock held)
 
+    private static let repoColumns =
+        "name, default_branch, created, state_cid, state_sequence, publish_key, publish_auto, published_cid, published_sequence"
+
     private func record(_ row: RefDatabase.Row) throws(VersioningError) -> RepositoryRecord {
-        let seq = row.int(4)
-        return RepositoryRecord(
+        RepositoryRecord(
             name: row.text(0), defaultBranch: row.text(1), created: row.int(2), stateCID: try row.cid(3),
-            stateSequence: UInt64(clamping: seq))
+            stateSequence: UInt64(clamping: row.int(4)), publishKey: row.optionalText(5), publishAuto: row.int(6) != 0,
+            publishedCID: try row.cid(7), publishedSequence: UInt64(clamping: row.int(8)))
+    }
+
+    private static let remoteColumns =
+        "repo, name, address, follow, created, state_cid, state_sequence, fetched, partial"
+
+    private func remoteRecord(_ row: RefDatabase.Row) throws(VersioningError) -> RemoteRecord {
+        RemoteRecord(
+            repository: row.text(0), name: row.text(1), address: row.text(2), follow: row.int(3) != 0, created: row.int(4),
+            stateCID: try row.cid(5), stateSequence: UInt64(clamping: row.int(6)), fetched: row.optionalInt(7),
+            shallow: row.int(8) & 1 != 0, lazyData: row.int(8) & 2 != 0)
+    }
+
+    private func remoteRow(_ repo: String, _ name: String) throws(VersioningError) -> RemoteRecord? {
+        try db.query(
+            "SELECT \(Self.remoteColumns) FROM remotes WHERE repo = ? AND name = ?", [.text(repo), .text(name)],
+            "read remote \(name)"
+        ) { row throws(VersioningError) in try remoteRecord(row) }.first
+    }
+
+    private func requireRemote(_ repo: String, _ name: String) throws(VersioningError) -> RemoteRecord {
+        guard let record = try remoteRow(repo, name) else { throw .remoteNotFound(repo: repo, remote: name) }
+        return record
     }
 
     private func repositoryRow(_ name: String) throws(VersioningError) -> RepositoryRecord? {
         try db.query(
-            "SELECT name, default_branch, created, state_cid, state_sequence FROM repos WHERE name = ?", [.text(name)],
+            "SELECT \(Self.repoColumns) FROM repos WHERE name = ?", [.text(name)],
             "read repository \(name)"
         ) { row throws(VersioningError) in try record(row) }.first
     }
@@ -433,6 +724,14 @@ final class RefDatabase {
         let database: RefDatabase
 
         func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+
+        func optionalInt(_ column: Int32) -> Int64? {
+            sqlite3_column_type(statement, column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column)
+        }
+
+        func optionalText(_ column: Int32) -> String? {
+            sqlite3_column_type(statement, column) == SQLITE_NULL ? nil : text(column)
+        }
 
         func text(_ column: Int32) -> String {
             guard let p = sqlite3_column_text(statement, column) else { return "" }

@@ -96,6 +96,11 @@ public enum RefSyntax {
         try validateComponent(name, kind: "repository")
     }
 
+    /// Remote names: as repository names (`origin`, `site-b`).
+    public static func validateRemoteName(_ name: String) throws(VersioningError) {
+        try validateComponent(name, kind: "remote")
+    }
+
     /// Branch and tag names: `/`-separated components as repository names (`feature/x`),
     /// at most 255 bytes; `kind` is "branch" or "tag" for the error.
     public static func validateRefName(_ name: String, kind: String) throws(VersioningError) {

@@ -15,6 +15,11 @@ public struct RepositoryInfo: Hashable, Sendable {
 public struct CommitEntry: Hashable, Sendable {
     public var cid: CID
     public var commit: Commit
+
+    public init(cid: CID, commit: Commit) {
+        self.cid = cid
+        self.commit = commit
+    }
 }
 
 /// A commit with what it changed against its first parent (`show`).
@@ -265,8 +270,11 @@ public final class VersionStore: Sendable {
     }
 
     /// Commits reachable from `ref` (nil: the default branch), newest first by commit time
-    /// (ties in discovery order), each once; at most `limit`.
-    public func log(_ repo: String, _ ref: RefExpression? = nil, limit: Int? = nil) throws(VersioningError) -> [CommitEntry] {
+    /// (ties in discovery order), each once; at most `limit`. With `stopAtMissing`, a parent whose
+    /// block is not local ends that line of history (a shallow clone) instead of failing.
+    public func log(
+        _ repo: String, _ ref: RefExpression? = nil, limit: Int? = nil, stopAtMissing: Bool = false
+    ) throws(VersioningError) -> [CommitEntry] {
         let start = try resolve(repo, ref)
         var result: [CommitEntry] = []
         var seen: Set<CID> = [start]
@@ -277,7 +285,11 @@ public final class VersionStore: Sendable {
             let next = frontier.remove(at: best)
             result.append(next)
             for parent in next.commit.parents where seen.insert(parent).inserted {
-                frontier.append(CommitEntry(cid: parent, commit: try commit(parent)))
+                do {
+                    frontier.append(CommitEntry(cid: parent, commit: try commit(parent)))
+                } catch {
+                    guard stopAtMissing, case .blockMissing = error else { throw error }
+                }
             }
         }
         return result
@@ -285,7 +297,8 @@ public final class VersionStore: Sendable {
 
     // MARK: - Resolving refs
 
-    /// The commit that `ref` names in `repo`: a branch, else a tag, else a commit CID, then
+    /// The commit that `ref` names in `repo`: a branch, else a tag, else a remote-tracking branch
+    /// (`origin/main`), else a commit CID, then
     /// `~N` first parents back. Nil `ref`: the default branch.
     /// - Throws: `.refNotFound`, `.emptyBranch`, `.noSuchAncestor`.
     public func resolve(_ repo: String, _ ref: RefExpression?) throws(VersioningError) -> CID {
@@ -297,6 +310,8 @@ public final class VersionStore: Sendable {
             cid = target
         } else if let tag = try refs.tag(repo, expression.base) {
             cid = tag
+        } else if let target = try remoteBranch(repo, expression.base) {
+            cid = target
         } else if let parsed = try? CID(expression.base) {
             _ = try commit(parsed)
             cid = parsed
@@ -310,6 +325,14 @@ public final class VersionStore: Sendable {
             cid = parent
         }
         return cid
+    }
+
+    /// The commit of the remote-tracking branch `REMOTE/BRANCH` (`origin/main`), if any.
+    private func remoteBranch(_ repo: String, _ name: String) throws(VersioningError) -> CID? {
+        guard let slash = name.firstIndex(of: "/") else { return nil }
+        let remote = String(name[..<slash])
+        guard (try? RefSyntax.validateRemoteName(remote)) != nil, try refs.remote(repo, remote) != nil else { return nil }
+        return try refs.remoteBranch(repo, remote: remote, branch: String(name[name.index(after: slash)...]))
     }
 
     /// The commit a `REPO@REF[:PATH]` names (its path is ignored; see `resolveTree`).

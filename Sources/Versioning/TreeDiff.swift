@@ -180,7 +180,9 @@ struct TreeReader {
 
     init(source: any BlockSource) { self.source = CountingSource(source) }
 
-    func node(_ cid: CID, path: String) throws(TreeError) -> TreeNode {
+    /// - Parameter tsize: the linking entry's Tsize: a raw block (a whole small file) that is not
+    ///   local (a history-only clone) is then described from it instead of failing.
+    func node(_ cid: CID, path: String, tsize: UInt64? = nil) throws(TreeError) -> TreeNode {
         if let block = overlay[cid] {
             var node = try TreeNode.decode(block, path: path)
             node.blockSize = block.data.count
@@ -198,7 +200,12 @@ struct TreeReader {
         } catch {
             throw .blockSource(cid, reason: "\(error)")
         }
-        guard let block else { throw .missingBlock(cid, path: path) }
+        guard let block else {
+            if cid.codec == .raw, let tsize {
+                return TreeNode(cid: cid, kind: .file, fanout: nil, links: [], size: tsize, mode: nil, mtime: nil)
+            }
+            throw .missingBlock(cid, path: path)
+        }
         var node = try TreeNode.decode(block, path: path)
         node.blockSize = block.data.count
         return node
@@ -357,8 +364,8 @@ public final class TreeDiff {
             return
         case let (old?, new?):
             if old.cid == new.cid { return }
-            let a = try reader.node(old.cid, path: path)
-            let b = try reader.node(new.cid, path: path)
+            let a = try reader.node(old.cid, path: path, tsize: old.tsize)
+            let b = try reader.node(new.cid, path: path, tsize: new.tsize)
             if a.kind == .directory && b.kind == .directory {
                 let (left, right) = try reader.differingEntries(a, b, path: path)
                 for name in Set(left.keys).union(right.keys) {
@@ -370,7 +377,7 @@ public final class TreeDiff {
                 path: path, kind: .modified, oldCID: old.cid, newCID: new.cid, oldSize: size(a, old), newSize: size(b, new),
                 oldKind: a.kind, newKind: b.kind, newTsize: new.tsize ?? b.size))
         case let (old?, nil):
-            let a = try reader.node(old.cid, path: path)
+            let a = try reader.node(old.cid, path: path, tsize: old.tsize)
             if expandDirectories, a.kind == .directory {
                 let children = try reader.entries(a, path: path)
                 if !children.isEmpty {
@@ -382,7 +389,7 @@ public final class TreeDiff {
                 path: path, kind: .removed, oldCID: old.cid, newCID: nil, oldSize: size(a, old), newSize: nil,
                 oldKind: a.kind, newKind: nil, newTsize: nil))
         case let (nil, new?):
-            let b = try reader.node(new.cid, path: path)
+            let b = try reader.node(new.cid, path: path, tsize: new.tsize)
             if expandDirectories, b.kind == .directory {
                 let children = try reader.entries(b, path: path)
                 if !children.isEmpty {

@@ -42,6 +42,8 @@ public enum VersioningError: Error, Equatable, Sendable, CustomStringConvertible
     case refStore(path: String, operation: String, code: Int32, message: String)
     /// Editing or reading a tree at `path` failed.
     case treeEdit(path: String, reason: String)
+    case remoteExists(repo: String, remote: String)
+    case remoteNotFound(repo: String, remote: String)
     /// The feature is not available in this build.
     case unsupported(feature: String)
 
@@ -78,6 +80,8 @@ public enum VersioningError: Error, Equatable, Sendable, CustomStringConvertible
         case let .refStore(path, operation, code, message):
             return "ref database \(path): \(operation) failed (SQLite \(code)): \(message)"
         case let .treeEdit(path, reason): return "tree at '\(path)': \(reason)"
+        case let .remoteExists(repo, remote): return "remote '\(remote)' already exists in '\(repo)'"
+        case let .remoteNotFound(repo, remote): return "no remote '\(remote)' in '\(repo)' (see 'remote list \(repo)')"
         case let .unsupported(feature): return "\(feature) is not supported yet"
         }
     }
