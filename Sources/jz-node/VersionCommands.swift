@@ -75,8 +75,8 @@ func printChanges(_ changes: [TreeChange], stat: Bool) {
 struct RepoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repo",
-        abstract: "Versioned repositories: create, list, show, delete.",
-        subcommands: [Create.self, List.self, Show.self, Delete.self])
+        abstract: "Versioned repositories: create, list, show, delete, publish.",
+        subcommands: [Create.self, List.self, Show.self, Delete.self, PublishCommand.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a repository with an empty default branch.")

@@ -6,8 +6,7 @@ import P2PCrypto
 
 /// `fetch` and the `bitswap` commands.
 extension APIRoutes {
-    /// Fetches a DAG; streams `{"Progress": {...}}` documents (at most every 250 ms) and ends with
-    /// `{"Result": {...}}` or `{"Error": "..."}`.
+    /// Fetches a DAG; streams progress and the result (see `streaming`).
     /// Options: `arg` (CID or /ipfs/ path), `peer` (repeatable multiaddr), `timeout` (seconds),
     /// `pin` (default true), `recursive` (default true), `depth` (levels of links to follow;
     /// default all).
@@ -40,26 +39,35 @@ extension APIRoutes {
         let fetchRequest = FetchRequest(
             path: path, peers: peers, timeout: timeout, pin: request.flag("pin", default: true),
             recursive: request.flag("recursive", default: true), maxDepth: depth)
-        let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let daemon = daemon
+        return Self.streaming { emit in
+            let report = try await ContentFetcher.fetch(
+                fetchRequest, host: daemon.host, bitswap: daemon.bitswap, local: daemon.local, logger: daemon.logger
+            ) { progress in emit(progress.json) }
+            // What a fetch pinned is ours to provide now (unpinned fetches for `cat` are not).
+            if report.pinned { daemon.provider?.enqueue([report.target]) }
+            return report.json
+        }
+    }
+
+    /// A long command's answer: `{"Progress": {...}}` documents (at most every 250 ms, as
+    /// `emit` is called), then `{"Result": {...}}` or `{"Error": "..."}`. A heartbeat every
+    /// second notices a client that went away (Ctrl-C): the write fails, the stream ends and the
+    /// work is cancelled.
+    static func streaming(_ work: @escaping @Sendable (_ emit: @escaping @Sendable (JSONValue) -> Void) async throws -> JSONValue) -> APIResponse {
+        let (stream, continuation) = AsyncStream<JSONValue>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let throttle = ProgressThrottle()
         let task = Task {
             do {
-                let report = try await ContentFetcher.fetch(
-                    fetchRequest, host: daemon.host, bitswap: daemon.bitswap, local: daemon.local, logger: daemon.logger
-                ) { progress in
-                    if throttle.shouldEmit() { continuation.yield(["Progress": progress.json]) }
+                let result = try await work { progress in
+                    if throttle.shouldEmit() { continuation.yield(["Progress": progress]) }
                 }
-                // What a fetch pinned is ours to provide now (unpinned fetches for `cat` are not).
-                if report.pinned { daemon.provider?.enqueue([report.target]) }
-                continuation.yield(["Result": report.json])
+                continuation.yield(["Result": result])
             } catch {
                 continuation.yield(["Error": .string("\(error)")])
             }
             continuation.finish()
         }
-        // A heartbeat every second, so a client that went away (Ctrl-C on `jz-node fetch`) is
-        // noticed even while nothing arrives: the write fails, the stream ends, the fetch stops.
         let heartbeat = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))

@@ -31,6 +31,9 @@ struct APIRoutes {
             case "dht/query": return try await dhtQuery(request)
             case "name/publish": return try await namePublish(request)
             case "name/resolve": return try await nameResolve(request)
+            case "repo/publish": return try await repoPublish(request)
+            case "repo/clone": return try repoClone(request)
+            case "repo/pull": return try repoPull(request)
             case "stats/dht": return try await statsDHT(request)
             case "stats/provide": return try statsProvide(request)
             case "shutdown":

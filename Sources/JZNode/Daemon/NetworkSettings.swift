@@ -25,6 +25,9 @@ public struct NetworkSettings: Sendable, Equatable {
     public var reprovideStrategy: ReprovideStrategy
     /// `Reprovider.Interval` in seconds (0: never reprovide).
     public var reprovideInterval: Double
+    /// `Versioning.FollowInterval` in seconds: how often the daemon resolves the names of
+    /// followed remotes (`remote add --follow`); 0 turns following off.
+    public var followInterval: Double
 
     /// Kubo's `Routing.Type` values that jz-node implements.
     public enum RoutingMode: String, Sendable, Equatable, CaseIterable {
@@ -86,6 +89,7 @@ public struct NetworkSettings: Sendable, Equatable {
         }
         reprovideStrategy = strategy
         reprovideInterval = try Self.duration(config, "Reprovider.Interval", default: 22 * 3600)
+        followInterval = try Self.duration(config, "Versioning.FollowInterval", default: 60)
         guard connLowWater <= connHighWater else {
             throw .invalidConfigValue(key: "Swarm.ConnMgr.LowWater", reason: "must not exceed Swarm.ConnMgr.HighWater")
         }

@@ -33,6 +33,8 @@ public final class NodeDaemon: Sendable {
     public var dht: DualDHT? { services.dht }
     /// Announces what the node stores and reprovides it.
     public let provider: ProviderService?
+    /// Publish, clone, pull and the background republishing and following.
+    public let sync: RepoSyncService
     let logger: Logger
     private let lock: DaemonLock
     private let group: MultiThreadedEventLoopGroup
@@ -54,9 +56,12 @@ public final class NodeDaemon: Sendable {
         let services = try NodeServices(
             home: home, local: local, identity: identity, settings: settings, listens: true, group: group, logger: logger)
         self.services = services
-        provider = services.dht.map { dht in
+        let provider = services.dht.map { dht in
             ProviderService(dht: dht, services: services, logger: logger)
         }
+        self.provider = provider
+        sync = RepoSyncService(
+            local: local, dht: services.dht, bitswap: services.bitswap, provider: provider, keystore: home.keystore, logger: logger)
     }
 
     /// Runs until `shutdown()`. `ready` is called once the swarm and the API listen (the CLI
@@ -98,9 +103,16 @@ public final class NodeDaemon: Sendable {
         let reprovider = Task { [provider, settings] in
             await provider?.runReprovider(interval: settings.reprovideInterval)
         }
+        let autoPublisher = Task { [sync] in await sync.runAutoPublisher() }
+        let follower = Task { [sync, settings] in
+            guard settings.followInterval > 0 else { return }
+            await sync.runFollower(interval: .milliseconds(Int64(settings.followInterval * 1000)))
+        }
         await stopSignal.wait()
         bootstrap.cancel()
         reprovider.cancel()
+        autoPublisher.cancel()
+        follower.cancel()
         logger.info("shutting down")
         await api.stop()
         await services.stop()

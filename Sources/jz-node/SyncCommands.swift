@@ -1,0 +1,321 @@
+import ArgumentParser
+import Foundation
+import JZNode
+import Multiformats
+import RepoSync
+import Versioning
+
+/// Calls a streaming sync command on the daemon (`repo/clone`, `repo/pull`) with a progress bar
+/// of bytes fetched; returns the result document.
+func streamSync(_ options: HomeOptions, _ command: String, arguments: [String], query: [(String, String)], quiet: Bool, label: String) throws -> JSONValue {
+    var api = try requireDaemon(options)
+    api.timeout = 600
+    let bar = ProgressBar(label: label, total: nil, quiet: quiet)
+    var result: JSONValue?
+    var failure: String?
+    try api.stream(command, arguments: arguments, options: query) { document, _ in
+        if let progress = document["Progress"], progress != .null {
+            bar.update(Int64(progress["BytesFetched"]?.intValue ?? 0))
+        }
+        if let value = document["Result"] { result = value }
+        if let error = document["Error"]?.stringValue { failure = error }
+    }
+    bar.finish()
+    if let failure { throw SyncFailure(message: failure) }
+    guard let result else { throw SyncFailure(message: "the daemon ended \(command) without a result") }
+    return result
+}
+
+struct SyncFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// The human summary of a clone or pull.
+func printPullReport(_ report: JSONValue, verb: String) {
+    let repo = report["Repository"]?.stringValue ?? ""
+    let remote = report["Remote"]?.stringValue ?? ""
+    if report["StaleRecord"]?.boolValue == true {
+        print("\(remote) resolved to an older state than the one already pulled (a stale record); nothing fetched")
+    } else if report["UpToDate"]?.boolValue == true {
+        print("\(repo): already up to date with \(remote) (sequence \(report["Sequence"]?.intValue ?? 0))")
+    } else {
+        let commits = report["Commits"]?.intValue ?? 0
+        let bytes = report["BytesFetched"]?.intValue ?? 0
+        let blocks = report["BlocksFetched"]?.intValue ?? 0
+        let seconds = report["Seconds"]?.doubleValue ?? 0
+        print("\(verb) \(repo) from \(remote) (\(report["Name"]?.stringValue ?? "")): \(commits) new commit(s), \(blocks) block(s), \(ProgressBar.bytes(Int64(bytes))) in \(String(format: "%.2f", seconds)) s")
+    }
+    for ref in report["Refs"]?.arrayValue ?? [] {
+        let name = ref["Name"]?.stringValue ?? ""
+        let kind = ref["Kind"]?.stringValue == "tag" ? "tag " : ""
+        let old = ref["Old"]?.stringValue.map { String($0.suffix(10)) } ?? "(new)"
+        let new = ref["New"]?.stringValue.map { String($0.suffix(10)) } ?? "(deleted)"
+        print("  \(kind)\(remote)/\(name): \(old) -> \(new)")
+    }
+    for branch in report["Branches"]?.arrayValue ?? [] {
+        let name = branch["Name"]?.stringValue ?? ""
+        switch branch["Outcome"]?.stringValue ?? "" {
+        case "created": print("  branch \(name) created at \(remote)/\(name)")
+        case "fast-forward": print("  branch \(name) fast-forwarded to \(branch["New"]?.stringValue ?? "")")
+        case "ahead": print("  branch \(name) is ahead of \(remote)/\(name): publish to share it")
+        case "diverged": print("  branch \(name) has diverged from \(remote)/\(name): run 'jz-node pull \(report["Repository"]?.stringValue ?? "") --merge' or 'jz-node merge \(report["Repository"]?.stringValue ?? "")@\(name) \(remote)/\(name)'")
+        case "merged": print("  branch \(name): merged \(remote)/\(name) (\(branch["New"]?.stringValue ?? ""))")
+        case "conflicts": print("  branch \(name): merging \(remote)/\(name) conflicts; nothing changed (see 'jz-node merge --help')")
+        default: break
+        }
+    }
+    let tags = report["TagsCreated"]?.arrayValue?.compactMap(\.stringValue) ?? []
+    if !tags.isEmpty { print("  new tags: \(tags.joined(separator: ", "))") }
+    for tag in report["TagConflicts"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
+        print("  tag \(tag) differs from \(remote)'s and was left alone")
+    }
+}
+
+struct PublishCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Publish a repository's branch heads under its own IPNS name (through the daemon).",
+        discussion: """
+            Writes the repository's heads document (branches, tags, a sequence number that grows \
+            with every change), signs an IPNS record pointing at it with the repository's key \
+            (`repo-NAME` in the keystore, made on first publish; see `jz-node key list`), puts it on \
+            the closest DHT peers and announces the document and the heads. Prints the name \
+            (/ipns/k51…) another site clones.
+
+            A publish whose sequence would go backwards (the network holds a newer record for the \
+            name: another node publishes with this key, or the repository was re-created) is \
+            refused with an explanation. --auto makes the daemon republish after every commit, \
+            branch or tag change (--no-auto stops it).
+
+            Example:
+              jz-node publish climate --auto
+              # on another site:  jz-node clone k51qzi5uqu5d… climate
+            """)
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var output: JSONOption
+    @Argument(help: "The repository.") var repository: String
+    @Option(name: [.short, .long], help: "The keystore key to publish under (default: the repository's, else repo-NAME).") var key: String?
+    @Flag(inversion: .prefixedNo, help: "Republish after every ref change (default: keep the current setting).") var auto: Bool?
+
+    func run() throws {
+        var api = try requireDaemon(homeOptions)
+        api.timeout = 180
+        var options: [(String, String)] = []
+        if let key { options.append(("key", key)) }
+        if let auto { options.append(("auto", auto ? "true" : "false")) }
+        let answer = try api.call("repo/publish", arguments: [repository], options: options)
+        if output.json { return printJSON(answer) }
+        let refreshed = answer["Refreshed"]?.boolValue == true ? " (unchanged; record refreshed)" : ""
+        print("published \(repository) at sequence \(answer["Sequence"]?.intValue ?? 0)\(refreshed): \(answer["Name"]?.stringValue ?? "")")
+        if answer["Auto"]?.boolValue == true { print("the daemon republishes it after every change") }
+    }
+}
+
+struct CloneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clone",
+        abstract: "Clone a repository published under an IPNS name (through the daemon).",
+        discussion: """
+            Resolves the name, fetches its heads document and the commits and trees it reaches \
+            over Bitswap (providers found in the DHT; every block verified against its CID), \
+            creates the local repository with remote-tracking branches (origin/main, …), local \
+            tags, the default branch at origin's, and records the remote `origin`.
+
+            --depth N fetches only the last N commits of each branch; --no-checkout-data fetches \
+            commits and directories but no file data (diff and log work; `checkout` and `cat` \
+            fetch the data they need through the daemon). If the clone stops (network, Ctrl-C, \
+            kill), the repository stays with its remote: `jz-node pull LOCAL` resumes it.
+
+            Example:
+              jz-node clone k51qzi5uqu5d… climate --branch main
+            """)
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var output: JSONOption
+    @Argument(help: "The name: k51…, a peer ID, or /ipns/NAME.") var name: String
+    @Argument(help: "The local repository name (default: the name the publisher gave it).") var local: String?
+    @Option(name: [.short, .long], help: "Make this branch the local default branch.") var branch: String?
+    @Option(name: .long, help: "Fetch only the last N commits of each branch.") var depth: Int?
+    @Flag(name: .customLong("no-checkout-data"), help: "Fetch history and directories only; file data on demand.") var noCheckoutData = false
+    @Flag(name: [.short, .long], help: "No progress bar.") var quiet = false
+
+    func validate() throws {
+        if let depth, depth < 1 { throw ValidationError("--depth must be 1 or more") }
+    }
+
+    func run() throws {
+        var query: [(String, String)] = []
+        if let branch { query.append(("branch", branch)) }
+        if let depth { query.append(("depth", String(depth))) }
+        if noCheckoutData { query.append(("no-checkout-data", "true")) }
+        let report = try streamSync(
+            homeOptions, "repo/clone", arguments: [name] + (local.map { [$0] } ?? []), query: query, quiet: quiet || output.json,
+            label: "cloning")
+        if output.json { return printJSON(report) }
+        printPullReport(report, verb: "cloned")
+    }
+}
+
+struct PullCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Bring a repository up to date with a remote (through the daemon).",
+        discussion: """
+            Resolves the remote's name again (no cache), fetches only the commits and blocks not \
+            yet local, and moves each remote-tracking branch (origin/main) only once the whole DAG \
+            of its new head is local and verified, so an interrupted pull never leaves a branch at \
+            an incomplete commit: run it again and it resumes. Then local branches that have not \
+            diverged are fast-forwarded; diverged ones are reported, or merged with --merge (the \
+            three-way merge of `jz-node merge`). New remote tags become local tags.
+
+            Example:
+              jz-node pull climate            # the only remote, else origin
+              jz-node pull climate site-b --merge
+            """)
+    @OptionGroup var homeOptions: HomeOptions
+    @OptionGroup var output: JSONOption
+    @Argument(help: "The repository.") var repository: String
+    @Argument(help: "The remote (default: the only one, else origin).") var remote: String?
+    @Flag(name: .long, help: "Merge remote changes into local branches that diverged.") var merge = false
+    @Flag(name: [.short, .long], help: "No progress bar.") var quiet = false
+
+    func run() throws {
+        var query: [(String, String)] = []
+        if merge { query.append(("merge", "true")) }
+        let report = try streamSync(
+            homeOptions, "repo/pull", arguments: [repository] + (remote.map { [$0] } ?? []), query: query,
+            quiet: quiet || output.json, label: "pulling")
+        if output.json { return printJSON(report) }
+        printPullReport(report, verb: "pulled")
+    }
+}
+
+struct RemoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remote",
+        abstract: "Manage a repository's remotes: other sites' published names it pulls from.",
+        subcommands: [Add.self, List.self, Show.self, Remove.self, Follow.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Add a remote: NAME for the repository published under ADDRESS.",
+            discussion: """
+                With --follow, a running daemon resolves the remote's name every \
+                Versioning.FollowInterval (default 60s) and pulls when it points at a new state.
+
+                Example:
+                  jz-node remote add climate site-b k51qzi5uqu5d… --follow
+                """)
+        @OptionGroup var homeOptions: HomeOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The repository.") var repository: String
+        @Argument(help: "The remote's name (e.g. site-b).") var name: String
+        @Argument(help: "The published name: k51…, a peer ID or /ipns/NAME.") var address: String
+        @Flag(name: .long, help: "Have the daemon pull whenever the remote publishes.") var follow = false
+
+        func run() throws {
+            let parsed: String
+            do { parsed = try RepoSync.parseName(address).path } catch { throw ValidationError("\(error)") }
+            let (_, versions) = try openVersions(homeOptions)
+            try versions.refs.addRemote(repository, name, address: parsed, follow: follow)
+            if output.json { return printJSON(["Repository": .string(repository), "Name": .string(name), "Address": .string(parsed), "Follow": .bool(follow)]) }
+            print("added remote \(name) (\(parsed))\(follow ? ", followed" : ""): run 'jz-node pull \(repository) \(name)'")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List a repository's remotes.")
+        @OptionGroup var homeOptions: HomeOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The repository.") var repository: String
+        @Flag(name: [.short, .long], help: "Show addresses.") var verbose = false
+
+        func run() throws {
+            let (_, versions) = try openVersions(homeOptions)
+            let remotes = try versions.refs.remotes(repository)
+            if output.json { return printJSON(.array(remotes.map(remoteJSON))) }
+            for remote in remotes {
+                print(verbose ? "\(remote.name)\t\(remote.address)\(remote.follow ? "\t(follow)" : "")" : remote.name)
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "A remote's address, state and tracking refs.")
+        @OptionGroup var homeOptions: HomeOptions
+        @OptionGroup var output: JSONOption
+        @Argument(help: "The repository.") var repository: String
+        @Argument(help: "The remote.") var name: String
+
+        func run() throws {
+            let (_, versions) = try openVersions(homeOptions)
+            guard let remote = try versions.refs.remote(repository, name) else {
+                throw VersioningError.remoteNotFound(repo: repository, remote: name)
+            }
+            let refs = try versions.refs.remoteRefs(repository, name)
+            let branches = Dictionary(try versions.refs.branches(repository).map { ($0.name, $0.target) }, uniquingKeysWith: { a, _ in a })
+            if output.json {
+                var json = remoteJSON(remote)
+                json = json.setting("Refs", .array(refs.map {
+                    ["Kind": .string($0.kind.rawValue), "Name": .string($0.name), "Target": .string($0.target.description)]
+                }))
+                return printJSON(json)
+            }
+            print("remote \(remote.name)")
+            print("  address:  \(remote.address)")
+            print("  follow:   \(remote.follow ? "yes (the daemon pulls when it publishes)" : "no")")
+            if let state = remote.stateCID {
+                let when = remote.fetched.map { Date(timeIntervalSince1970: TimeInterval($0)).description } ?? "?"
+                print("  state:    \(state) (sequence \(remote.stateSequence), fetched \(when))")
+            } else {
+                print("  state:    never fetched (run 'jz-node pull \(repository) \(name)')")
+            }
+            if remote.shallow { print("  history:  shallow (fetched to a depth)") }
+            if remote.lazyData { print("  data:     fetched on demand (--no-checkout-data)") }
+            for ref in refs {
+                var line = "  \(ref.kind == .branch ? "branch" : "tag   ") \(name)/\(ref.name) \(ref.target)"
+                if ref.kind == .branch, let local = branches[ref.name] {
+                    line += local == ref.target ? "  (local \(ref.name) up to date)" : "  (local \(ref.name) differs)"
+                }
+                print(line)
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Remove a remote and its tracking refs (local branches stay).")
+        @OptionGroup var homeOptions: HomeOptions
+        @Argument(help: "The repository.") var repository: String
+        @Argument(help: "The remote.") var name: String
+
+        func run() throws {
+            let (_, versions) = try openVersions(homeOptions)
+            try versions.refs.removeRemote(repository, name)
+            print("removed remote \(name)")
+        }
+    }
+
+    struct Follow: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "follow", abstract: "Have the daemon pull a remote whenever it publishes (--stop: no longer).")
+        @OptionGroup var homeOptions: HomeOptions
+        @Argument(help: "The repository.") var repository: String
+        @Argument(help: "The remote.") var name: String
+        @Flag(name: .long, help: "Stop following.") var stop = false
+
+        func run() throws {
+            let (_, versions) = try openVersions(homeOptions)
+            try versions.refs.setFollow(repository, name, follow: !stop)
+            print(stop ? "no longer following \(name)" : "following \(name): a running daemon pulls when it publishes")
+        }
+    }
+}
+
+func remoteJSON(_ remote: RemoteRecord) -> JSONValue {
+    [
+        "Name": .string(remote.name), "Address": .string(remote.address), "Follow": .bool(remote.follow),
+        "State": remote.stateCID.map { .string($0.description) } ?? .null, "Sequence": .int(Int64(clamping: remote.stateSequence)),
+        "Fetched": remote.fetched.map { .int($0) } ?? .null, "Shallow": .bool(remote.shallow), "LazyData": .bool(remote.lazyData),
+    ]
+}
