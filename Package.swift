@@ -236,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "JZNodeTests",
             dependencies: [
-                "JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS", "KadDHT", "P2PCore",
+                "JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS", "Versioning", "KadDHT", "P2PCore",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

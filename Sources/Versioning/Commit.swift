@@ -45,8 +45,14 @@ public struct Lineage: Hashable, Sendable {
 /// A commit: a DAG-CBOR object (CIDv1, sha2-256) linking a UnixFS directory tree and its parents.
 ///
 /// Encoded as a map with exactly the keys `tree`, `parents`, `author`, `committer`, `time`,
-/// `tz`, `message`, `lineage` (`{inputs, code, parameters}`); decoding rejects missing, extra or
-/// mistyped fields.
+/// `tz`, `message`, `lineage` (`{inputs, code, parameters}`), plus `signature` on signed commits
+/// only; decoding rejects missing, extra or mistyped fields.
+///
+/// A signed commit carries `signature: {publicKey: bytes, sig: bytes}`: the signer's libp2p
+/// `PublicKey` protobuf (so its peer ID and `k51…` name follow) and its signature over
+/// `signaturePrefix` ("jz-node commit signature:") followed by the DAG-CBOR encoding of the same
+/// commit without the `signature` key. The key is written only when present, so unsigned commits
+/// keep the CIDs they always had. Both byte strings are 1...`CommitSignature.maxLength` bytes.
 public struct Commit: Hashable, Sendable {
     /// Root of the UnixFS directory snapshot.
     public var tree: CID
@@ -60,10 +66,16 @@ public struct Commit: Hashable, Sendable {
     public var timezoneOffsetMinutes: Int
     public var message: String
     public var lineage: Lineage
+    /// The signature over the rest of the commit; nil for unsigned commits.
+    public var signature: CommitSignature?
+
+    /// Domain separation: the bytes that precede the unsigned commit's DAG-CBOR in the signed message.
+    public static let signaturePrefix: [UInt8] = Array("jz-node commit signature:".utf8)
 
     public init(
         tree: CID, parents: [CID], author: Person, committer: Person, time: Int64,
-        timezoneOffsetMinutes: Int = 0, message: String, lineage: Lineage = Lineage()
+        timezoneOffsetMinutes: Int = 0, message: String, lineage: Lineage = Lineage(),
+        signature: CommitSignature? = nil
     ) {
         self.tree = tree
         self.parents = parents
@@ -73,10 +85,22 @@ public struct Commit: Hashable, Sendable {
         self.timezoneOffsetMinutes = timezoneOffsetMinutes
         self.message = message
         self.lineage = lineage
+        self.signature = signature
     }
 
-    /// The IPLD data-model form.
+    /// The IPLD data-model form (with `signature` only when the commit is signed).
     public var ipldValue: IPLDValue {
+        guard let signature else { return unsignedValue }
+        guard case var .map(map) = unsignedValue else { return unsignedValue }
+        map["signature"] = .map(IPLDMap([
+            ("publicKey", .bytes(signature.publicKey)),
+            ("sig", .bytes(signature.signature)),
+        ]))
+        return .map(map)
+    }
+
+    /// The data-model form without `signature`: what a signature covers.
+    private var unsignedValue: IPLDValue {
         let parameters = lineage.parameters.sorted { $0.key < $1.key }.map { ($0.key, IPLDValue.string($0.value)) }
         return .map(IPLDMap([
             ("tree", .link(tree)),
@@ -104,6 +128,59 @@ public struct Commit: Hashable, Sendable {
         }
     }
 
+    /// The bytes a signature covers: `signaturePrefix` + the DAG-CBOR of the commit without `signature`.
+    public func signedMessage() throws(VersioningError) -> [UInt8] {
+        do {
+            return Self.signaturePrefix + (try IPLDCodecs.encode(unsignedValue, codec: .dagCBOR))
+        } catch {
+            throw .invalidCommit(cid: nil, field: "", reason: "cannot encode: \(error)")
+        }
+    }
+
+    /// This commit signed by `signer` (any earlier signature is replaced).
+    /// - Throws: `.invalidCommit` on field `signature` when the signer fails or returns a key or
+    ///   signature outside 1...`CommitSignature.maxLength` bytes.
+    public func signed(by signer: any CommitSigner) throws(VersioningError) -> Commit {
+        let message = try signedMessage()
+        let bytes: [UInt8]
+        do {
+            bytes = try signer.sign(message)
+        } catch {
+            throw .invalidCommit(cid: nil, field: "signature", reason: "cannot sign: \(error)")
+        }
+        let publicKey = signer.publicKey
+        for (name, value) in [("publicKey", publicKey), ("sig", bytes)] where !CommitSignature.allowedLength.contains(value.count) {
+            throw .invalidCommit(
+                cid: nil, field: "signature.\(name)",
+                reason: "the signer returned \(value.count) bytes, expected 1...\(CommitSignature.maxLength)")
+        }
+        var copy = self
+        copy.signature = CommitSignature(publicKey: publicKey, signature: bytes)
+        return copy
+    }
+
+    /// Checks the signature with `verify(publicKey, message, signature)`, which returns whether the
+    /// signature is valid and throws (its error becoming the reason) when the key is unusable.
+    public func verifySignature(
+        using verify: (_ publicKey: [UInt8], _ message: [UInt8], _ signature: [UInt8]) throws -> Bool
+    ) -> CommitSignatureStatus {
+        guard let signature else { return .unsigned }
+        let message: [UInt8]
+        do {
+            message = try signedMessage()
+        } catch {
+            return .invalid(publicKey: signature.publicKey, reason: error.description)
+        }
+        do {
+            guard try verify(signature.publicKey, message, signature.signature) else {
+                return .invalid(publicKey: signature.publicKey, reason: "the signature does not match the commit")
+            }
+        } catch {
+            return .invalid(publicKey: signature.publicKey, reason: "\(error)")
+        }
+        return .valid(publicKey: signature.publicKey)
+    }
+
     /// Decodes a commit block, checking every field.
     public init(block: Block) throws(VersioningError) {
         guard block.cid.codec == .dagCBOR else { throw .notACommit(cid: block.cid) }
@@ -120,7 +197,9 @@ public struct Commit: Hashable, Sendable {
     public init(ipldValue value: IPLDValue, cid: CID? = nil) throws(VersioningError) {
         let f = FieldReader(cid: cid, kind: .commit)
         let map = try f.map(value, "")
-        try f.exactKeys(map, ["tree", "parents", "author", "committer", "time", "tz", "message", "lineage"], "")
+        var keys: Set<String> = ["tree", "parents", "author", "committer", "time", "tz", "message", "lineage"]
+        if map["signature"] != nil { keys.insert("signature") }
+        try f.exactKeys(map, keys, "")
         tree = try f.link(map["tree"], "tree")
         parents = try f.links(map["parents"], "parents")
         author = try Self.person(map["author"], "author", f)
@@ -142,6 +221,15 @@ public struct Commit: Hashable, Sendable {
             parameters[entry.key] = try f.string(entry.value, "lineage.parameters.\(entry.key)")
         }
         lineage = Lineage(inputs: inputs, code: code, parameters: parameters)
+        if let value = map["signature"] {
+            let sig = try f.map(value, "signature")
+            try f.exactKeys(sig, ["publicKey", "sig"], "signature")
+            signature = CommitSignature(
+                publicKey: try f.bytes(sig["publicKey"], "signature.publicKey", allowed: CommitSignature.allowedLength),
+                signature: try f.bytes(sig["sig"], "signature.sig", allowed: CommitSignature.allowedLength))
+        } else {
+            signature = nil
+        }
     }
 
     private static func personValue(_ p: Person) -> IPLDValue {
@@ -153,6 +241,42 @@ public struct Commit: Hashable, Sendable {
         try f.exactKeys(map, ["name", "email"], field)
         return Person(name: try f.string(map["name"], "\(field).name"), email: try f.string(map["email"], "\(field).email"))
     }
+}
+
+/// A commit's signature: who signed (a libp2p `PublicKey` protobuf) and the signature bytes.
+public struct CommitSignature: Hashable, Sendable {
+    /// The bound on both byte strings: room for an RSA-8192 key (about 1.1 KB) and signature (1 KB).
+    public static let maxLength = 2048
+    static let allowedLength = 1...maxLength
+
+    /// The signer's public key as a libp2p `PublicKey` protobuf (its peer ID is the signer's name).
+    public var publicKey: [UInt8]
+    /// The signature over `Commit.signedMessage()`.
+    public var signature: [UInt8]
+
+    public init(publicKey: [UInt8], signature: [UInt8]) {
+        self.publicKey = publicKey
+        self.signature = signature
+    }
+}
+
+/// Makes commit signatures. Versioning knows no key types: the node implements this with its
+/// keys (`JZNode.KeyCommitSigner`).
+public protocol CommitSigner: Sendable {
+    /// The signer's public key as a libp2p `PublicKey` protobuf.
+    var publicKey: [UInt8] { get }
+    /// Signs `message` (the whole message; the key type decides whether it is hashed first).
+    func sign(_ message: [UInt8]) throws -> [UInt8]
+}
+
+/// The outcome of `Commit.verifySignature(using:)`.
+public enum CommitSignatureStatus: Hashable, Sendable {
+    /// The commit carries no signature.
+    case unsigned
+    /// The signature by `publicKey` (a libp2p `PublicKey` protobuf) covers this commit.
+    case valid(publicKey: [UInt8])
+    /// The commit claims a signature by `publicKey` that does not verify; `reason` says why.
+    case invalid(publicKey: [UInt8], reason: String)
 }
 
 /// Strict field checks shared by `Commit` and `RepositoryState`.
@@ -203,6 +327,15 @@ struct FieldReader {
         guard let value else { throw error(field, "missing") }
         guard let s = value.stringValue else { throw error(field, "expected a string, found \(value.kind.rawValue)") }
         return s
+    }
+
+    func bytes(_ value: IPLDValue?, _ field: String, allowed: ClosedRange<Int>) throws(VersioningError) -> [UInt8] {
+        guard let value else { throw error(field, "missing") }
+        guard let b = value.bytesValue else { throw error(field, "expected bytes, found \(value.kind.rawValue)") }
+        guard allowed.contains(b.count) else {
+            throw error(field, "\(b.count) bytes, expected \(allowed.lowerBound)...\(allowed.upperBound)")
+        }
+        return b
     }
 
     func int64(_ value: IPLDValue?, _ field: String) throws(VersioningError) -> Int64 {

@@ -146,12 +146,14 @@ public final class VersionStore: Sendable {
     ///   - branch: nil for the default branch.
     ///   - committer: nil: the author.
     ///   - allowEmpty: commit even when the tree equals the parent's.
+    ///   - signer: signs the commit (`Commit.signed(by:)`); nil: unsigned.
     /// - Throws: `.nothingToCommit`, `.refConflict` (the branch moved meanwhile), `.notADirectory`,
-    ///   `.importFailed`, `.treeEdit`.
+    ///   `.importFailed`, `.treeEdit`, `.invalidCommit` on `signature` when signing fails.
     @discardableResult
     public func commit(
         _ repo: String, branch: String? = nil, directory: String, message: String, author: Person,
-        committer: Person? = nil, subpath: String? = nil, lineage: Lineage = Lineage(), allowEmpty: Bool = false
+        committer: Person? = nil, subpath: String? = nil, lineage: Lineage = Lineage(), allowEmpty: Bool = false,
+        signer: (any CommitSigner)? = nil
     ) throws(VersioningError) -> CommitResult {
         let record = try refs.repository(repo)
         let branchName = branch ?? record.defaultBranch
@@ -181,10 +183,11 @@ public final class VersionStore: Sendable {
             throw .nothingToCommit(repo: repo, branch: branchName)
         }
         let now = clock()
-        let newCommit = Commit(
+        var newCommit = Commit(
             tree: tree, parents: parent.map { [$0.cid] } ?? [], author: author, committer: committer ?? author,
             time: Int64(now.timeIntervalSince1970.rounded(.down)),
             timezoneOffsetMinutes: timeZone.secondsFromGMT(for: now) / 60, message: message, lineage: lineage)
+        if let signer { newCommit = try newCommit.signed(by: signer) }
         let block = try newCommit.block()
         try put(block)
         let summary = message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""

@@ -30,9 +30,10 @@ extension VersionStore {
     /// possible, else a three-way merge of the trees on paths against the merge base, committed
     /// with both heads as parents. With `.fail`, conflicts are returned and nothing changes; the
     /// branch moves by compare-and-swap, so a concurrent commit makes the merge fail, not lose it.
+    /// `signer` signs the merge commit (a fast-forward makes no commit, so nothing is signed).
     public func merge(
         _ repo: String, from: RefExpression, into branch: String? = nil, strategy: MergeStrategy,
-        message: String? = nil, author: Person
+        message: String? = nil, author: Person, signer: (any CommitSigner)? = nil
     ) throws(VersioningError) -> MergeOutcome {
         let record = try refs.repository(repo)
         let branchName = branch ?? record.defaultBranch
@@ -70,11 +71,12 @@ extension VersionStore {
             return MergeOutcome(kind: .conflicts, head: ours, base: base, conflicts: result.conflicts, changes: [])
         }
         let now = Date()
-        let merged = Commit(
+        var merged = Commit(
             tree: tree.cid, parents: [ours, theirs], author: author, committer: author,
             time: Int64(now.timeIntervalSince1970.rounded(.down)),
             timezoneOffsetMinutes: TimeZone.current.secondsFromGMT(for: now) / 60,
             message: message ?? "Merge \(from) into \(branchName)", lineage: Lineage())
+        if let signer { merged = try merged.signed(by: signer) }
         let block = try merged.block()
         do {
             try blocks.put(block)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JZNode
 import Multiformats
+import P2PCrypto
 import UnixFS
 import Versioning
 
@@ -159,6 +160,8 @@ struct CommitCommand: ParsableCommand {
             REPO[@BRANCH] DIR -m MSG. With --path, DIR becomes that subtree of the branch's tree.
             Unchanged files cost no new blocks. Lineage records what produced the data:
             --input CID (repeatable), --param K=V (repeatable), --code REF.
+            --sign signs the commit with the node key, --sign-key NAME with a keystore key;
+            'log --show-signature' verifies. Config Versioning.SignCommits=true makes --sign the default.
             """)
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var output: JSONOption
@@ -171,10 +174,18 @@ struct CommitCommand: ParsableCommand {
     @Option(name: .customLong("param"), help: "Lineage parameter K=V (repeatable).") var params: [String] = []
     @Option(name: .long, help: "Lineage code reference (e.g. a git commit or script path).") var code: String?
     @Flag(name: .long, help: "Commit even if the tree did not change.") var allowEmpty = false
+    @Flag(inversion: .prefixedNo, help: "Sign with the node key (default: config Versioning.SignCommits, else no).")
+    var sign: Bool?
+    @Option(name: .long, help: "Sign with this keystore key (implies --sign).") var signKey: String?
+
+    func validate() throws {
+        if sign == false && signKey != nil { throw ValidationError("--no-sign and --sign-key contradict each other") }
+    }
 
     func run() throws {
         let spec = try parseRefSpec(target)
         let (node, versions) = try openVersions(homeOptions)
+        let signer = try CommitSigning.signer(for: node, sign: sign, keyName: signKey)
         var person = node.defaultAuthor
         if let author {
             guard let parsed = Person(parsing: author) else { throw ValidationError("--author must look like \"Name <email>\"") }
@@ -188,10 +199,14 @@ struct CommitCommand: ParsableCommand {
         let lineage = Lineage(inputs: try inputs.map(parseCID), code: code, parameters: parameters)
         let result = try versions.commit(
             spec.repository, branch: spec.ref?.base, directory: directory, message: message, author: person,
-            subpath: path, lineage: lineage, allowEmpty: allowEmpty)
+            subpath: path, lineage: lineage, allowEmpty: allowEmpty, signer: signer)
         DaemonAnnounce.provide(homeOptions, [result.cid, result.commit.tree])
         if output.json {
-            printJSON(commitJSON(result.cid, result.commit))
+            var value = commitJSON(result.cid, result.commit)
+            if signer != nil {
+                value = LogCommand.addingSignature(to: value, result.commit, keyNames: CommitSigning.localKeyNames(keystore: node.home.keystore))
+            }
+            printJSON(value)
         } else {
             print(result.cid)
         }
@@ -205,27 +220,68 @@ struct LogCommand: ParsableCommand {
     @Argument(help: "REPO[@REF]") var target: String
     @Option(name: .short, help: "At most N commits.") var n: Int?
     @Flag(name: .long, help: "One line per commit.") var oneline = false
+    @Flag(name: .long, help: "Verify commit signatures: a Good or BAD signature line under each signed commit.")
+    var showSignature = false
 
     func run() throws {
         let spec = try parseRefSpec(target)
-        let (_, versions) = try openVersions(homeOptions)
+        let (node, versions) = try openVersions(homeOptions)
         let entries = try versions.log(spec.repository, spec.ref, limit: n)
+        let keyNames = showSignature ? CommitSigning.localKeyNames(keystore: node.home.keystore) : [:]
         if output.json {
-            printJSON(.array(entries.map { commitJSON($0.cid, $0.commit) }))
+            printJSON(.array(entries.map { entry in
+                let value = commitJSON(entry.cid, entry.commit)
+                return showSignature ? Self.addingSignature(to: value, entry.commit, keyNames: keyNames) : value
+            }))
             return
         }
         for entry in entries {
             let c = entry.commit
             if oneline {
                 print("\(entry.cid) \(c.message.split(separator: "\n").first ?? "")")
+                if showSignature, let line = Self.signatureLine(c, keyNames: keyNames) { print("    \(line)") }
             } else {
                 print("commit \(entry.cid)")
+                if showSignature, let line = Self.signatureLine(c, keyNames: keyNames) { print(line) }
                 if c.parents.count > 1 { print("Merge: " + c.parents.map(shortCID).joined(separator: " ")) }
                 print("Author: \(c.author)")
                 print("Date:   \(Date(timeIntervalSince1970: TimeInterval(c.time)))")
                 print("\n    \(c.message.replacingOccurrences(of: "\n", with: "\n    "))\n")
             }
         }
+    }
+
+    /// git-style: `Good signature by k51… (key NAME)` / `BAD signature by k51…: reason`; nil when unsigned.
+    static func signatureLine(_ commit: Commit, keyNames: [PeerID: String]) -> String? {
+        let verification = CommitSigning.verify(commit)
+        let by = verification.signerName.map { " by \($0)" } ?? ""
+        let ours = verification.signer.flatMap { keyNames[$0] }.map { " (key \($0))" } ?? ""
+        switch verification {
+        case .unsigned: return nil
+        case .good: return "Good signature\(by)\(ours)"
+        case let .bad(_, reason): return "BAD signature\(by)\(ours): \(reason)"
+        }
+    }
+
+    /// `value` (a `commitJSON` object) with `"Signature": {"Key": k51…|null, "KeyName": name|null,
+    /// "Valid": bool, "Reason": text|null}`; unsigned commits give Key null, Valid false, Reason "unsigned".
+    static func addingSignature(to value: JSONValue, _ commit: Commit, keyNames: [PeerID: String]) -> JSONValue {
+        guard case var .object(members) = value else { return value }
+        let verification = CommitSigning.verify(commit)
+        let reason: JSONValue
+        switch verification {
+        case .unsigned: reason = "unsigned"
+        case .good: reason = .null
+        case let .bad(_, text): reason = .string(text)
+        }
+        var valid = false
+        if case .good = verification { valid = true }
+        members["Signature"] = [
+            "Key": verification.signerName.map { .string($0) } ?? .null,
+            "KeyName": verification.signer.flatMap { keyNames[$0] }.map { .string($0) } ?? .null,
+            "Valid": .bool(valid), "Reason": reason,
+        ]
+        return .object(members)
     }
 }
 
@@ -237,10 +293,11 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         let spec = try parseRefSpec(target)
-        let (_, versions) = try openVersions(homeOptions)
+        let (node, versions) = try openVersions(homeOptions)
         let details = try versions.show(try versions.resolve(spec))
+        let keyNames = details.commit.signature == nil ? [:] : CommitSigning.localKeyNames(keystore: node.home.keystore)
         if output.json {
-            var value = commitJSON(details.cid, details.commit)
+            var value = LogCommand.addingSignature(to: commitJSON(details.cid, details.commit), details.commit, keyNames: keyNames)
             if case var .object(members) = value {
                 members["Changes"] = .array(details.changes.map(changeJSON))
                 value = .object(members)
@@ -251,6 +308,7 @@ struct ShowCommand: ParsableCommand {
         let c = details.commit
         print("commit \(details.cid)\ntree   \(c.tree)")
         for p in c.parents { print("parent \(p)") }
+        if let line = LogCommand.signatureLine(c, keyNames: keyNames) { print(line) }
         print("Author: \(c.author)\nDate:   \(Date(timeIntervalSince1970: TimeInterval(c.time)))\n\n    \(c.message)\n")
         if !c.lineage.isEmpty {
             print("Lineage:")
@@ -398,7 +456,10 @@ struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Merge a ref into a branch: fast-forward, else a three-way merge on paths.",
-        discussion: "--strategy fail (default) lists conflicts and changes nothing; ours/theirs resolve them.")
+        discussion: """
+            --strategy fail (default) lists conflicts and changes nothing; ours/theirs resolve them.
+            --sign / --sign-key sign the merge commit; a fast-forward makes no commit and signs nothing.
+            """)
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var output: JSONOption
     @Argument(help: "Repository.") var repo: String
@@ -406,14 +467,23 @@ struct MergeCommand: ParsableCommand {
     @Option(name: .long, help: "Branch to merge into (default: the default branch).") var into: String?
     @Option(name: .long, help: "fail, ours or theirs.") var strategy = "fail"
     @Option(name: [.short, .long], help: "Merge commit message.") var message: String?
+    @Flag(inversion: .prefixedNo, help: "Sign the merge commit with the node key (default: config Versioning.SignCommits, else no).")
+    var sign: Bool?
+    @Option(name: .long, help: "Sign the merge commit with this keystore key (implies --sign).") var signKey: String?
+
+    func validate() throws {
+        if sign == false && signKey != nil { throw ValidationError("--no-sign and --sign-key contradict each other") }
+    }
 
     func run() throws {
         guard let strategy = MergeStrategy(rawValue: strategy) else {
             throw ValidationError("unknown strategy \(strategy): use fail, ours or theirs")
         }
         let (node, versions) = try openVersions(homeOptions)
+        let signer = try CommitSigning.signer(for: node, sign: sign, keyName: signKey)
         guard let ref = try parseRefSpec("\(repo)@\(from)").ref else { throw ValidationError("give a ref to merge") }
-        let outcome = try versions.merge(repo, from: ref, into: into, strategy: strategy, message: message, author: node.defaultAuthor)
+        let outcome = try versions.merge(
+            repo, from: ref, into: into, strategy: strategy, message: message, author: node.defaultAuthor, signer: signer)
         if output.json {
             printJSON([
                 "Result": .string(outcome.kind.rawValue), "Head": .string(outcome.head.description),

@@ -162,6 +162,27 @@ private struct Fixture {
         #expect(try f.store.log("r").map(\.cid) == [block.cid, onTrunk.cid, onDev.cid, base.cid])
     }
 
+    @Test func signedCommitsAndMergeCommits() throws {
+        let f = try Fixture()
+        try f.store.createRepository("r")
+        let signer = FakeSigner(publicKey: [7, 7])
+        let base = try f.store.commit(
+            "r", directory: try f.folder("b", ["x": "0"]), message: "base", author: f.author, signer: signer)
+        // What the store holds is signed and verifies.
+        let stored = try f.store.commit(base.cid)
+        #expect(stored == base.commit)
+        #expect(stored.verifySignature(using: FakeSigner.verify) == .valid(publicKey: [7, 7]))
+        try f.store.createBranch("r", "dev")
+        let dev = try f.store.commit("r", branch: "dev", directory: try f.folder("d", ["x": "0", "y": "dev"]), message: "dev", author: f.author)
+        #expect(dev.commit.signature == nil)
+        try f.store.commit("r", directory: try f.folder("m", ["x": "1"]), message: "main", author: f.author)
+        let merged = try f.store.merge("r", from: RefExpression(base: "dev"), strategy: .fail, author: f.author, signer: signer)
+        #expect(merged.kind == .merged)
+        let mergeCommit = try f.store.commit(merged.head)
+        #expect(mergeCommit.parents.count == 2)
+        #expect(mergeCommit.verifySignature(using: FakeSigner.verify) == .valid(publicKey: [7, 7]))
+    }
+
     @Test func commitLosesRaceWhenBranchMovesConcurrently() throws {
         let f = try Fixture()
         try f.store.createRepository("r")
