@@ -207,22 +207,22 @@ def test_pull_killed_mid_way_resumes_and_never_points_at_incomplete_dags(jz, wor
         b = site(jz, "site-b", [a.dial_addr()])
         b.cli("clone", name, "--json", timeout=300)
         old = b.cli("log", "r@origin/main", "--oneline").stdout.split()[0]
-        # A big change: 96 MiB of new files.
+        # A big change: 48 MiB of new files.
         big = data / "big"
-        make_dataset(big, 96, 1024)
+        make_dataset(big, 48, 1024)
         new = a.cli("commit", "r", str(data), "-m", "big").stdout.strip()
         a.cli("publish", "r")
-        before = b.cli("store", "stat", "--json").json()["Blocks"]
+        before = b.cli("store", "stat", "--json").json()["NumObjects"]
         pull = subprocess.Popen([str(b.node.binary), "pull", "r", "--json", "--repo-dir", str(b.node.home)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # Kill B's daemon once some of the new blocks are stored, not all.
-        wait_for(lambda: b.cli("store", "stat", "--json").json()["Blocks"] >= before + 5, 120,
+        wait_for(lambda: b.cli("store", "stat", "--json").json()["NumObjects"] >= before + 5, 120,
                  "the pull to store some blocks", step=0.02)
         b.kill()
         pull.wait(30)
         assert pull.returncode != 0
-        mid = b.cli("store", "stat", "--json").json()["Blocks"]
-        assert mid < before + 96 * 4, "the pull finished before the kill; make the change bigger"
+        mid = b.cli("store", "stat", "--json").json()["NumObjects"]
+        assert mid < before + 48 * 4, "the pull finished before the kill; make the change bigger"
         # No ref moved to the incomplete commit.
         assert b.cli("log", "r@origin/main", "--oneline").stdout.split()[0] == old
         assert b.cli("log", "r", "--oneline").stdout.split()[0] == old

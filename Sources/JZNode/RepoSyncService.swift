@@ -44,7 +44,9 @@ struct DHTRepoNames: RepoNameSystem {
         let dht = try requireDHT()
         let keystore = keystore
         let key = try await BlockingExecutor.run { () throws(KeystoreError) in try keystore.key(named: keyName).privateKey }
-        try await NamePublishing.put(dht: dht, key: key, value: value, sequence: sequence)
+        // A site often publishes before anyone connects: the record is kept and served locally,
+        // and put on the network when peers are there (the next publish or republish).
+        try await NamePublishing.put(dht: dht, key: key, value: value, sequence: sequence, allowOffline: true)
     }
 }
 
@@ -54,15 +56,22 @@ enum NamePublishing {
     static let defaultLifetime: Duration = .seconds(48 * 3600)
     static let defaultTTL: Duration = .seconds(300)
 
+    /// - Parameter allowOffline: with no DHT peer reachable, keep the record locally (served to
+    ///   GET_VALUE) instead of failing.
     @discardableResult
     static func put(
         dht: DualDHT, key: PrivateKey, value: String, sequence: UInt64, lifetime: Duration = defaultLifetime,
-        ttl: Duration = defaultTTL
+        ttl: Duration = defaultTTL, allowOffline: Bool = false
     ) async throws -> IPNSRecord {
         let name = IPNSName(publicKey: key.publicKey)
         let record = try IPNSRecord.create(value: value, sequence: sequence, lifetime: lifetime, ttl: ttl, key: key)
-        try await withTimeout(.seconds(60), what: "publishing \(name.string)") {
-            try await dht.putValue(name.routingKey, record.bytes)
+        try dht.storeLocal(name.routingKey, record.bytes)
+        do {
+            try await withTimeout(.seconds(60), what: "publishing \(name.string)") {
+                try await dht.putValue(name.routingKey, record.bytes)
+            }
+        } catch RoutingError.unavailable(let reason) where allowOffline {
+            _ = reason
         }
         // Keys that do not fit in the peer ID (RSA) are published too, as Kubo does.
         if PeerID(publicKey: key.publicKey).multihash.function != .identity {

@@ -112,6 +112,12 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
 
     // MARK: ValueStore
 
+    /// Keeps a record of our own in both tables' stores (served to GET_VALUE) without putting
+    /// it on peers.
+    public func storeLocal(_ key: [UInt8], _ value: [UInt8]) throws {
+        for dht in instances { try dht.storeLocal(key: key, value: value) }
+    }
+
     public func putValue(_ key: [UInt8], _ value: [UInt8]) async throws {
         var stored = 0
         var errors: [String] = []

@@ -519,6 +519,13 @@ public final class KademliaDHT: Sendable {
         }
     }
 
+    /// Validates and keeps a record of our own, served to GET_VALUE, without putting it on peers
+    /// (a publish while no peer is reachable).
+    public func storeLocal(key: [UInt8], value: [UInt8]) throws {
+        try validator.validate(key: key, value: value)
+        try values.putLocal(key: key, value: value, now: clock())
+    }
+
     /// Valid records for `key` as a GET_VALUE lookup finds them (our own first). The lookup settles
     /// once `valueAgreement` peers have returned the same best record (the network has converged
     /// on it), after `valueQuorum` records in all, or when the lookup ends.

@@ -445,44 +445,36 @@ public final class RepoSync: Sendable {
         return result
     }
 
-    /// Fetches the trees of new commits, `options.parallelism` at a time: whole DAGs, or with
-    /// `lazyData` only their directories (level by level, the missing frontier each round).
+    /// Fetches the trees of new commits, newest first and one at a time: consecutive trees share
+    /// most of their blocks, so each fetch finds the blocks the previous one stored instead of
+    /// asking for them twice (a single Bitswap fetch is itself parallel). With `lazyData`, only
+    /// directories are fetched, level by level (the missing frontier each round).
     private func fetchTrees(
         _ trees: [CID], options: SyncOptions, counts: Locked<FetchCounts>, progress: @escaping @Sendable () -> Void
     ) async throws {
         let fetcher = fetcher
         let local = local
-        let unique = Array(Set(trees))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
-            func startOne() {
-                guard next < unique.count else { return }
-                let tree = unique[next]
-                next += 1
-                group.addTask {
-                    if !options.lazyData {
-                        let done = try await fetcher.fetch(tree, recursive: true) { _ in progress() }
-                        counts.withLock { $0 = $0 + done }
-                        progress()
-                        return
-                    }
-                    for _ in 0..<10_000 {
-                        let frontier = try await BlockingExecutor.run { () throws(SyncError) in
-                            try local.missing(tree: tree, lazyData: true, limit: 64)
-                        }
-                        if frontier.isEmpty { return }
-                        try await withThrowingTaskGroup(of: FetchCounts.self) { inner in
-                            for cid in frontier {
-                                inner.addTask { try await fetcher.fetch(cid, recursive: false) { _ in } }
-                            }
-                            for try await done in inner { counts.withLock { $0 = $0 + done } }
-                        }
-                        progress()
-                    }
-                }
+        var seen: Set<CID> = []
+        for tree in trees where seen.insert(tree).inserted {
+            if !options.lazyData {
+                let done = try await fetcher.fetch(tree, recursive: true) { _ in progress() }
+                counts.withLock { $0 = $0 + done }
+                progress()
+                continue
             }
-            for _ in 0..<max(1, options.parallelism) { startOne() }
-            while try await group.next() != nil { startOne() }
+            for _ in 0..<10_000 {
+                let frontier = try await BlockingExecutor.run { () throws(SyncError) in
+                    try local.missing(tree: tree, lazyData: true, limit: 64)
+                }
+                if frontier.isEmpty { break }
+                try await withThrowingTaskGroup(of: FetchCounts.self) { group in
+                    for cid in frontier {
+                        group.addTask { try await fetcher.fetch(cid, recursive: false) { _ in } }
+                    }
+                    for try await done in group { counts.withLock { $0 = $0 + done } }
+                }
+                progress()
+            }
         }
     }
 

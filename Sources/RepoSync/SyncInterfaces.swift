@@ -76,19 +76,16 @@ public struct SyncOptions: Sendable {
     public var merge: Bool
     /// The author of merge commits.
     public var mergeAuthor: Person?
-    /// Concurrent tree fetches.
-    public var parallelism: Int
 
     public init(
         depth: Int? = nil, lazyData: Bool = false, commitCheck: CommitCheck? = nil, merge: Bool = false,
-        mergeAuthor: Person? = nil, parallelism: Int = 4
+        mergeAuthor: Person? = nil
     ) {
         self.depth = depth
         self.lazyData = lazyData
         self.commitCheck = commitCheck
         self.merge = merge
         self.mergeAuthor = mergeAuthor
-        self.parallelism = parallelism
     }
 }
 
