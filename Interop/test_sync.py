@@ -236,3 +236,37 @@ def test_pull_killed_mid_way_resumes_and_never_points_at_incomplete_dags(jz, wor
         for node in (b, a):
             if node is not None:
                 node.stop()
+
+
+def test_pull_require_signed(jz, work_dir):
+    a = site(jz, "site-a", [])
+    b = None
+    try:
+        data = work_dir / "d"
+        make_dataset(data, 3, 1)
+        a.cli("repo", "create", "r")
+        a.cli("commit", "r", str(data), "-m", "signed one", "--sign")
+        name = a.cli("publish", "r", "--json").json()["Name"]
+        b = site(jz, "site-b", [a.dial_addr()])
+        clone = b.cli("clone", name, "--json", timeout=300).json()
+        first = clone["Branches"][0]["New"]
+        (data / "more.txt").write_text("more")
+        a.cli("commit", "r", str(data), "-m", "signed two", "--sign")
+        a.cli("publish", "r")
+        ok = b.cli("pull", "r", "--require-signed", a.peer_id, "--json", timeout=300).json()
+        assert [x["Outcome"] for x in ok["Branches"]] == ["fast-forward"]
+        signed_head = ok["Branches"][0]["New"]
+        assert signed_head != first
+        (data / "unsigned.txt").write_text("no signature")
+        a.cli("commit", "r", str(data), "-m", "unsigned")
+        a.cli("publish", "r")
+        refused = b.cli("pull", "r", "--require-signed", a.peer_id, check=False, timeout=300)
+        assert refused.returncode != 0
+        assert "refused" in refused.stderr and "not signed" in refused.stderr, refused.stderr
+        assert b.cli("log", "r@origin/main", "--oneline").stdout.split()[0] == signed_head
+        shown = b.cli("log", "r", "--show-signature").stdout
+        assert "Good signature by" in shown, shown
+    finally:
+        for node in (b, a):
+            if node is not None:
+                node.stop()

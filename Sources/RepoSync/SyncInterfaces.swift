@@ -130,7 +130,9 @@ public enum SyncError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .incomplete(ref, missing):
             return "\(ref): block \(missing) is still missing after the fetch; the ref was not moved (pull again to resume)"
         case let .rejectedCommit(ref, commit, reason):
-            return "\(ref): commit \(commit) is refused: \(reason); the ref was not moved"
+            return reason.contains(commit.description)
+                ? "\(ref) refused: \(reason); the ref was not moved"
+                : "\(ref) refused: commit \(commit): \(reason); the ref was not moved"
         case let .cloneInterrupted(repo, reason):
             return "clone into '\(repo)' stopped: \(reason). The repository and its remote 'origin' exist: run 'jz-node pull \(repo)' to resume"
         case let .undecodable(cid, reason): return "block \(cid) cannot be read: \(reason)"

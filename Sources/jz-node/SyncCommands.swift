@@ -167,6 +167,7 @@ struct PullCommand: ParsableCommand {
             an incomplete commit: run it again and it resumes. Then local branches that have not \
             diverged are fast-forwarded; diverged ones are reported, or merged with --merge (the \
             three-way merge of `jz-node merge`). New remote tags become local tags.
+            --require-signed KEY refuses new commits not signed by KEY (see `commit --sign`): the             remote refs then stay where they were.
 
             Example:
               jz-node pull climate            # the only remote, else origin
@@ -177,11 +178,15 @@ struct PullCommand: ParsableCommand {
     @Argument(help: "The repository.") var repository: String
     @Argument(help: "The remote (default: the only one, else origin).") var remote: String?
     @Flag(name: .long, help: "Merge remote changes into local branches that diverged.") var merge = false
+    @Option(name: .long, help: ArgumentHelp(
+        "Refuse the pull unless every new commit is signed by KEY (a key name, peer ID or k51… name).", valueName: "KEY"))
+    var requireSigned: String?
     @Flag(name: [.short, .long], help: "No progress bar.") var quiet = false
 
     func run() throws {
         var query: [(String, String)] = []
         if merge { query.append(("merge", "true")) }
+        if let requireSigned { query.append(("require-signed", requireSigned)) }
         let report = try streamSync(
             homeOptions, "repo/pull", arguments: [repository] + (remote.map { [$0] } ?? []), query: query,
             quiet: quiet || output.json, label: "pulling")

@@ -1,6 +1,7 @@
 import Foundation
 import Multiformats
 import P2PCore
+import P2PCrypto
 import RepoSync
 import Versioning
 
@@ -32,7 +33,8 @@ extension APIRoutes {
 
     /// Arguments: the repository, then optionally the remote (default: the only one, else
     /// `origin`). Options: `merge` (three-way merge diverged branches), `depth`,
-    /// `no-checkout-data`. Streams progress.
+    /// `no-checkout-data`, `require-signed` (a key name, peer ID or k51… name: every new commit
+    /// must be signed by it, or no ref moves). Streams progress.
     func repoPull(_ request: APIRequest) throws -> APIResponse {
         guard let repo = request.arguments.first else { throw APIError.remote(status: 400, message: "argument \"repository\" is required") }
         let remote = request.arguments.dropFirst().first
@@ -53,6 +55,22 @@ extension APIRoutes {
         }
         options.lazyData = request.flag("no-checkout-data")
         options.merge = request.flag("merge")
+        if let text = request.value("require-signed") {
+            let allowed: PeerID
+            do {
+                allowed = try CommitSigning.parseSigner(text, keystore: daemon.home.keystore)
+            } catch {
+                throw APIError.remote(status: 400, message: "require-signed \(text): \(error)")
+            }
+            options.commitCheck = { cid, commit in
+                do {
+                    try CommitSigning.requireSigned(commits: [(cid: cid, commit: commit)], by: allowed)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }
+        }
         return options
     }
 }
