@@ -151,7 +151,7 @@ public final class RepoSync: Sendable {
         let name = try Self.parseName(nameText)
         progress?(SyncProgress(phase: .resolving, refsDone: 0, refsTotal: 0, commits: 0, blocksFetched: 0, bytesFetched: 0))
         let resolved = try await names.resolve(name, fresh: true)
-        let (stateCID, state) = try await fetchState(name: name, value: resolved.value)
+        let (stateCID, state, stateCounts) = try await fetchState(name: name, value: resolved.value)
         let repo = localName ?? state.name
         let defaultBranch = branch ?? state.defaultBranch
         guard branch == nil || state.branches[defaultBranch] != nil else {
@@ -166,7 +166,7 @@ public final class RepoSync: Sendable {
         do {
             return try await apply(
                 repo: repo, remote: Self.defaultRemote, name: name, stateCID: stateCID, state: state, sequence: resolved.sequence,
-                options: options, progress: progress)
+                fetched: stateCounts, options: options, progress: progress)
         } catch {
             throw SyncError.cloneInterrupted(repo: repo, reason: "\(error)")
         }
@@ -214,10 +214,10 @@ public final class RepoSync: Sendable {
             report.seconds = Self.seconds(since: started)
             return report
         }
-        let (stateCID, state) = try await fetchState(name: name, value: resolved.value)
+        let (stateCID, state, stateCounts) = try await fetchState(name: name, value: resolved.value)
         return try await apply(
             repo: repo, remote: remote, name: name, stateCID: stateCID, state: state, sequence: resolved.sequence,
-            options: effective, progress: progress, started: started)
+            fetched: stateCounts, options: effective, progress: progress, started: started)
     }
 
     // MARK: - Applying a remote state
@@ -226,7 +226,8 @@ public final class RepoSync: Sendable {
     /// records the state, then updates local branches and tags.
     private func apply(
         repo: String, remote: String, name: IPNSName, stateCID: CID, state: RepositoryState, sequence: UInt64,
-        options: SyncOptions, progress: (@Sendable (SyncProgress) -> Void)?, started: ContinuousClock.Instant = .now
+        fetched: FetchCounts, options: SyncOptions, progress: (@Sendable (SyncProgress) -> Void)?,
+        started: ContinuousClock.Instant = .now
     ) async throws -> PullReport {
         let versions = versions
         let local = local
@@ -250,7 +251,7 @@ public final class RepoSync: Sendable {
 
         // Commits already whole locally: everything behind the refs we have.
         var known = try await blocking { () throws(SyncError) in try local.ancestors(of: existing.map(\.target) + localHeads) }
-        let counts = Locked(FetchCounts())
+        let counts = Locked(fetched)
         var commitsFetched = 0
         var updates: [RefUpdate] = []
         let total = moving.count
@@ -399,18 +400,18 @@ public final class RepoSync: Sendable {
     // MARK: - Fetching
 
     /// The heads document a name's record points at, fetched and decoded.
-    private func fetchState(name: IPNSName, value: String) async throws -> (CID, RepositoryState) {
+    private func fetchState(name: IPNSName, value: String) async throws -> (CID, RepositoryState, FetchCounts) {
         guard value.hasPrefix("/ipfs/"), let cid = try? CID(String(value.dropFirst("/ipfs/".count))) else {
             throw SyncError.notARepository(name: name.string, value: value, reason: "not an /ipfs/CID path")
         }
-        _ = try await fetcher.fetch(cid, recursive: false) { _ in }
+        let counts = try await fetcher.fetch(cid, recursive: false) { _ in }
         let versions = versions
         let block = try await blocking { () throws(SyncError) -> Block? in
             do { return try versions.blocks.get(cid) } catch { throw .blockStore(operation: "read \(cid)", reason: "\(error)") }
         }
         guard let block else { throw SyncError.incomplete(ref: "heads document", missing: cid) }
         do {
-            return (cid, try RepositoryState(block: block))
+            return (cid, try RepositoryState(block: block), counts)
         } catch {
             throw SyncError.notARepository(name: name.string, value: value, reason: error.description)
         }
