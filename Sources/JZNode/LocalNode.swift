@@ -132,7 +132,10 @@ extension LocalNode {
 
     /// The author recorded in commits: config `Versioning.Author` ("Name <email>"), else the
     /// login name.
-    public var defaultAuthor: Person {
+    public var defaultAuthor: Person { Self.defaultAuthor(config) }
+
+    /// The author `config` names (see `defaultAuthor`).
+    public static func defaultAuthor(_ config: NodeConfig) -> Person {
         if let text = config.value(at: "Versioning.Author")?.stringValue, let person = Person(parsing: text) {
             return person
         }

@@ -116,6 +116,33 @@ public final class RepoSyncService: Sendable {
             fetcher: BitswapSyncFetcher(bitswap: bitswap, provider: provider), logger: logger)
     }
 
+    /// The options of a clone or pull as the CLI and the RPC API take them.
+    /// - Parameter requireSigned: a key name, peer ID or k51… name: every new commit must be
+    ///   signed by it.
+    public static func options(
+        depth: Int?, lazyData: Bool, merge: Bool, requireSigned: String?, author: Person, keystore: Keystore
+    ) throws -> SyncOptions {
+        var options = SyncOptions(depth: depth, lazyData: lazyData, merge: merge, mergeAuthor: author)
+        if let depth, depth < 1 { throw NodeError.invalidArgument("depth must be 1 or more commits") }
+        if let requireSigned {
+            let allowed: PeerID
+            do {
+                allowed = try CommitSigning.parseSigner(requireSigned, keystore: keystore)
+            } catch {
+                throw NodeError.invalidArgument("require-signed \(requireSigned): \(error)")
+            }
+            options.commitCheck = { cid, commit in
+                do {
+                    try CommitSigning.requireSigned(commits: [(cid: cid, commit: commit)], by: allowed)
+                    return nil
+                } catch {
+                    return "\(error)"
+                }
+            }
+        }
+        return options
+    }
+
     /// Republishes `--auto` repositories whose refs changed, checking the ref database every
     /// `interval` (any process's commit, branch or tag change bumps its reflog).
     func runAutoPublisher(interval: Duration = .seconds(2)) async {

@@ -1,16 +1,27 @@
 import ArgumentParser
 import Foundation
 import JZNode
+import Logging
 import Multiformats
 import RepoSync
 import Versioning
 
-/// Calls a streaming sync command on the daemon (`repo/clone`, `repo/pull`) with a progress bar
-/// of bytes fetched; returns the result document.
-func streamSync(_ options: HomeOptions, _ command: String, arguments: [String], query: [(String, String)], quiet: Bool, label: String) throws -> JSONValue {
-    var api = try requireDaemon(options)
-    api.timeout = 600
+/// Runs a clone or pull: through the daemon when one runs (the streaming `repo/clone` or
+/// `repo/pull` command), else on a short-lived node (a DHT client bootstrapped from `Bootstrap`,
+/// as `fetch` does), with a progress bar of bytes fetched. Returns the result document.
+func runSync(
+    _ options: HomeOptions, _ command: String, arguments: [String], query: [(String, String)], quiet: Bool, label: String,
+    oneShot: @escaping @Sendable (RepoSync, _ progress: @escaping @Sendable (SyncProgress) -> Void) async throws -> PullReport
+) async throws -> JSONValue {
     let bar = ProgressBar(label: label, total: nil, quiet: quiet)
+    defer { bar.finish() }
+    guard var api = DaemonFetch.daemon(options) else {
+        let node = try FetchNode(home: options.home, logger: Logger(label: "jz.sync"))
+        return try await node.sync { engine in
+            try await oneShot(engine) { bar.update(Int64($0.bytesFetched)) }
+        }.json
+    }
+    api.timeout = 600
     var result: JSONValue?
     var failure: String?
     try api.stream(command, arguments: arguments, options: query) { document, _ in
@@ -20,7 +31,6 @@ func streamSync(_ options: HomeOptions, _ command: String, arguments: [String], 
         if let value = document["Result"] { result = value }
         if let error = document["Error"]?.stringValue { failure = error }
     }
-    bar.finish()
     if let failure { throw SyncFailure(message: failure) }
     guard let result else { throw SyncFailure(message: "the daemon ended \(command) without a result") }
     return result
@@ -112,10 +122,10 @@ struct PublishCommand: ParsableCommand {
     }
 }
 
-struct CloneCommand: ParsableCommand {
+struct CloneCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clone",
-        abstract: "Clone a repository published under an IPNS name (through the daemon).",
+        abstract: "Clone a repository published under an IPNS name.",
         discussion: """
             Resolves the name, fetches its heads document and the commits and trees it reaches \
             over Bitswap (providers found in the DHT; every block verified against its CID), \
@@ -126,6 +136,9 @@ struct CloneCommand: ParsableCommand {
             commits and directories but no file data (diff and log work; `checkout` and `cat` \
             fetch the data they need through the daemon). If the clone stops (network, Ctrl-C, \
             kill), the repository stays with its remote: `jz-node pull LOCAL` resumes it.
+
+            With a daemon running, the daemon clones (and then serves what it fetched to other \
+            sites); otherwise a short-lived node does (a DHT client bootstrapped from `Bootstrap`).
 
             Example:
               jz-node clone k51qzi5uqu5d… climate --branch main
@@ -143,23 +156,31 @@ struct CloneCommand: ParsableCommand {
         if let depth, depth < 1 { throw ValidationError("--depth must be 1 or more") }
     }
 
-    func run() throws {
+    func run() async throws {
         var query: [(String, String)] = []
         if let branch { query.append(("branch", branch)) }
         if let depth { query.append(("depth", String(depth))) }
         if noCheckoutData { query.append(("no-checkout-data", "true")) }
-        let report = try streamSync(
+        let (name, local, branch) = (name, local, branch)
+        let home = homeOptions.home
+        let options = try RepoSyncService.options(
+            depth: depth, lazyData: noCheckoutData, merge: false, requireSigned: nil,
+            author: LocalNode.defaultAuthor(try home.loadConfig()), keystore: home.keystore)
+        let report = try await runSync(
             homeOptions, "repo/clone", arguments: [name] + (local.map { [$0] } ?? []), query: query, quiet: quiet || output.json,
-            label: "cloning")
+            label: "cloning"
+        ) { engine, progress in
+            try await engine.clone(name, as: local, branch: branch, options: options, progress: progress)
+        }
         if output.json { return printJSON(report) }
         printPullReport(report, verb: "cloned")
     }
 }
 
-struct PullCommand: ParsableCommand {
+struct PullCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pull",
-        abstract: "Bring a repository up to date with a remote (through the daemon).",
+        abstract: "Bring a repository up to date with a remote.",
         discussion: """
             Resolves the remote's name again (no cache), fetches only the commits and blocks not \
             yet local, and moves each remote-tracking branch (origin/main) only once the whole DAG \
@@ -168,6 +189,8 @@ struct PullCommand: ParsableCommand {
             diverged are fast-forwarded; diverged ones are reported, or merged with --merge (the \
             three-way merge of `jz-node merge`). New remote tags become local tags.
             --require-signed KEY refuses new commits not signed by KEY (see `commit --sign`): the             remote refs then stay where they were.
+
+            With a daemon running, the daemon pulls; otherwise a short-lived node does.
 
             Example:
               jz-node pull climate            # the only remote, else origin
@@ -183,13 +206,21 @@ struct PullCommand: ParsableCommand {
     var requireSigned: String?
     @Flag(name: [.short, .long], help: "No progress bar.") var quiet = false
 
-    func run() throws {
+    func run() async throws {
         var query: [(String, String)] = []
         if merge { query.append(("merge", "true")) }
         if let requireSigned { query.append(("require-signed", requireSigned)) }
-        let report = try streamSync(
+        let (repository, remote) = (repository, remote)
+        let home = homeOptions.home
+        let options = try RepoSyncService.options(
+            depth: nil, lazyData: false, merge: merge, requireSigned: requireSigned,
+            author: LocalNode.defaultAuthor(try home.loadConfig()), keystore: home.keystore)
+        let report = try await runSync(
             homeOptions, "repo/pull", arguments: [repository] + (remote.map { [$0] } ?? []), query: query,
-            quiet: quiet || output.json, label: "pulling")
+            quiet: quiet || output.json, label: "pulling"
+        ) { engine, progress in
+            try await engine.pull(repository, remote: remote, options: options, progress: progress)
+        }
         if output.json { return printJSON(report) }
         printPullReport(report, verb: "pulled")
     }

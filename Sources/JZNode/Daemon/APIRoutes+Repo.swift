@@ -1,7 +1,6 @@
 import Foundation
 import Multiformats
 import P2PCore
-import P2PCrypto
 import RepoSync
 import Versioning
 
@@ -48,30 +47,18 @@ extension APIRoutes {
     }
 
     private func syncOptions(_ request: APIRequest) throws -> SyncOptions {
-        var options = SyncOptions(mergeAuthor: daemon.local.defaultAuthor)
+        var depth: Int?
         if let text = request.value("depth") {
-            guard let depth = Int(text), depth >= 1 else { throw APIError.remote(status: 400, message: "depth must be 1 or more commits") }
-            options.depth = depth
+            guard let value = Int(text) else { throw APIError.remote(status: 400, message: "depth must be 1 or more commits") }
+            depth = value
         }
-        options.lazyData = request.flag("no-checkout-data")
-        options.merge = request.flag("merge")
-        if let text = request.value("require-signed") {
-            let allowed: PeerID
-            do {
-                allowed = try CommitSigning.parseSigner(text, keystore: daemon.home.keystore)
-            } catch {
-                throw APIError.remote(status: 400, message: "require-signed \(text): \(error)")
-            }
-            options.commitCheck = { cid, commit in
-                do {
-                    try CommitSigning.requireSigned(commits: [(cid: cid, commit: commit)], by: allowed)
-                    return nil
-                } catch {
-                    return "\(error)"
-                }
-            }
+        do {
+            return try RepoSyncService.options(
+                depth: depth, lazyData: request.flag("no-checkout-data"), merge: request.flag("merge"),
+                requireSigned: request.value("require-signed"), author: daemon.local.defaultAuthor, keystore: daemon.home.keystore)
+        } catch {
+            throw APIError.remote(status: 400, message: "\(error)")
         }
-        return options
     }
 }
 
