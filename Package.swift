@@ -156,7 +156,7 @@ let package = Package(
         .executableTarget(
             name: "jz-node",
             dependencies: [
-                "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "RepoSync",
+                "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "RepoSync", "IPNS",
                 "P2PCore", "P2PHost", "Bitswap", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

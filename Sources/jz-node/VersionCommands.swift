@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IPNS
 import JZNode
 import Multiformats
 import P2PCrypto
@@ -120,21 +121,37 @@ struct RepoCommand: ParsableCommand {
         @Argument(help: "Repository name.") var name: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
+            let (node, versions) = try openVersions(homeOptions)
             let info = try versions.repository(name)
             let state = try versions.currentState(name)
+            let remotes = try versions.refs.remotes(name)
+            // The name it is published under, when its key is still in the keystore.
+            let published = info.record.publishKey.flatMap { try? node.home.keystore.key(named: $0) }
+                .map { IPNSName(publicKey: $0.privateKey.publicKey).path }
             if output.json {
                 printJSON([
                     "Name": .string(info.record.name), "DefaultBranch": .string(info.record.defaultBranch),
                     "Branches": refsJSON(info.branches),
                     "Tags": refsJSON(info.tags),
                     "State": .string(state.cid.description), "Sequence": .int(Int64(state.state.sequence)),
+                    "Published": published.map { name in
+                        ["Name": .string(name), "Key": .string(info.record.publishKey ?? ""),
+                         "Sequence": .int(Int64(clamping: info.record.publishedSequence)), "Auto": .bool(info.record.publishAuto)]
+                    } ?? .null,
+                    "Remotes": .array(remotes.map(remoteJSON)),
                 ])
             } else {
                 print("repository \(info.record.name)  (default branch \(info.record.defaultBranch))")
                 for b in info.branches { print("  branch \(b.name)\t\(b.target?.description ?? "(empty)")") }
                 for t in info.tags { print("  tag    \(t.name)\t\(t.target?.description ?? "")") }
                 print("  state  \(state.cid) (sequence \(state.state.sequence))")
+                if let published {
+                    let behind = info.record.publishedSequence < state.state.sequence ? "; changed since: run 'jz-node publish \(name)'" : ""
+                    print("  published as \(published) (sequence \(info.record.publishedSequence)\(info.record.publishAuto ? ", auto" : "")\(behind))")
+                }
+                for remote in remotes {
+                    print("  remote \(remote.name)\t\(remote.address)\(remote.follow ? " (follow)" : "")")
+                }
             }
         }
     }
