@@ -148,7 +148,7 @@ let package = Package(
             name: "jz-node",
             dependencies: [
                 "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning",
-                "P2PCore", "P2PHost", "Bitswap", "CMalloc",
+                "P2PCore", "P2PHost", "Bitswap", "CMalloc", "IPNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -25,6 +25,9 @@ public struct NetworkSettings: Sendable, Equatable {
     public var reprovideStrategy: ReprovideStrategy
     /// `Reprovider.Interval` in seconds (0: never reprovide).
     public var reprovideInterval: Double
+    /// `Ipns.RepublishPeriod` in seconds (Kubo's default 4 h): how often the daemon republishes the
+    /// names it publishes (0: only before they expire).
+    public var ipnsRepublishPeriod: Double
 
     /// Kubo's `Routing.Type` values that jz-node implements.
     public enum RoutingMode: String, Sendable, Equatable, CaseIterable {
@@ -86,6 +89,8 @@ public struct NetworkSettings: Sendable, Equatable {
         }
         reprovideStrategy = strategy
         reprovideInterval = try Self.duration(config, "Reprovider.Interval", default: 22 * 3600)
+        ipnsRepublishPeriod = config.value(at: "Ipns.RepublishPeriod")?.stringValue == ""
+            ? 4 * 3600 : try Self.duration(config, "Ipns.RepublishPeriod", default: 4 * 3600)
         guard connLowWater <= connHighWater else {
             throw .invalidConfigValue(key: "Swarm.ConnMgr.LowWater", reason: "must not exceed Swarm.ConnMgr.HighWater")
         }

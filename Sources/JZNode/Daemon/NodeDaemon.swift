@@ -1,5 +1,6 @@
 import Bitswap
 import Foundation
+import IPNS
 import KadDHT
 import Logging
 import Multiformats
@@ -98,9 +99,16 @@ public final class NodeDaemon: Sendable {
         let reprovider = Task { [provider, settings] in
             await provider?.runReprovider(interval: settings.reprovideInterval)
         }
+        let republisher = Task { [services, settings] in
+            guard let names = services.names else { return }
+            await names.serveStoredRecords()
+            await services.waitForRoutingPeers(timeout: .seconds(30))
+            await names.runRepublisher(schedule: IPNSRepublishSchedule(period: settings.ipnsRepublishPeriod))
+        }
         await stopSignal.wait()
         bootstrap.cancel()
         reprovider.cancel()
+        republisher.cancel()
         logger.info("shutting down")
         await api.stop()
         await services.stop()
