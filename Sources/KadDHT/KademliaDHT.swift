@@ -562,7 +562,10 @@ public final class KademliaDHT: Sendable {
                 continuation.yield(.better(mine))
                 search.withLock { _ = $0.tally.add(mine, prefer: { _, _ in false }) }
             }
-            let outcome = await lookup(key: key, message: DHTMessage(kind: .getValue, key: key)) { [self] peer, answer, _ in
+            // With corrections, the lookup asks every unanswered peer among the k closest (follow-up),
+            // so all of them are known to hold the best record afterwards.
+            let message = DHTMessage(kind: .getValue, key: key)
+            let outcome = await lookup(key: key, message: message, followUp: correctStalePeers) { [self] peer, answer, _ in
                 guard let record = answer.record, record.key == key else { return false }
                 do {
                     try validator.validate(key: key, value: record.value)

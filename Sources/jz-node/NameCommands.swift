@@ -204,6 +204,6 @@ struct NameInspectCommand: ParsableCommand {
                 "HexDump": .string(noDump ? "" : IPNSInspection.hexDump(record.bytes)),
                 "Validation": validation, "HasPublicKey": .bool(inspection.hasPublicKey),
             ],
-            keyOrder: ["Entry", "PbSize", "SignatureType", "HexDump", "Validation", "HasPublicKey"])
+            keyOrder: ["Entry", "Value", "ValidityType", "Validity", "Sequence", "TTL", "PbSize", "SignatureType", "HexDump", "Validation", "Valid", "Reason", "Name", "HasPublicKey"])
     }
 }
