@@ -78,7 +78,7 @@ public final class NameService: Sendable {
 
     public init(
         home: NodeHome, storage: SQLiteProviderBackend, dht: DualDHT?, logger: Logger,
-        settleDelay: Duration = .seconds(1), backgroundLimit: Duration = .seconds(60),
+        settleDelay: Duration = .milliseconds(300), backgroundLimit: Duration = .seconds(60),
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.dht = dht
