@@ -164,7 +164,8 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
 
     /// Both tables' `searchValueEvents`, merged: `.better` when a record beats every one before it
     /// (from either table), `.converged` once, with the best record so far, when either table's
-    /// search converged (or both ended), `.finished` when both lookups ended (corrections summed).
+    /// search converged or else when both ended, `.finished` when both lookups ended (corrections
+    /// summed).
     public func searchValueEvents(_ key: [UInt8], correctStalePeers: Bool = true) -> AsyncStream<ValueSearchEvent> {
         let (stream, continuation) = AsyncStream<ValueSearchEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let validator = lan.validator
@@ -196,7 +197,7 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
                 }
             }
             producers.cancel()
-            if !converged, let best { continuation.yield(.converged(best)) }
+            if !converged, !Task.isCancelled, let best { continuation.yield(.converged(best)) }
             if finished == instances.count || !Task.isCancelled {
                 continuation.yield(.finished(best: best, corrected: corrected))
             }

@@ -539,7 +539,7 @@ public final class KademliaDHT: Sendable {
     }
 
     /// A GET_VALUE search for `key` that runs to the lookup's normal end: `.better` for each valid
-    /// record better than the ones before (our own copy first), `.converged` once (when
+    /// record better than the ones before (our own copy first), `.converged` at most once (when
     /// `valueAgreement` peers returned the same best record, or after `valueQuorum` records), and
     /// `.finished` when the lookup ends. With `correctStalePeers`, the best record is then sent
     /// (PUT_VALUE) to the closest peers that returned an older record or none, and stored locally
@@ -588,8 +588,7 @@ public final class KademliaDHT: Sendable {
                 for event in events { continuation.yield(event) }
                 return false
             }
-            let (best, answered, converged) = search.withLock { ($0.tally.best, $0.answered, $0.converged) }
-            if !converged, let best { continuation.yield(.converged(best)) }
+            let (best, answered) = search.withLock { ($0.tally.best, $0.answered) }
             var corrected = 0
             if correctStalePeers, let best, !Task.isCancelled {
                 if mine != best { try? values.putLocal(key: key, value: best, now: clock()) }
@@ -778,8 +777,8 @@ struct RequestBudget: Sendable {
 public enum ValueSearchEvent: Sendable, Equatable {
     /// A valid record better than every one before it (the first one found included).
     case better([UInt8])
-    /// The search converged on this best record (reported once): enough peers returned it, or
-    /// the lookup ended first.
+    /// The search converged on this best record (reported at most once): enough peers returned
+    /// it. A search that ends first reports only `.finished`.
     case converged([UInt8])
     /// The lookup ended with this best record (nil: none found); `corrected` peers among the
     /// closest were sent it because they held an older record or none.
