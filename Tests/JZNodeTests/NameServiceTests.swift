@@ -89,6 +89,19 @@ final class TestClock: Sendable {
         #expect(try await names.resolve(name, useCache: false) == renewed.record)
     }
 
+    @Test func republishPeriodSetting() throws {
+        func settings(_ edits: [String: JSONValue]) throws -> NetworkSettings {
+            var config = NodeConfig.makeDefault(peerID: "x", privateKeyBase64: "y", bootstrap: [])
+            for (key, value) in edits { try config.set(value, at: key) }
+            return try NetworkSettings(config: config)
+        }
+        #expect(try settings([:]).ipnsRepublishPeriod == 4 * 3600)
+        #expect(try settings(["Ipns.RepublishPeriod": .string("")]).ipnsRepublishPeriod == 4 * 3600)
+        #expect(try settings(["Ipns.RepublishPeriod": .string("30m")]).ipnsRepublishPeriod == 1800)
+        #expect(try settings(["Ipns.RepublishPeriod": .string("0")]).ipnsRepublishPeriod == 0)
+        #expect(throws: NodeError.self) { try settings(["Ipns.RepublishPeriod": .string("soon")]) }
+    }
+
     @Test func ipnsPathParts() {
         #expect(ContentPath.ipnsParts("/ipns/k51abc/a/b")! == ("k51abc", "/a/b"))
         #expect(ContentPath.ipnsParts("/ipns/k51abc")! == ("k51abc", ""))
