@@ -237,7 +237,10 @@ public final class NameService: Sendable {
             try? await Task.sleep(for: limit)
             search.cancel()
         }
-        guard let record = await decision.value() else {
+        let started = ContinuousClock.now
+        let decided = await decision.value()
+        logger.debug("ipns: \(name.string) answered after \(ContinuousClock.now - started)")
+        guard let record = decided else {
             throw NameServiceError.notFound(name: name.string, where: "the DHT")
         }
         remember(record, for: name)
