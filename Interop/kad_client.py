@@ -123,6 +123,10 @@ def cid_multihash(cid: str) -> bytes:
         raw = bytes(out)
     elif cid[0] == "z":
         raw = b58decode(cid[1:])
+    elif cid[0] == "k":  # base36 (IPNS names: k51…)
+        digits = cid[1:]
+        n = int(digits, 36)
+        raw = b"\0" * (len(digits) - len(digits.lstrip("0"))) + n.to_bytes((n.bit_length() + 7) // 8, "big")
     else:
         raise ValueError(f"unsupported CID encoding: {cid}")
     version, i = read_uvarint(raw)

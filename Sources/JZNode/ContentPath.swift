@@ -29,6 +29,16 @@ public struct ContentPath: Hashable, Sendable, CustomStringConvertible {
         components = Array(parts.dropFirst())
     }
 
+    /// The name and the rest of an `/ipns/NAME[/rest]` path (`rest` empty or starting with `/`);
+    /// nil for any other path. The name is not checked.
+    public static func ipnsParts(_ path: String) -> (name: String, rest: String)? {
+        guard path.hasPrefix("/ipns/") else { return nil }
+        let tail = path.dropFirst("/ipns/".count)
+        let name = tail.prefix { $0 != "/" }
+        guard !name.isEmpty else { return nil }
+        return (String(name), String(tail.dropFirst(name.count)))
+    }
+
     public var description: String {
         "/ipfs/\(root)" + components.map { "/" + $0 }.joined()
     }
@@ -44,7 +54,9 @@ public enum ContentPathError: Error, Equatable, Sendable, CustomStringConvertibl
         switch self {
         case .empty: return "empty path: give a CID or /ipfs/<cid>/path"
         case let .unsupportedNamespace(ns):
-            return "/\(ns)/ paths are not supported here: use /ipfs/<cid>/path (IPNS names come with the networking issues)"
+            return ns == "ipns"
+                ? "/ipns/ paths must be resolved first (`jz-node name resolve`); here use /ipfs/<cid>/path"
+                : "/\(ns)/ paths are not supported here: use /ipfs/<cid>/path or /ipns/<name>/path"
         case let .invalidCID(s, reason): return "\(s) is not a CID: \(reason)"
         }
     }

@@ -18,7 +18,7 @@ public enum DHTStorageError: Error, Equatable, Sendable, CustomStringConvertible
     case failed(path: String, operation: String, reason: String)
 
     /// What to do about a damaged database: it only holds what the network gives back.
-    private static let remedy = "stop the daemon and delete it: it holds only provider records (peers re-announce them) and reprovider progress"
+    private static let remedy = "stop the daemon and delete it: it holds provider records (peers re-announce them), reprovider progress and the last record of each name this node published (publish them again)"
 
     public var description: String {
         switch self {
@@ -60,7 +60,8 @@ public enum DHTStorageError: Error, Equatable, Sendable, CustomStringConvertible
 }
 
 /// The DHT's database, `<home>/dht.sqlite`: provider records (a `ProviderBackend`, so a restarted
-/// daemon keeps serving what peers announced) and the reprovider's persisted progress.
+/// daemon keeps serving what peers announced), the reprovider's persisted progress, and the IPNS
+/// names this node publishes (`PublishedNameStore.swift`).
 ///
 /// WAL mode. Records are indexed by (key, provider) for lookups and replacement, by receive time
 /// for the sweep, and by provider for the per-provider bound; the total is kept by triggers in a
@@ -89,6 +90,8 @@ public final class SQLiteProviderBackend: ProviderBackend {
         do throws(BlockStoreError) {
             let c = try SQLiteConnection(path: path, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
             try Self.prepareSchema(c)
+            // Added after schema 1 (older databases get it here; older builds ignore it).
+            try c.execute(Self.publishedNamesSQL, "create the published-names table")
             // WAL: readers do not block the writer; NORMAL: no fsync per record (a lost tail of
             // records after a power cut is re-announced by their providers).
             _ = try c.text("PRAGMA journal_mode = WAL")
@@ -198,7 +201,7 @@ public final class SQLiteProviderBackend: ProviderBackend {
     // MARK: Internals
 
     /// Runs `body` on the connection, with the lock held.
-    private func run<T: Sendable>(
+    func run<T: Sendable>(
         _ body: (SQLiteConnection) throws(BlockStoreError) -> T
     ) throws(DHTStorageError) -> T {
         do {

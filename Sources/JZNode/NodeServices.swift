@@ -25,6 +25,8 @@ public final class NodeServices: Sendable {
     public let local: LocalNode
     public let settings: NetworkSettings
     let storage: SQLiteProviderBackend?
+    /// IPNS publishing and resolution (the daemon's; nil for a one-shot node or without a DHT).
+    public let names: NameService?
     let logger: Logger
 
     /// `listens`: the daemon listens on `Addresses.Swarm`; a one-shot node listens nowhere (and is
@@ -47,6 +49,7 @@ public final class NodeServices: Sendable {
         if settings.routing == .none {
             dht = nil
             storage = nil
+            names = nil
         } else {
             // The daemon keeps provider records in <home>/dht.sqlite (they outlive a restart); a
             // one-shot node keeps what it learns in memory.
@@ -68,7 +71,11 @@ public final class NodeServices: Sendable {
                     host: host, config: DHTConfig(scope: scope, mode: .client), providers: providers, values: values,
                     validator: validator, logger: logger)
             }
-            dht = DualDHT(lan: instance(.lan), wan: instance(.wan), host: host, logger: logger)
+            let dht = DualDHT(lan: instance(.lan), wan: instance(.wan), host: host, logger: logger)
+            self.dht = dht
+            // A one-shot node resolves names too (clone, pull, /ipns/ paths); the names it
+            // publishes live in <home>/dht.sqlite either way.
+            names = NameService(home: home, storage: try storage ?? SQLiteProviderBackend(home: home), dht: dht, logger: logger)
         }
         bitswap = Bitswap(host: host, store: local.store, routing: dht, logger: logger)
     }
@@ -154,6 +161,7 @@ public final class NodeServices: Sendable {
 
     /// Stops every service and closes connections.
     public func stop() async {
+        names?.stop()
         await dht?.stop()
         await bitswap.stop()
         await host.stop()

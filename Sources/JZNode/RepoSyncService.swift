@@ -9,25 +9,20 @@ import P2PCrypto
 import RepoSync
 import Versioning
 
-/// IPNS names for repository sync: records in the DHT, keys in the node's keystore.
-struct DHTRepoNames: RepoNameSystem {
-    let dht: DualDHT?
+/// IPNS names for repository sync through the node's `NameService` (records in the DHT, what
+/// it publishes kept in `<home>/dht.sqlite` and republished by the daemon), keys in the keystore.
+struct ServiceRepoNames: RepoNameSystem {
+    let names: NameService?
     let keystore: Keystore
 
-    private func requireDHT() throws -> DualDHT {
-        guard let dht else { throw NodeError.network("routing is off (Routing.Type none): names cannot be resolved or published") }
-        return dht
+    private func service() throws -> NameService {
+        guard let names else { throw NodeError.network("routing is off (Routing.Type none): names cannot be resolved or published") }
+        return names
     }
 
     func resolve(_ name: IPNSName, fresh: Bool) async throws -> (value: String, sequence: UInt64) {
-        let dht = try requireDHT()
-        let bytes = try await withTimeout(.seconds(60), what: "resolving \(name.string)") {
-            try await dht.getValue(name.routingKey)
-        }
-        let record = try IPNSRecord(bytes: bytes)
-        guard let value = record.valueString else {
-            throw NodeError.invalidArgument("the record of \(name.string) holds no text path")
-        }
+        let record = try await service().resolve(name, useCache: !fresh)
+        guard let value = record.valueString else { throw NameServiceError.valueNotAPath(name: name.string) }
         return (value, record.sequence)
     }
 
@@ -41,43 +36,13 @@ struct DHTRepoNames: RepoNameSystem {
     }
 
     func publish(keyName: String, value: String, sequence: UInt64) async throws {
-        let dht = try requireDHT()
-        let keystore = keystore
-        let key = try await BlockingExecutor.run { () throws(KeystoreError) in try keystore.key(named: keyName).privateKey }
-        // A site often publishes before anyone connects: the record is kept and served locally,
-        // and put on the network when peers are there (the next publish or republish).
-        try await NamePublishing.put(dht: dht, key: key, value: value, sequence: sequence, allowOffline: true)
-    }
-}
-
-/// Putting a signed IPNS record (and, for keys too large to inline, the `/pk/` record) on the
-/// closest DHT peers; shared by `name publish` and repository publishing.
-enum NamePublishing {
-    static let defaultLifetime: Duration = .seconds(48 * 3600)
-    static let defaultTTL: Duration = .seconds(300)
-
-    /// - Parameter allowOffline: with no DHT peer reachable, keep the record locally (served to
-    ///   GET_VALUE) instead of failing.
-    @discardableResult
-    static func put(
-        dht: DualDHT, key: PrivateKey, value: String, sequence: UInt64, lifetime: Duration = defaultLifetime,
-        ttl: Duration = defaultTTL, allowOffline: Bool = false
-    ) async throws -> IPNSRecord {
-        let name = IPNSName(publicKey: key.publicKey)
-        let record = try IPNSRecord.create(value: value, sequence: sequence, lifetime: lifetime, ttl: ttl, key: key)
-        try dht.storeLocal(name.routingKey, record.bytes)
         do {
-            try await withTimeout(.seconds(60), what: "publishing \(name.string)") {
-                try await dht.putValue(name.routingKey, record.bytes)
-            }
-        } catch RoutingError.unavailable(let reason) where allowOffline {
-            _ = reason
+            // A site often publishes before anyone connects: the record is then kept and served
+            // locally, and put on the network by the republisher once peers are there.
+            _ = try await service().publish(keyName: keyName, value: value, sequence: sequence, allowOffline: true)
+        } catch NameServiceError.sequenceNotNewer(let name, let asked, let current) {
+            throw SyncError.sequenceBackwards(repo: "", name: name, ours: asked, network: current, networkValue: "")
         }
-        // Keys that do not fit in the peer ID (RSA) are published too, as Kubo does.
-        if PeerID(publicKey: key.publicKey).multihash.function != .identity {
-            try? await dht.putValue(Array("/pk/".utf8) + name.peer.bytes, key.publicKey.protobufBytes)
-        }
-        return record
     }
 }
 
@@ -108,11 +73,11 @@ public final class RepoSyncService: Sendable {
     private let local: LocalNode
     private let logger: Logger
 
-    init(local: LocalNode, dht: DualDHT?, bitswap: Bitswap, provider: ProviderService?, keystore: Keystore, logger: Logger) {
+    init(local: LocalNode, names: NameService?, bitswap: Bitswap, provider: ProviderService?, keystore: Keystore, logger: Logger) {
         self.local = local
         self.logger = logger
         engine = RepoSync(
-            versions: local.versionStore(), names: DHTRepoNames(dht: dht, keystore: keystore),
+            versions: local.versionStore(), names: ServiceRepoNames(names: names, keystore: keystore),
             fetcher: BitswapSyncFetcher(bitswap: bitswap, provider: provider), logger: logger)
     }
 

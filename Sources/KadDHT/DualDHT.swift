@@ -112,12 +112,6 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
 
     // MARK: ValueStore
 
-    /// Keeps a record of our own in both tables' stores (served to GET_VALUE) without putting
-    /// it on peers.
-    public func storeLocal(_ key: [UInt8], _ value: [UInt8]) throws {
-        for dht in instances { try dht.storeLocal(key: key, value: value) }
-    }
-
     public func putValue(_ key: [UInt8], _ value: [UInt8]) async throws {
         var stored = 0
         var errors: [String] = []
@@ -131,6 +125,12 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
         if stored == 0 {
             throw RoutingError.unavailable(errors.isEmpty ? "no DHT peer stored the record" : errors.joined(separator: "; "))
         }
+    }
+
+    /// Stores a record of our own in the local record store only (see `KademliaDHT.putLocal`).
+    public func putLocal(_ key: [UInt8], _ value: [UInt8]) throws {
+        try lan.putLocal(key: key, value: value)
+        if wan.values !== lan.values { try wan.putLocal(key: key, value: value) }
     }
 
     public func getValue(_ key: [UInt8]) async throws -> [UInt8] {
@@ -156,6 +156,51 @@ public final class DualDHT: ContentRouting, PeerRouting, ValueStore, Sendable {
                 continuation.yield(value)
             }
             producers.cancel()
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// Both tables' `searchValueEvents`, merged: `.better` when a record beats every one before it
+    /// (from either table), `.converged` once, with the best record so far, when either table's
+    /// search converged or else when both ended, `.finished` when both lookups ended (corrections
+    /// summed).
+    public func searchValueEvents(_ key: [UInt8], correctStalePeers: Bool = true) -> AsyncStream<ValueSearchEvent> {
+        let (stream, continuation) = AsyncStream<ValueSearchEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let validator = lan.validator
+        let task = Task { [self] in
+            let (merged, producers) = merge { $0.searchValueEvents(key: key, correctStalePeers: correctStalePeers) }
+            var best: [UInt8]?
+            var converged = false
+            var finished = 0
+            var corrected = 0
+            for await event in merged {
+                switch event {
+                case .better(let value), .converged(let value):
+                    if let current = best {
+                        if value != current, let index = try? validator.select(key: key, values: [current, value]), index == 1 {
+                            best = value
+                            continuation.yield(.better(value))
+                        }
+                    } else {
+                        best = value
+                        continuation.yield(.better(value))
+                    }
+                    if case .converged = event, !converged, let best {
+                        converged = true
+                        continuation.yield(.converged(best))
+                    }
+                case .finished(_, let count):
+                    finished += 1
+                    corrected += count
+                }
+            }
+            producers.cancel()
+            if !converged, !Task.isCancelled, let best { continuation.yield(.converged(best)) }
+            if finished == instances.count || !Task.isCancelled {
+                continuation.yield(.finished(best: best, corrected: corrected))
+            }
             continuation.finish()
         }
         continuation.onTermination = { _ in task.cancel() }

@@ -508,37 +508,64 @@ public final class KademliaDHT: Sendable {
         try values.putLocal(key: key, value: value, now: clock())
         let closest = await closestPeers(to: key).closest
         guard !closest.isEmpty else { throw DHTError.noPeers("no \(config.scope.rawValue) DHT peer to store the record") }
-        let message = DHTMessage(kind: .putValue, key: key, record: DHTMessage.Record(key: key, value: value))
-        return await withTaskGroup(of: Bool.self) { group in
-            for peer in closest {
-                group.addTask { [self] in (try? await request(message, to: peer)) != nil }
-            }
-            var stored = 0
-            for await ok in group where ok { stored += 1 }
-            return stored
-        }
+        return await sendRecord(key: key, value: value, to: closest)
     }
 
-    /// Validates and keeps a record of our own, served to GET_VALUE, without putting it on peers
-    /// (a publish while no peer is reachable).
-    public func storeLocal(key: [UInt8], value: [UInt8]) throws {
+    /// Validates and stores a record of our own locally only: GET_VALUE answers with it and searches
+    /// start from it. Throws when it is invalid or not better than the stored one.
+    public func putLocal(key: [UInt8], value: [UInt8]) throws {
         try validator.validate(key: key, value: value)
         try values.putLocal(key: key, value: value, now: clock())
     }
 
-    /// Valid records for `key` as a GET_VALUE lookup finds them (our own first). The lookup settles
-    /// once `valueAgreement` peers have returned the same best record (the network has converged
-    /// on it), after `valueQuorum` records in all, or when the lookup ends.
+    /// Valid records for `key` as a GET_VALUE lookup finds them (our own first), each better than
+    /// the one before. The stream ends once `valueAgreement` peers have returned the same best
+    /// record (the network has converged on it), after `valueQuorum` records in all, or when the
+    /// lookup ends.
     public func searchValues(key: [UInt8]) -> AsyncStream<[UInt8]> {
         let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let task = Task { [self] in
-            var tally = ValueTally(agreement: config.valueAgreement, quorum: config.valueQuorum)
-            if let mine = values.get(key: key, now: clock()) {
-                continuation.yield(mine.value)
-                _ = tally.add(mine.value, prefer: { _, _ in false })
+            for await event in searchValueEvents(key: key, correctStalePeers: false) {
+                switch event {
+                case .better(let value): continuation.yield(value)
+                case .converged, .finished: break
+                }
+                if case .converged = event { break }
             }
-            let state = Locked(tally)
-            _ = await lookup(key: key, message: DHTMessage(kind: .getValue, key: key)) { [self] peer, answer, _ in
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// A GET_VALUE search for `key` that runs to the lookup's normal end: `.better` for each valid
+    /// record better than the ones before (our own copy first), `.converged` at most once (when
+    /// `valueAgreement` peers returned the same best record, or after `valueQuorum` records), and
+    /// `.finished` when the lookup ends. With `correctStalePeers`, the best record is then sent
+    /// (PUT_VALUE) to the closest peers that returned an older record or none, and stored locally
+    /// if ours was older (go-libp2p-kad-dht's `updatePeerValues`). Cancelling the consumer stops it.
+    public func searchValueEvents(key: [UInt8], correctStalePeers: Bool = true) -> AsyncStream<ValueSearchEvent> {
+        let (stream, continuation) = AsyncStream<ValueSearchEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let task = Task { [self] in
+            let validator = self.validator
+            let prefer: @Sendable ([UInt8], [UInt8]) -> Bool = { current, candidate in
+                (try? validator.select(key: key, values: [current, candidate])) == 1
+            }
+            struct Search: Sendable {
+                var tally: ValueTally
+                var converged = false
+                var answered: [PeerID: [UInt8]] = [:]
+            }
+            let search = Locked(Search(tally: ValueTally(agreement: config.valueAgreement, quorum: config.valueQuorum)))
+            let mine = values.get(key: key, now: clock())?.value
+            if let mine {
+                continuation.yield(.better(mine))
+                search.withLock { _ = $0.tally.add(mine, prefer: { _, _ in false }) }
+            }
+            // With corrections, the lookup asks every unanswered peer among the k closest (follow-up),
+            // so all of them are known to hold the best record afterwards.
+            let message = DHTMessage(kind: .getValue, key: key)
+            let outcome = await lookup(key: key, message: message, followUp: correctStalePeers) { [self] peer, answer, _ in
                 guard let record = answer.record, record.key == key else { return false }
                 do {
                     try validator.validate(key: key, value: record.value)
@@ -546,18 +573,47 @@ public final class KademliaDHT: Sendable {
                     logger.debug("dht: invalid record from \(peer): \(error)")
                     return false
                 }
-                continuation.yield(record.value)
-                let validator = self.validator
-                return state.withLock { t in
-                    t.add(record.value) { current, candidate in
-                        (try? validator.select(key: key, values: [current, candidate])) == 1
+                let events = search.withLock { s -> [ValueSearchEvent] in
+                    s.answered[peer] = record.value
+                    let before = s.tally.best
+                    let settled = s.tally.add(record.value, prefer: prefer)
+                    var out: [ValueSearchEvent] = []
+                    if let best = s.tally.best, best != before { out.append(.better(best)) }
+                    if settled, !s.converged, let best = s.tally.best {
+                        s.converged = true
+                        out.append(.converged(best))
                     }
+                    return out
                 }
+                for event in events { continuation.yield(event) }
+                return false
             }
+            let (best, answered) = search.withLock { ($0.tally.best, $0.answered) }
+            var corrected = 0
+            if correctStalePeers, let best, !Task.isCancelled {
+                if mine != best { try? values.putLocal(key: key, value: best, now: clock()) }
+                let stale = outcome.closest.filter { answered[$0] != best }
+                corrected = await sendRecord(key: key, value: best, to: stale)
+                if corrected > 0 { logger.debug("dht: corrected \(corrected) peer(s) holding an older record of \(RecordKey.describe(key))") }
+            }
+            continuation.yield(.finished(best: best, corrected: corrected))
             continuation.finish()
         }
         continuation.onTermination = { _ in task.cancel() }
         return stream
+    }
+
+    /// Sends PUT_VALUE of `value` to `peers` at once; returns how many stored it.
+    func sendRecord(key: [UInt8], value: [UInt8], to peers: [PeerID]) async -> Int {
+        let message = DHTMessage(kind: .putValue, key: key, record: DHTMessage.Record(key: key, value: value))
+        return await withTaskGroup(of: Bool.self) { group in
+            for peer in peers {
+                group.addTask { [self] in (try? await request(message, to: peer)) != nil }
+            }
+            var stored = 0
+            for await ok in group where ok { stored += 1 }
+            return stored
+        }
     }
 
     // MARK: server
@@ -715,6 +771,18 @@ struct RequestBudget: Sendable {
         buckets[peer] = bucket
         return true
     }
+}
+
+/// What a value search (`searchValueEvents`) reports.
+public enum ValueSearchEvent: Sendable, Equatable {
+    /// A valid record better than every one before it (the first one found included).
+    case better([UInt8])
+    /// The search converged on this best record (reported at most once): enough peers returned
+    /// it. A search that ends first reports only `.finished`.
+    case converged([UInt8])
+    /// The lookup ended with this best record (nil: none found); `corrected` peers among the
+    /// closest were sent it because they held an older record or none.
+    case finished(best: [UInt8]?, corrected: Int)
 }
 
 /// Counts records a GET_VALUE search has seen: how many peers returned the best one so far.

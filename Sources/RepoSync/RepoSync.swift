@@ -16,8 +16,8 @@ public struct PublishReport: Hashable, Sendable {
     /// The heads document published and its sequence number.
     public var state: CID
     public var sequence: UInt64
-    /// The network already held this state: the record was put again (refreshed), not changed.
-    public var refreshed: Bool
+    /// The network already held this state: no new record was needed.
+    public var unchanged: Bool
     /// The daemon republishes after every ref change.
     public var auto: Bool
 }
@@ -118,15 +118,24 @@ public final class RepoSync: Sendable {
         let name = try await names.name(ofKey: key, create: true)
         let (stateCID, state) = try await blocking { () throws(VersioningError) in try versions.currentState(repo) }
         let value = "/ipfs/\(stateCID)"
-        var refreshed = false
+        var unchanged = false
         if let current = try? await names.resolve(name, fresh: true) {
             if current.sequence > state.sequence || (current.sequence == state.sequence && current.value != value) {
                 throw SyncError.sequenceBackwards(
                     repo: repo, name: name.string, ours: state.sequence, network: current.sequence, networkValue: current.value)
             }
-            refreshed = current.sequence == state.sequence
+            unchanged = current.sequence == state.sequence
         }
-        try await names.publish(keyName: key, value: value, sequence: state.sequence)
+        // The same state again: the record stands (republishing keeps it alive).
+        if !unchanged {
+            do {
+                try await names.publish(keyName: key, value: value, sequence: state.sequence)
+            } catch SyncError.sequenceBackwards(_, _, _, let network, let networkValue) {
+                throw SyncError.sequenceBackwards(
+                    repo: repo, name: name.string, ours: state.sequence, network: network,
+                    networkValue: networkValue.isEmpty ? "a record this node published earlier" : networkValue)
+            }
+        }
         let isAuto = auto ?? record.publishAuto
         try await blocking { () throws(VersioningError) in
             try versions.refs.setPublishing(repo, key: key, auto: isAuto)
@@ -135,7 +144,7 @@ public final class RepoSync: Sendable {
         await fetcher.announce([stateCID] + state.branches.values.sorted() + state.tags.values.sorted())
         logger.info("published \(repo) as \(name.string): state \(stateCID) (sequence \(state.sequence))")
         return PublishReport(
-            repository: repo, name: name, key: key, state: stateCID, sequence: state.sequence, refreshed: refreshed, auto: isAuto)
+            repository: repo, name: name, key: key, state: stateCID, sequence: state.sequence, unchanged: unchanged, auto: isAuto)
     }
 
     // MARK: - Clone

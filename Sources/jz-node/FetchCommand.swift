@@ -25,12 +25,13 @@ struct FetchCommand: AsyncParsableCommand {
               jz-node fetch QmHash -o file.bin \\
                 --peer /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
               jz-node fetch /ipfs/bafy.../dir/file.txt --timeout 5m --json
+              jz-node fetch /ipns/k51.../data.csv
             """)
 
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var output: JSONOption
 
-    @Argument(help: "The CID or /ipfs/ path to fetch.")
+    @Argument(help: "The CID, /ipfs/ path, or /ipns/ path (resolved first) to fetch.")
     var path: String
 
     @Option(name: .long, help: ArgumentHelp("A peer to ask (multiaddr ending in /p2p/<peer ID>); repeatable.", valueName: "maddr"))
@@ -49,7 +50,7 @@ struct FetchCommand: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
-        let contentPath = try parseContentPath(path)
+        let contentPath = try parseContentPath(try await resolvingIPNS(homeOptions, path))
         var peers: [Multiaddr] = []
         for text in peer {
             let address: Multiaddr

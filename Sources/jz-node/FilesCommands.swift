@@ -176,11 +176,11 @@ func parseContentPath(_ string: String) throws -> ContentPath {
     }
 }
 
-struct CatCommand: ParsableCommand {
+struct CatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cat",
         abstract: "Write the contents of files to standard output.",
-        discussion: "Paths are CIDs or /ipfs/<cid>/path/through/directories (basic and HAMT).")
+        discussion: "Paths are CIDs, /ipfs/<cid>/path/through/directories (basic and HAMT) or /ipns/<name>/path.")
 
     @OptionGroup var homeOptions: HomeOptions
 
@@ -193,9 +193,10 @@ struct CatCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Maximum number of bytes to print.")
     var length: UInt64?
 
-    func run() throws {
+    func run() async throws {
         let node = try openLocalNode(homeOptions)
-        for path in paths {
+        for given in paths {
+            let path = try await resolvingIPNS(homeOptions, given)
             try DaemonFetch.fetch(homeOptions, path, recursive: true)
             let cid = try resolveContent(node, path)
             var reader = try node.exporter.reader(cid, offset: offset, length: length)
@@ -206,7 +207,7 @@ struct CatCommand: ParsableCommand {
     }
 }
 
-struct GetCommand: ParsableCommand {
+struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
         abstract: "Save files or directories to the local file system.",
@@ -214,7 +215,7 @@ struct GetCommand: ParsableCommand {
 
     @OptionGroup var homeOptions: HomeOptions
 
-    @Argument(help: "The CID or /ipfs/ path to save.")
+    @Argument(help: "The CID, /ipfs/ or /ipns/ path to save.")
     var path: String
 
     @Option(name: [.short, .long], help: "Where to write (default: the CID or last path name, in the current folder).")
@@ -223,8 +224,9 @@ struct GetCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "No progress bar.")
     var quiet = false
 
-    func run() throws {
+    func run() async throws {
         let node = try openLocalNode(homeOptions)
+        let path = try await resolvingIPNS(homeOptions, self.path)
         let contentPath = try parseContentPath(path)
         try DaemonFetch.fetch(homeOptions, path, recursive: true)
         let cid = try node.resolve(contentPath)
@@ -240,7 +242,7 @@ struct GetCommand: ParsableCommand {
     }
 }
 
-struct LsCommand: ParsableCommand {
+struct LsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List the entries of UnixFS directories (basic and HAMT).",
@@ -249,16 +251,17 @@ struct LsCommand: ParsableCommand {
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var output: JSONOption
 
-    @Argument(help: "Directories to list (CIDs or /ipfs/ paths).")
+    @Argument(help: "Directories to list (CIDs, /ipfs/ or /ipns/ paths).")
     var paths: [String]
 
     @Flag(name: .short, help: "Long listing: type, mode and mtime.")
     var long = false
 
-    func run() throws {
+    func run() async throws {
         let node = try openLocalNode(homeOptions)
         var objects: [JSONValue] = []
-        for path in paths {
+        for given in paths {
+            let path = try await resolvingIPNS(homeOptions, given)
             // A listing needs the directory and its entries' first blocks: one fetch of depth 1
             // brings them (deeper HAMT shards, if any, come one by one below).
             try DaemonFetch.fetch(homeOptions, path, recursive: true, depth: 1)
@@ -266,7 +269,7 @@ struct LsCommand: ParsableCommand {
                 let cid = try resolveContent(node, path)
                 return (cid, try node.exporter.entries(cid, resolveTypes: true))
             }
-            if paths.count > 1 && !output.json { print("\(path):") }
+            if paths.count > 1 && !output.json { print("\(given):") }
             var links: [JSONValue] = []
             for entry in entries {
                 let kind = entry.info?.kind.rawValue ?? "unknown"

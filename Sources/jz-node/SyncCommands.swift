@@ -116,8 +116,8 @@ struct PublishCommand: ParsableCommand {
         if let auto { options.append(("auto", auto ? "true" : "false")) }
         let answer = try api.call("repo/publish", arguments: [repository], options: options)
         if output.json { return printJSON(answer) }
-        let refreshed = answer["Refreshed"]?.boolValue == true ? " (unchanged; record refreshed)" : ""
-        print("published \(repository) at sequence \(answer["Sequence"]?.intValue ?? 0)\(refreshed): \(answer["Name"]?.stringValue ?? "")")
+        let unchanged = answer["Unchanged"]?.boolValue == true ? " (unchanged since the last publish)" : ""
+        print("published \(repository) at sequence \(answer["Sequence"]?.intValue ?? 0)\(unchanged): \(answer["Name"]?.stringValue ?? "")")
         if answer["Auto"]?.boolValue == true { print("the daemon republishes it after every change") }
     }
 }

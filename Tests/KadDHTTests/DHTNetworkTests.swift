@@ -16,7 +16,7 @@ final class DHTTestNet: Sendable {
 
     init(
         count: Int, scope: DHTScope = .lan, modes: (Int) -> DHTMode = { _ in .server },
-        ip: (Int) -> String = { _ in "127.0.0.1" }
+        ip: (Int) -> String = { _ in "127.0.0.1" }, validator: any RecordValidator = NamespacedValidator.standard
     ) {
         var hosts: [MemoryHost] = []
         var dhts: [KademliaDHT] = []
@@ -25,7 +25,6 @@ final class DHTTestNet: Sendable {
             var config = DHTConfig(scope: scope, mode: modes(i))
             config.requestTimeout = .seconds(5)
             config.refreshInterval = 3600
-            let validator = NamespacedValidator.standard
             dhts.append(KademliaDHT(
                 host: host, config: config, providers: ProviderStore(backend: MemoryProviderBackend()),
                 values: ValueRecordStore(validator: validator), validator: validator,

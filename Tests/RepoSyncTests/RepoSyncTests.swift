@@ -151,7 +151,7 @@ struct TwoSites {
         let published = try await s.syncA.publish("data")
         #expect(published.sequence == 1)
         #expect(published.key == "repo-data")
-        #expect(!published.refreshed)
+        #expect(!published.unchanged)
 
         let clone = try await s.syncB.clone(published.name.string)
         #expect(clone.repository == "data")
@@ -223,9 +223,9 @@ struct TwoSites {
         try s.a.createRepository("data")
         try s.commitA("first", TwoSites.dataset())
         let published = try await s.syncA.publish("data")
-        // Publishing the same state again refreshes the record.
+        // Publishing the same state again needs no new record.
         let again = try await s.syncA.publish("data")
-        #expect(again.refreshed)
+        #expect(again.unchanged)
         #expect(again.sequence == published.sequence)
         // Someone else published sequence 7 under this name.
         s.names.force(published.name, "/ipfs/\(try Block(data: [1], codec: .raw).cid)", 7)

@@ -67,7 +67,7 @@ extension PublishReport {
     public var json: JSONValue {
         [
             "Repository": .string(repository), "Name": .string(name.path), "Key": .string(key),
-            "State": .string(state.description), "Sequence": .int(Int64(clamping: sequence)), "Refreshed": .bool(refreshed),
+            "State": .string(state.description), "Sequence": .int(Int64(clamping: sequence)), "Unchanged": .bool(unchanged),
             "Auto": .bool(auto),
         ]
     }

@@ -28,6 +28,9 @@ public struct NetworkSettings: Sendable, Equatable {
     /// `Versioning.FollowInterval` in seconds: how often the daemon resolves the names of
     /// followed remotes (`remote add --follow`); 0 turns following off.
     public var followInterval: Double
+    /// `Ipns.RepublishPeriod` in seconds (Kubo's default 4 h): how often the daemon republishes the
+    /// names it publishes (0: only before they expire).
+    public var ipnsRepublishPeriod: Double
 
     /// Kubo's `Routing.Type` values that jz-node implements.
     public enum RoutingMode: String, Sendable, Equatable, CaseIterable {
@@ -90,6 +93,8 @@ public struct NetworkSettings: Sendable, Equatable {
         reprovideStrategy = strategy
         reprovideInterval = try Self.duration(config, "Reprovider.Interval", default: 22 * 3600)
         followInterval = try Self.duration(config, "Versioning.FollowInterval", default: 60)
+        ipnsRepublishPeriod = config.value(at: "Ipns.RepublishPeriod")?.stringValue == ""
+            ? 4 * 3600 : try Self.duration(config, "Ipns.RepublishPeriod", default: 4 * 3600)
         guard connLowWater <= connHighWater else {
             throw .invalidConfigValue(key: "Swarm.ConnMgr.LowWater", reason: "must not exceed Swarm.ConnMgr.HighWater")
         }

@@ -1,5 +1,6 @@
 import Bitswap
 import Foundation
+import IPNS
 import KadDHT
 import Logging
 import Multiformats
@@ -61,7 +62,7 @@ public final class NodeDaemon: Sendable {
         }
         self.provider = provider
         sync = RepoSyncService(
-            local: local, dht: services.dht, bitswap: services.bitswap, provider: provider, keystore: home.keystore, logger: logger)
+            local: local, names: services.names, bitswap: services.bitswap, provider: provider, keystore: home.keystore, logger: logger)
     }
 
     /// Runs until `shutdown()`. `ready` is called once the swarm and the API listen (the CLI
@@ -103,6 +104,12 @@ public final class NodeDaemon: Sendable {
         let reprovider = Task { [provider, settings] in
             await provider?.runReprovider(interval: settings.reprovideInterval)
         }
+        let republisher = Task { [services, settings] in
+            guard let names = services.names else { return }
+            await names.serveStoredRecords()
+            await services.waitForRoutingPeers(timeout: .seconds(30))
+            await names.runRepublisher(schedule: IPNSRepublishSchedule(period: settings.ipnsRepublishPeriod))
+        }
         let autoPublisher = Task { [sync] in await sync.runAutoPublisher() }
         let follower = Task { [sync, settings] in
             guard settings.followInterval > 0 else { return }
@@ -113,6 +120,7 @@ public final class NodeDaemon: Sendable {
         reprovider.cancel()
         autoPublisher.cancel()
         follower.cancel()
+        republisher.cancel()
         logger.info("shutting down")
         await api.stop()
         await services.stop()

@@ -43,7 +43,7 @@ public final class FetchNode: Sendable {
     public func sync<T: Sendable>(_ body: @escaping @Sendable (RepoSync) async throws -> T) async throws -> T {
         try await running(bootstrap: true, purpose: "sync with", hint: "add one with `jz-node bootstrap add MADDR`") { [services, local, logger] in
             let sync = RepoSyncService(
-                local: local, dht: services.dht, bitswap: services.bitswap, provider: nil, keystore: local.home.keystore,
+                local: local, names: services.names, bitswap: services.bitswap, provider: nil, keystore: local.home.keystore,
                 logger: logger)
             return try await body(sync.engine)
         }
