@@ -36,11 +36,33 @@ def make_dataset(root: Path, files: int, kib: int, seed: int = 1) -> None:
         (sub / f"file{i:05d}.bin").write_bytes(os.urandom(kib * 1024) if seed else b"")
 
 
-def site(jz, name: str, bootstrap: list[str]) -> JzDaemon:
-    d = JzDaemon(jz(name))
-    d.configure()
-    d.cli("config", "--json", "Bootstrap", json.dumps(bootstrap))
-    return d.start()
+@pytest.fixture
+def sites(jz):
+    """Factory: ``sites(name, bootstrap, **config)`` -> a started JzDaemon whose Bootstrap list is
+    ``bootstrap`` (and config keys as given, e.g. ``{"Versioning.FollowInterval": "1s"}``);
+    every daemon is stopped at the end of the test."""
+    started: list[JzDaemon] = []
+
+    def make(name: str, bootstrap: list[str], config: dict | None = None) -> JzDaemon:
+        d = JzDaemon(jz(name))
+        d.configure()
+        d.cli("config", "--json", "Bootstrap", json.dumps(bootstrap))
+        for key, value in (config or {}).items():
+            d.cli("config", "--json", key, json.dumps(value))
+        started.append(d)
+        return d.start()
+
+    yield make
+    for d in reversed(started):
+        d.stop()
+
+
+def published_repo(a: JzDaemon, data: Path, files: int, kib: int, *commit_args: str, repo: str = "r") -> str:
+    """A repository `repo` at `a` with one commit of a fresh dataset, published; its name."""
+    make_dataset(data, files, kib)
+    a.cli("repo", "create", repo)
+    a.cli("commit", repo, str(data), "-m", "first", *commit_args)
+    return a.cli("publish", repo, "--json").json()["Name"]
 
 
 def same_tree(a: Path, b: Path) -> bool:
@@ -63,211 +85,166 @@ def wait_for(predicate, timeout: float, what: str, step: float = 0.05):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_three_sites_publish_clone_pull(jz, work_dir):
-    a = site(jz, "site-a", [])
-    b = c = None
-    try:
-        data = work_dir / "dataset"
-        make_dataset(data, FILES, FILE_KIB)
-        a.cli("repo", "create", "climate")
-        a.cli("commit", "climate", str(data), "-m", "first dataset")
-        published = a.cli("publish", "climate", "--json").json()
-        name = published["Name"]
-        assert name.startswith("/ipns/k51"), published
-        assert published["Sequence"] == 1 and published["Key"] == "repo-climate"
+def test_three_sites_publish_clone_pull(sites, work_dir):
+    a = sites("site-a", [])
+    data = work_dir / "dataset"
+    make_dataset(data, FILES, FILE_KIB)
+    a.cli("repo", "create", "climate")
+    a.cli("commit", "climate", str(data), "-m", "first dataset")
+    published = a.cli("publish", "climate", "--json").json()
+    name = published["Name"]
+    assert name.startswith("/ipns/k51"), published
+    assert published["Sequence"] == 1 and published["Key"] == "repo-climate"
 
-        b = site(jz, "site-b", [a.dial_addr()])
-        started = time.monotonic()
-        clone = b.cli("clone", name, "--json", timeout=600).json()
-        clone_seconds = time.monotonic() - started
-        assert clone["Repository"] == "climate"
-        assert [(x["Name"], x["Outcome"]) for x in clone["Branches"]] == [("main", "created")]
-        assert b.cli("log", "climate@origin/main", "--oneline").stdout.split()[0] == \
-            a.cli("log", "climate", "--oneline").stdout.split()[0]
+    b = sites("site-b", [a.dial_addr()])
+    started = time.monotonic()
+    clone = b.cli("clone", name, "--json", timeout=600).json()
+    clone_seconds = time.monotonic() - started
+    assert clone["Repository"] == "climate"
+    assert [(x["Name"], x["Outcome"]) for x in clone["Branches"]] == [("main", "created")]
+    assert b.cli("log", "climate@origin/main", "--oneline").stdout.split()[0] == \
+        a.cli("log", "climate", "--oneline").stdout.split()[0]
 
-        # A changes one file; B pulls only what changed.
-        victim = sorted((data / "part03").iterdir())[0]
-        victim.write_bytes(os.urandom(CHANGE_KIB * 1024))
-        a.cli("commit", "climate", str(data), "-m", "one file changed")
-        assert a.cli("publish", "climate", "--json").json()["Sequence"] == 2
-        started = time.monotonic()
-        pull = b.cli("pull", "climate", "--json", timeout=600).json()
-        pull_seconds = time.monotonic() - started
-        assert [(x["Name"], x["Outcome"]) for x in pull["Branches"]] == [("main", "fast-forward")]
-        assert pull["Commits"] == 1
-        assert pull["BytesFetched"] < CHANGE_KIB * 1024 + 3 * 1024 * 1024 - CHANGE_KIB * 1024 * 0, pull
-        assert pull["BytesFetched"] < 3 * 1024 * 1024, pull
-        again = b.cli("pull", "climate", "--json").json()
-        assert again["UpToDate"] and again["BlocksFetched"] == 0
+    # A changes one file; B pulls only what changed.
+    victim = sorted((data / "part03").iterdir())[0]
+    victim.write_bytes(os.urandom(CHANGE_KIB * 1024))
+    a.cli("commit", "climate", str(data), "-m", "one file changed")
+    assert a.cli("publish", "climate", "--json").json()["Sequence"] == 2
+    started = time.monotonic()
+    pull = b.cli("pull", "climate", "--json", timeout=600).json()
+    pull_seconds = time.monotonic() - started
+    assert [(x["Name"], x["Outcome"]) for x in pull["Branches"]] == [("main", "fast-forward")]
+    assert pull["Commits"] == 1
+    assert pull["BytesFetched"] < 3 * 1024 * 1024, pull
+    again = b.cli("pull", "climate", "--json").json()
+    assert again["UpToDate"] and again["BlocksFetched"] == 0
 
-        # C clones from the network while A is stopped: B serves the record and the blocks.
-        a_head = a.cli("log", "climate", "--oneline").stdout.split()[0]
-        a.stop()
-        c = site(jz, "site-c", [b.dial_addr()])
-        started = time.monotonic()
-        clone_c = c.cli("clone", name, "--json", timeout=600).json()
-        clone_c_seconds = time.monotonic() - started
-        assert clone_c["Sequence"] == 2
-        assert c.cli("log", "climate", "--oneline").stdout.split()[0] == a_head
+    # C clones from the network while A is stopped: B serves the record and the blocks.
+    a_head = a.cli("log", "climate", "--oneline").stdout.split()[0]
+    a.stop()
+    c = sites("site-c", [b.dial_addr()])
+    started = time.monotonic()
+    clone_c = c.cli("clone", name, "--json", timeout=600).json()
+    clone_c_seconds = time.monotonic() - started
+    assert clone_c["Sequence"] == 2
+    assert c.cli("log", "climate", "--oneline").stdout.split()[0] == a_head
 
-        outs = []
-        for node in (a, b, c):
-            out = work_dir / f"checkout-{node.node.home.name}"
-            node.cli("checkout", "climate@main", str(out))
-            outs.append(out)
-        assert same_tree(outs[0], outs[1]) and same_tree(outs[0], outs[2])
-        assert same_tree(outs[0], data)
-        for node in (b, c):
-            assert "0 missing" in node.cli("store", "verify").stdout or node.cli("store", "verify", check=False).returncode == 0
-        total = FILES * FILE_KIB * 1024
-        print(f"\nsync figures: dataset {FILES} files, {total / 2**20:.1f} MiB; "
-              f"clone B {clone_seconds:.2f} s ({clone['BytesFetched'] / 2**20:.1f} MiB, {clone['BlocksFetched']} blocks); "
-              f"pull B {pull_seconds:.2f} s ({pull['BytesFetched'] / 2**20:.2f} MiB, {pull['BlocksFetched']} blocks, "
-              f"change {CHANGE_KIB} KiB); clone C with A stopped {clone_c_seconds:.2f} s "
-              f"({clone_c['BytesFetched'] / 2**20:.1f} MiB)")
-    finally:
-        for node in (c, b, a):
-            if node is not None:
-                node.stop()
+    outs = []
+    for node in (a, b, c):
+        out = work_dir / f"checkout-{node.node.home.name}"
+        node.cli("checkout", "climate@main", str(out))
+        outs.append(out)
+    assert same_tree(outs[0], outs[1]) and same_tree(outs[0], outs[2])
+    assert same_tree(outs[0], data)
+    for node in (b, c):
+        node.cli("store", "verify")
+    total = FILES * FILE_KIB * 1024
+    print(f"\nsync figures: dataset {FILES} files, {total / 2**20:.1f} MiB; "
+          f"clone B {clone_seconds:.2f} s ({clone['BytesFetched'] / 2**20:.1f} MiB, {clone['BlocksFetched']} blocks); "
+          f"pull B {pull_seconds:.2f} s ({pull['BytesFetched'] / 2**20:.2f} MiB, {pull['BlocksFetched']} blocks, "
+          f"change {CHANGE_KIB} KiB); clone C with A stopped {clone_c_seconds:.2f} s "
+          f"({clone_c['BytesFetched'] / 2**20:.1f} MiB)")
 
 
-def test_publish_refuses_to_go_backwards_and_remotes(jz, work_dir):
-    a = site(jz, "site-a", [])
-    b = None
-    try:
-        data = work_dir / "d"
-        make_dataset(data, 5, 1)
-        a.cli("repo", "create", "r")
-        a.cli("commit", "r", str(data), "-m", "one")
-        name = a.cli("publish", "r", "--json").json()["Name"]
-        b = site(jz, "site-b", [a.dial_addr()])
-        # The repository is deleted and re-created at A: its state restarts at sequence 1, the
-        # network holds 1 with another value, so publishing under the same key is refused.
-        a.cli("repo", "delete", "r")
-        a.cli("repo", "create", "r")
-        (data / "extra.txt").write_text("x")
-        a.cli("commit", "r", str(data), "-m", "again")
-        refused = a.cli("publish", "r", "--key", "repo-r", check=False)
-        assert refused.returncode != 0
-        assert "would go backwards" in refused.stderr, refused.stderr
+def test_publish_refuses_to_go_backwards_and_remotes(sites, work_dir):
+    a = sites("site-a", [])
+    data = work_dir / "d"
+    name = published_repo(a, data, 5, 1)
+    b = sites("site-b", [a.dial_addr()])
+    # The repository is deleted and re-created at A: its state restarts at sequence 1, the
+    # network holds 1 with another value, so publishing under the same key is refused.
+    a.cli("repo", "delete", "r")
+    a.cli("repo", "create", "r")
+    (data / "extra.txt").write_text("x")
+    a.cli("commit", "r", str(data), "-m", "again")
+    refused = a.cli("publish", "r", "--key", "repo-r", check=False)
+    assert refused.returncode != 0
+    assert "would go backwards" in refused.stderr, refused.stderr
 
-        # Remotes: add (validated), list, show, follow, rm.
-        b.cli("repo", "create", "mirror")
-        bad = b.cli("remote", "add", "mirror", "a", "not-a-name", check=False)
-        assert bad.returncode != 0 and "not an IPNS name" in bad.stderr
-        b.cli("remote", "add", "mirror", "site-a", name)
-        assert b.cli("remote", "list", "mirror", "--json").json()[0]["Address"] == name
-        pulled = b.cli("pull", "mirror", "--json", timeout=300).json()
-        assert [(x["Name"], x["Outcome"]) for x in pulled["Branches"]] == [("main", "created")]
-        shown = b.cli("remote", "show", "mirror", "site-a", "--json").json()
-        assert shown["Sequence"] == 1 and shown["Refs"][0]["Name"] == "main"
-        b.cli("remote", "rm", "mirror", "site-a")
-        assert b.cli("remote", "list", "mirror", "--json").json() == []
-    finally:
-        for node in (b, a):
-            if node is not None:
-                node.stop()
+    # Remotes: add (validated), list, show, follow, rm.
+    b.cli("repo", "create", "mirror")
+    bad = b.cli("remote", "add", "mirror", "a", "not-a-name", check=False)
+    assert bad.returncode != 0 and "not an IPNS name" in bad.stderr
+    b.cli("remote", "add", "mirror", "site-a", name)
+    assert b.cli("remote", "list", "mirror", "--json").json()[0]["Address"] == name
+    pulled = b.cli("pull", "mirror", "--json", timeout=300).json()
+    assert [(x["Name"], x["Outcome"]) for x in pulled["Branches"]] == [("main", "created")]
+    shown = b.cli("remote", "show", "mirror", "site-a", "--json").json()
+    assert shown["Sequence"] == 1 and shown["Refs"][0]["Name"] == "main"
+    b.cli("remote", "rm", "mirror", "site-a")
+    assert b.cli("remote", "list", "mirror", "--json").json() == []
 
 
-def test_follow_pulls_when_the_remote_publishes(jz, work_dir):
-    a = site(jz, "site-a", [])
-    b = None
-    try:
-        data = work_dir / "d"
-        make_dataset(data, 5, 1)
-        a.cli("repo", "create", "r")
-        a.cli("commit", "r", str(data), "-m", "one")
-        name = a.cli("publish", "r", "--auto", "--json").json()["Name"]
-        b = JzDaemon(jz("site-b"))
-        b.configure()
-        b.cli("config", "--json", "Bootstrap", json.dumps([a.dial_addr()]))
-        b.cli("config", "--json", "Versioning.FollowInterval", json.dumps("1s"))
-        b.start()
-        b.cli("clone", name, "--json", timeout=300)
-        b.cli("remote", "follow", "r", "origin")
-        # A commits; its daemon republishes (--auto); B's daemon pulls by itself.
-        (data / "new.txt").write_text("new")
-        head = a.cli("commit", "r", str(data), "-m", "two").stdout.strip()
-        wait_for(lambda: b.cli("log", "r", "--oneline").stdout.split()[0] == head, 60, "B to follow A's commit", step=0.5)
-    finally:
-        for node in (b, a):
-            if node is not None:
-                node.stop()
+def test_follow_pulls_when_the_remote_publishes(sites, work_dir):
+    a = sites("site-a", [])
+    data = work_dir / "d"
+    make_dataset(data, 5, 1)
+    a.cli("repo", "create", "r")
+    a.cli("commit", "r", str(data), "-m", "one")
+    name = a.cli("publish", "r", "--auto", "--json").json()["Name"]
+    b = sites("site-b", [a.dial_addr()], {"Versioning.FollowInterval": "1s"})
+    b.cli("clone", name, "--json", timeout=300)
+    b.cli("remote", "follow", "r", "origin")
+    # A commits; its daemon republishes (--auto); B's daemon pulls by itself.
+    (data / "new.txt").write_text("new")
+    head = a.cli("commit", "r", str(data), "-m", "two").stdout.strip()
+    wait_for(lambda: b.cli("log", "r", "--oneline").stdout.split()[0] == head, 60, "B to follow A's commit", step=0.5)
 
 
-def test_pull_killed_mid_way_resumes_and_never_points_at_incomplete_dags(jz, work_dir):
-    a = site(jz, "site-a", [])
-    b = None
-    try:
-        data = work_dir / "d"
-        make_dataset(data, 10, 4)
-        a.cli("repo", "create", "r")
-        a.cli("commit", "r", str(data), "-m", "small")
-        name = a.cli("publish", "r", "--json").json()["Name"]
-        b = site(jz, "site-b", [a.dial_addr()])
-        b.cli("clone", name, "--json", timeout=300)
-        old = b.cli("log", "r@origin/main", "--oneline").stdout.split()[0]
-        # A big change: 48 MiB of new files.
-        big = data / "big"
-        make_dataset(big, 48, 1024)
-        new = a.cli("commit", "r", str(data), "-m", "big").stdout.strip()
-        a.cli("publish", "r")
-        before = b.cli("store", "stat", "--json").json()["NumObjects"]
-        pull = subprocess.Popen([str(b.node.binary), "pull", "r", "--json", "--repo-dir", str(b.node.home)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        # Kill B's daemon once some of the new blocks are stored, not all.
-        wait_for(lambda: b.cli("store", "stat", "--json").json()["NumObjects"] >= before + 5, 120,
-                 "the pull to store some blocks", step=0.02)
-        b.kill()
-        pull.wait(30)
-        assert pull.returncode != 0
-        mid = b.cli("store", "stat", "--json").json()["NumObjects"]
-        assert mid < before + 48 * 4, "the pull finished before the kill; make the change bigger"
-        # No ref moved to the incomplete commit.
-        assert b.cli("log", "r@origin/main", "--oneline").stdout.split()[0] == old
-        assert b.cli("log", "r", "--oneline").stdout.split()[0] == old
-        # Pull again without restarting the daemon: a short-lived node does it (bootstrapped from
-        # A), and resumes: the blocks stored before the kill are not fetched again.
-        resumed = b.cli("pull", "r", "--json", timeout=600).json()
-        assert [(x["Name"], x["Outcome"]) for x in resumed["Branches"]] == [("main", "fast-forward")]
-        assert resumed["BlocksPresent"] > 0, resumed
-        assert b.cli("log", "r", "--oneline").stdout.split()[0] == new
-        b.cli("store", "verify")
-    finally:
-        for node in (b, a):
-            if node is not None:
-                node.stop()
+def test_pull_killed_mid_way_resumes_and_never_points_at_incomplete_dags(sites, work_dir):
+    a = sites("site-a", [])
+    data = work_dir / "d"
+    name = published_repo(a, data, 10, 4)
+    b = sites("site-b", [a.dial_addr()])
+    b.cli("clone", name, "--json", timeout=300)
+    old = b.cli("log", "r@origin/main", "--oneline").stdout.split()[0]
+    # A big change: 48 MiB of new files.
+    make_dataset(data / "big", 48, 1024)
+    new = a.cli("commit", "r", str(data), "-m", "big").stdout.strip()
+    a.cli("publish", "r")
+    before = b.cli("store", "stat", "--json").json()["NumObjects"]
+    pull = subprocess.Popen([str(b.node.binary), "pull", "r", "--json", "--repo-dir", str(b.node.home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Kill B's daemon once some of the new blocks are stored, not all.
+    wait_for(lambda: b.cli("store", "stat", "--json").json()["NumObjects"] >= before + 5, 120,
+             "the pull to store some blocks", step=0.02)
+    b.kill()
+    pull.wait(30)
+    assert pull.returncode != 0
+    mid = b.cli("store", "stat", "--json").json()["NumObjects"]
+    assert mid < before + 48 * 4, "the pull finished before the kill; make the change bigger"
+    # No ref moved to the incomplete commit.
+    assert b.cli("log", "r@origin/main", "--oneline").stdout.split()[0] == old
+    assert b.cli("log", "r", "--oneline").stdout.split()[0] == old
+    # Pull again without restarting the daemon: a short-lived node does it (bootstrapped from
+    # A), and resumes: the blocks stored before the kill are not fetched again.
+    resumed = b.cli("pull", "r", "--json", timeout=600).json()
+    assert [(x["Name"], x["Outcome"]) for x in resumed["Branches"]] == [("main", "fast-forward")]
+    assert resumed["BlocksPresent"] > 0, resumed
+    assert b.cli("log", "r", "--oneline").stdout.split()[0] == new
+    b.cli("store", "verify")
 
 
-def test_pull_require_signed(jz, work_dir):
-    a = site(jz, "site-a", [])
-    b = None
-    try:
-        data = work_dir / "d"
-        make_dataset(data, 3, 1)
-        a.cli("repo", "create", "r")
-        a.cli("commit", "r", str(data), "-m", "signed one", "--sign")
-        name = a.cli("publish", "r", "--json").json()["Name"]
-        b = site(jz, "site-b", [a.dial_addr()])
-        clone = b.cli("clone", name, "--json", timeout=300).json()
-        first = clone["Branches"][0]["New"]
-        (data / "more.txt").write_text("more")
-        a.cli("commit", "r", str(data), "-m", "signed two", "--sign")
-        a.cli("publish", "r")
-        ok = b.cli("pull", "r", "--require-signed", a.peer_id, "--json", timeout=300).json()
-        assert [x["Outcome"] for x in ok["Branches"]] == ["fast-forward"]
-        signed_head = ok["Branches"][0]["New"]
-        assert signed_head != first
-        (data / "unsigned.txt").write_text("no signature")
-        a.cli("commit", "r", str(data), "-m", "unsigned")
-        a.cli("publish", "r")
-        refused = b.cli("pull", "r", "--require-signed", a.peer_id, check=False, timeout=300)
-        assert refused.returncode != 0
-        assert "refused" in refused.stderr and "not signed" in refused.stderr, refused.stderr
-        assert b.cli("log", "r@origin/main", "--oneline").stdout.split()[0] == signed_head
-        shown = b.cli("log", "r", "--show-signature").stdout
-        assert "Good signature by" in shown, shown
-    finally:
-        for node in (b, a):
-            if node is not None:
-                node.stop()
+def test_pull_require_signed(sites, work_dir):
+    a = sites("site-a", [])
+    data = work_dir / "d"
+    name = published_repo(a, data, 3, 1, "--sign")
+    b = sites("site-b", [a.dial_addr()])
+    clone = b.cli("clone", name, "--json", timeout=300).json()
+    first = clone["Branches"][0]["New"]
+    (data / "more.txt").write_text("more")
+    a.cli("commit", "r", str(data), "-m", "signed two", "--sign")
+    a.cli("publish", "r")
+    ok = b.cli("pull", "r", "--require-signed", a.peer_id, "--json", timeout=300).json()
+    assert [x["Outcome"] for x in ok["Branches"]] == ["fast-forward"]
+    signed_head = ok["Branches"][0]["New"]
+    assert signed_head != first
+    (data / "unsigned.txt").write_text("no signature")
+    a.cli("commit", "r", str(data), "-m", "unsigned")
+    a.cli("publish", "r")
+    refused = b.cli("pull", "r", "--require-signed", a.peer_id, check=False, timeout=300)
+    assert refused.returncode != 0
+    assert "refused" in refused.stderr and "not signed" in refused.stderr, refused.stderr
+    assert b.cli("log", "r@origin/main", "--oneline").stdout.split()[0] == signed_head
+    shown = b.cli("log", "r", "--show-signature").stdout
+    assert "Good signature by" in shown, shown
