@@ -14,12 +14,12 @@ files. Each tool has a site A (where the change is made) and a site B (timed):
     `jz_update()`, the one function to change when `pull REPO --checkout DIR` exists.
 
 Each round changes one (different) file at A; the table shows the median over the rounds. For
-each tool it checks that only the changed file was rewritten at B (inodes of all other files
-unchanged) and that B's folder is byte-identical to A's. Also prints the machine's limits
+each tool it checks that only the changed file was rewritten at B (inode, mtime and ctime of
+every other file unchanged) and that B's folder is byte-identical to A's. Also prints the machine's limits
 (CPU count, SHA-256 MB/s, disk write MB/s with fsync) and the tools' versions.
 
   python3 bench/workdir_update.py [--bin PATH] [--rounds 3] [--only jz,dvc,datalad]
-                                  [--datasets big,small] [--keep]
+                                  [--datasets big,small] [--keep] [--scale 1]
 
 DVC and DataLad are installed with pip into bench/.venv-vcs (created on first use); DataLad
 needs git-annex (`apt-get install -y git-annex`). DVC analytics and update checks are off.
@@ -85,8 +85,15 @@ def change_file(folder: Path, index: int, size: int) -> str:
     return name
 
 
-def inodes(folder: Path) -> dict[str, int]:
-    return {p.name: os.lstat(p).st_ino for p in folder.iterdir() if not p.name.startswith(".")}
+def inodes(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """name -> (inode, mtime ns, ctime ns) of each entry (lstat): a rewritten or replaced file
+    changes at least its ctime, even where the file system reuses a freed inode number."""
+    out = {}
+    for p in folder.iterdir():
+        if not p.name.startswith("."):
+            st = os.lstat(p)
+            out[p.name] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    return out
 
 
 def digest_tree(folder: Path) -> dict[str, str]:
@@ -185,19 +192,19 @@ class DataLad:
         self.a, self.b = work / "a", work / "b"
 
     def setup(self, source: Path) -> None:
-        run(self.datalad, "create", "-q", self.a)
+        run(self.datalad, "create", self.a)
         shutil.copytree(source, self.a / "data")
-        run(self.datalad, "save", "-q", "-m", "data", cwd=self.a)
-        run(self.datalad, "clone", "-q", self.a, self.b)
-        run(self.datalad, "get", "-q", ".", cwd=self.b)
+        run(self.datalad, "save", "-m", "data", cwd=self.a)
+        run(self.datalad, "clone", self.a, self.b)
+        run(self.datalad, "get", ".", cwd=self.b)
 
     def change(self, index: int, size: int) -> None:
         change_file(self.a / "data", index, size)
-        run(self.datalad, "save", "-q", "-m", f"change {index}", cwd=self.a)
+        run(self.datalad, "save", "-m", f"change {index}", cwd=self.a)
 
     def update(self) -> None:
-        run(self.datalad, "update", "-q", "--how", "merge", cwd=self.b)
-        run(self.datalad, "get", "-q", ".", cwd=self.b)
+        run(self.datalad, "update", "--how", "merge", cwd=self.b)
+        run(self.datalad, "get", ".", cwd=self.b)
 
     def stop(self) -> None:
         pass
@@ -326,6 +333,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="big,small")
     ap.add_argument("--work", help="work folder (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the file counts (smoke tests)")
     args = ap.parse_args()
     if args.bin:
         jz = str(Path(args.bin).resolve())
@@ -349,6 +357,7 @@ def main() -> None:
         vers = versions(jz)
         for ds in args.datasets.split(","):
             count, size = DATASETS[ds]
+            count = max(2, int(count * args.scale))
             label = f"{count} x {size // 1024} KiB" if size < (1 << 20) else f"{count} x {size >> 20} MiB"
             log(f"dataset {label}")
             source = work / ds / "source"
