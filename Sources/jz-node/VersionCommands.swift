@@ -447,16 +447,19 @@ struct CheckoutCommand: ParsableCommand {
         discussion: """
             An absent or empty DIR gets the whole tree, verified by re-hashing the folder.
 
-            A DIR that holds this node's last checkout of the same repository is updated in
-            place: the two trees are compared by CID and only the changed paths are written
-            (each exported beside its path, verified against its CID, then renamed over the old
-            one) or removed; the other files keep their inode and mtime. Files the update would
-            touch that changed since the last checkout (size, mtime or inode differ and the
-            re-hash differs) refuse the whole update: nothing is changed, the paths are listed
-            and the command exits non-zero. --force overwrites them. Untracked files are never
-            removed (a directory that must become a file but holds untracked files is refused
-            even with --force). Checkouts are recorded in the node home (checkouts/), not in DIR.
-            Any other non-empty DIR is refused.
+            A DIR that holds this node's last checkout of the same repository is updated in \
+            place: the two trees are compared by CID and only the changed paths are written \
+            (each exported beside its path, verified against its CID, then renamed over the old \
+            one) or removed; the other files keep their inode and mtime.
+
+            Files the update would touch that changed since the last checkout (size, mtime or \
+            inode differ and the re-hash differs) refuse the whole update: nothing is changed, \
+            the paths are listed and the command exits non-zero. --force overwrites them. \
+            Untracked files are never removed (a directory that must become a file but holds \
+            untracked files is refused even with --force).
+
+            Checkouts are recorded in the node home (checkouts/), not in DIR. Any other \
+            non-empty DIR is refused.
             """)
     @OptionGroup var homeOptions: HomeOptions
     @Argument(help: "REPO@REF[:PATH]") var target: String
