@@ -288,18 +288,19 @@ class JZ:
         self.head = self.a_node.cli("commit", self.repo, self.a / "data", "-m", f"change {index}").strip()
 
     def update(self) -> None:
-        jz_update(self.b_node, self.repo, self.head, self.b / "data")
+        steps = jz_update(self.b_node, self.repo, self.head, self.b / "data")
+        log("    " + ", ".join(f"{k} {v:.3f} s" for k, v in steps.items()))
 
     def stop(self) -> None:
         self.a_node.stop()
         self.b_node.stop()
 
 
-def jz_update(node: Daemon, repo: str, commit: str, folder: Path) -> None:
-    """What site B runs to bring its working folder to A's commit (the timed step).
-    With `pull`: node.cli("pull", repo, "--checkout", folder)."""
-    node.cli("fetch", "-q", commit)
-    node.cli("checkout", f"{repo}@{commit}", folder)
+def jz_update(node: Daemon, repo: str, commit: str, folder: Path) -> dict[str, float]:
+    """What site B runs to bring its working folder to A's commit (the timed step); returns the
+    seconds of each command. With `pull`: {"pull": timed(lambda: node.cli("pull", repo, "--checkout", folder))}."""
+    return {"fetch": timed(lambda: node.cli("fetch", "-q", commit)),
+            "checkout": timed(lambda: node.cli("checkout", f"{repo}@{commit}", folder))}
 
 
 # ----- driver -----------------------------------------------------------------------------------

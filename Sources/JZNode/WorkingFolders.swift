@@ -38,7 +38,7 @@ public struct WorkingFolders: Sendable {
     public var directory: String { (home.path as NSString).appendingPathComponent("checkouts") }
 
     /// Checks `repo@ref[:path]` out into `folder`. An absent or empty folder gets a fresh checkout,
-    /// verified by re-hashing it whole. A folder holding this node's last checkout of `repo` is
+    /// verified by re-hashing it whole (and recorded, so the next checkout there is in place). A folder holding this node's last checkout of `repo` is
     /// updated in place: only the paths whose CIDs differ are written (each verified) or removed.
     /// Local changes to those paths refuse the whole update, changing nothing, unless `force`;
     /// untracked files are never removed. Any other non-empty folder is refused.
@@ -57,13 +57,14 @@ public struct WorkingFolders: Sendable {
         let existing = try record(for: absolute)
         let outcome: CheckoutOutcome
         var previous: CID?
-        if let existing, existing.repository == repo, try Checkout.lstatPath(absolute)?.kind == .directory {
+        let present = try Checkout.lstatPath(absolute) != nil && !Checkout.isEmptyDirectory(absolute)
+        if let existing, existing.repository == repo, present {
             previous = existing.tree
             outcome = try Checkout.update(
                 absolute, record: existing, to: tree, source: versions.blocks, options: versions.importOptions,
                 force: force)
         } else {
-            if try Checkout.lstatPath(absolute) != nil, !Checkout.isEmptyDirectory(absolute) {
+            if present {
                 throw .notACheckout(
                     folder: absolute, repository: repo,
                     reason: existing.map { "its last checkout is of '\($0.repository)'" } ?? "no checkout recorded")

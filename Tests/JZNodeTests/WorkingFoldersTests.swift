@@ -36,6 +36,13 @@ struct WorkingFoldersTests {
         #expect(update.written == 1 && update.removed == 0 && update.unchanged == 4)
         #expect(try Checkout.hash(work, options: versions.importOptions) == second.commit.tree)
 
+        // An emptied folder gets a fresh, whole checkout again.
+        for name in try FileManager.default.contentsOfDirectory(atPath: work) {
+            try FileManager.default.removeItem(atPath: work + "/" + name)
+        }
+        let again = try folders.updateCheckout(repo: "r", ref: nil, folder: work)
+        #expect(again.previous == nil && again.written == 5)
+
         // A non-empty folder without a record, and a checkout of another repository, are refused.
         try versions.createRepository("other")
         _ = try versions.commit("other", directory: source, message: "o", author: author)
