@@ -209,25 +209,17 @@ extension Checkout {
 
     /// `lstat(2)`; nil when nothing is at `path`.
     public static func lstatPath(_ path: String) throws(CheckoutError) -> LocalStat? {
-        var st = stat()
-        guard lstat(path, &st) == 0 else {
-            if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw ioError("lstat", path)
+        let status: FileSystem.Status
+        do {
+            status = try FileSystem.status(path, follow: false)
+        } catch {
+            if case let .io(_, _, code) = error, code == ENOENT || code == ENOTDIR { return nil }
+            throw .io(operation: "lstat", path: path, reason: "\(error)")
         }
-        let kind: TreeEntryKind
-        switch UInt32(st.st_mode) & 0o170000 {
-        case 0o040000: kind = .directory
-        case 0o120000: kind = .symlink
-        default: kind = .file
-        }
-        #if canImport(Darwin)
-        let spec = st.st_mtimespec
-        #else
-        let spec = st.st_mtim
-        #endif
+        let kind: TreeEntryKind = status.kind == .directory ? .directory : status.kind == .symlink ? .symlink : .file
         return LocalStat(
-            kind: kind, size: UInt64(max(0, st.st_size)), mtimeNanos: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec),
-            inode: UInt64(truncatingIfNeeded: st.st_ino))
+            kind: kind, size: status.size,
+            mtimeNanos: status.mtime.seconds * 1_000_000_000 + Int64(status.mtime.nanoseconds ?? 0), inode: status.inode)
     }
 
     static func ioError(_ operation: String, _ path: String) -> CheckoutError {

@@ -210,21 +210,30 @@ struct CheckoutInPlaceTests {
         return [Int64(bitPattern: stat.inode), stat.mtimeNanos]
     }
 
-    @Test("only changed paths are written; others keep inode and mtime; untracked files stay")
-    func update() throws {
+    /// A fresh checkout of `a` into a new temporary folder, with `b` stored too.
+    func checkedOut(
+        _ a: [String: String], then b: [String: String]
+    ) throws -> (store: MemoryBlockStore, t1: CID, t2: CID, parent: String, folder: String, record: CheckoutRecord) {
         let store = MemoryBlockStore()
-        let t1 = try vtImport(v1, into: store, options: options)
-        let t2 = try vtImport(v2, into: store, options: options)
+        let t1 = try vtImport(a, into: store, options: options)
+        let t2 = try vtImport(b, into: store, options: options)
         let parent = try vtTempDir()
-        defer { try? FileManager.default.removeItem(atPath: parent) }
         let folder = parent + "/w"
         let fresh = try Checkout.fresh(t1, repository: "r", source: store, to: folder, options: options)
-        #expect(fresh.written == 6 && fresh.record.tree == t1)
+        #expect(fresh.written == fresh.record.files.count && fresh.record.tree == t1)
+        return (store, t1, t2, parent, folder, fresh.record)
+    }
+
+    @Test("only changed paths are written; others keep inode and mtime; untracked files stay")
+    func update() throws {
+        let (store, t1, t2, parent, folder, record) = try checkedOut(v1, then: v2)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        #expect(record.files.count == 6)
         let before = try Dictionary(uniqueKeysWithValues: ["keep.txt", "dir/a.txt", "dir/b.txt", "change.txt"].map {
             ($0, try inode(folder + "/" + $0))
         })
         try vtWrite(["untracked.txt": "mine", "olddir/mine.txt": "mine too"], to: folder)
-        let outcome = try Checkout.update(folder, record: fresh.record, to: t2, source: store, options: options, force: false)
+        let outcome = try Checkout.update(folder, record: record, to: t2, source: store, options: options, force: false)
         #expect(outcome.written == 2)
         #expect(outcome.removed == 2)
         #expect(outcome.record.tree == t2)
@@ -239,7 +248,7 @@ struct CheckoutInPlaceTests {
         try FileManager.default.removeItem(atPath: folder + "/untracked.txt")
         try FileManager.default.removeItem(atPath: folder + "/olddir")
         #expect(try Checkout.hash(folder, options: options) == t2)
-        // The record matches the folder: a second update back to v1 hashes nothing.
+        // The new record matches the folder: going back to v1 is in place too.
         let back = try Checkout.update(folder, record: outcome.record, to: t1, source: store, options: options, force: false)
         #expect(back.written == 3 && back.removed == 1)
         #expect(try Checkout.hash(folder, options: options) == t1)
@@ -247,35 +256,25 @@ struct CheckoutInPlaceTests {
 
     @Test("a local edit refuses the update and changes nothing; --force overwrites it")
     func force() throws {
-        let store = MemoryBlockStore()
-        let t1 = try vtImport(v1, into: store, options: options)
-        let t2 = try vtImport(v2, into: store, options: options)
-        let parent = try vtTempDir()
+        let (store, _, t2, parent, folder, record) = try checkedOut(v1, then: v2)
         defer { try? FileManager.default.removeItem(atPath: parent) }
-        let folder = parent + "/w"
-        let fresh = try Checkout.fresh(t1, repository: "r", source: store, to: folder, options: options)
         try vtWrite(["change.txt": "my edit"], to: folder)
         let keep = try inode(folder + "/gone.txt")
         #expect(throws: CheckoutError.conflicts(folder: folder, [CheckoutConflict(path: "change.txt", reason: .modified)])) {
-            try Checkout.update(folder, record: fresh.record, to: t2, source: store, options: options, force: false)
+            try Checkout.update(folder, record: record, to: t2, source: store, options: options, force: false)
         }
         #expect(try inode(folder + "/gone.txt") == keep)
         #expect(try String(contentsOfFile: folder + "/change.txt", encoding: .utf8) == "my edit")
-        let forced = try Checkout.update(folder, record: fresh.record, to: t2, source: store, options: options, force: true)
+        let forced = try Checkout.update(folder, record: record, to: t2, source: store, options: options, force: true)
         #expect(forced.overwritten == [CheckoutConflict(path: "change.txt", reason: .modified)])
         #expect(try Checkout.hash(folder, options: options) == t2)
     }
 
     @Test("a file and a directory swap kinds")
     func kindChanges() throws {
-        let store = MemoryBlockStore()
-        let t1 = try vtImport(["p": "file", "q/x": "x"], into: store, options: options)
-        let t2 = try vtImport(["p/inner": "now a dir", "q": "now a file"], into: store, options: options)
-        let parent = try vtTempDir()
+        let (store, _, t2, parent, folder, record) = try checkedOut(["p": "file", "q/x": "x"], then: ["p/inner": "now a dir", "q": "now a file"])
         defer { try? FileManager.default.removeItem(atPath: parent) }
-        let folder = parent + "/w"
-        let fresh = try Checkout.fresh(t1, repository: "r", source: store, to: folder, options: options)
-        let outcome = try Checkout.update(folder, record: fresh.record, to: t2, source: store, options: options, force: false)
+        let outcome = try Checkout.update(folder, record: record, to: t2, source: store, options: options, force: false)
         #expect(Set(outcome.record.files.keys) == ["p/inner", "q"])
         #expect(try Checkout.hash(folder, options: options) == t2)
     }
