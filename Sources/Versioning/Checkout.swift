@@ -133,11 +133,11 @@ extension Checkout {
     static func writeEntry(
         _ cid: CID, kind: TreeEntryKind, at full: String, source: any BlockSource, options: ImportOptions
     ) throws(CheckoutError) {
-        let slash = full.lastIndex(of: "/")
-        let parent = slash.map { String(full[..<$0]) } ?? "."
-        let name = slash.map { String(full[full.index(after: $0)...]) } ?? full
+        let parent = full.lastIndex(of: "/").map { String(full[..<$0]) } ?? "."
         try makeDirectories(parent)
-        let temp = parent + "/.jz-checkout-\(getpid())-" + name
+        // One entry is written at a time, so one name per process suffices (a long entry name
+        // could not take a prefix); a leftover from a crashed run is untracked and never read.
+        let temp = parent + "/.jz-checkout-\(getpid())"
         removeTree(temp)
         do {
             try Exporter(source: source).get(cid, to: temp)

@@ -270,12 +270,14 @@ struct CheckoutInPlaceTests {
         #expect(try Checkout.hash(folder, options: options) == t2)
     }
 
-    @Test("a file and a directory swap kinds")
+    @Test("a file and a directory swap kinds; a 250-byte name is replaced")
     func kindChanges() throws {
-        let (store, _, t2, parent, folder, record) = try checkedOut(["p": "file", "q/x": "x"], then: ["p/inner": "now a dir", "q": "now a file"])
+        let long = String(repeating: "n", count: 250)
+        let (store, _, t2, parent, folder, record) = try checkedOut(
+            ["p": "file", "q/x": "x", long: "1"], then: ["p/inner": "now a dir", "q": "now a file", long: "2"])
         defer { try? FileManager.default.removeItem(atPath: parent) }
         let outcome = try Checkout.update(folder, record: record, to: t2, source: store, options: options, force: false)
-        #expect(Set(outcome.record.files.keys) == ["p/inner", "q"])
+        #expect(Set(outcome.record.files.keys) == ["p/inner", "q", long])
         #expect(try Checkout.hash(folder, options: options) == t2)
     }
 }
