@@ -6,24 +6,24 @@ import Musl
 import Darwin
 #endif
 
-/// Thin POSIX helpers for the importer and exporter.
-enum FileSystem {
-    enum Kind {
+/// Thin POSIX helpers for the importer, the exporter and checkouts.
+public enum FileSystem {
+    public enum Kind: Sendable {
         case file, directory, symlink, other
     }
 
-    struct Status {
-        let kind: Kind
+    public struct Status: Sendable {
+        public let kind: Kind
         /// Permission bits (low 12 bits of st_mode).
-        let permissions: UInt32
-        let mtime: UnixFSTime
-        let size: UInt64
-        let device: UInt64
-        let inode: UInt64
+        public let permissions: UInt32
+        public let mtime: UnixFSTime
+        public let size: UInt64
+        public let device: UInt64
+        public let inode: UInt64
     }
 
     /// `lstat` (or `stat` when `follow`).
-    static func status(_ path: String, follow: Bool) throws(ImportError) -> Status {
+    public static func status(_ path: String, follow: Bool) throws(ImportError) -> Status {
         var st = stat()
         let rc = follow ? stat(path, &st) : lstat(path, &st)
         guard rc == 0 else { throw .io(operation: follow ? "stat" : "lstat", path: path, errno: errno) }

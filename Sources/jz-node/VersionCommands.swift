@@ -530,16 +530,51 @@ struct MergeCommand: ParsableCommand {
 
 struct CheckoutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "checkout", abstract: "Write a commit's tree (or a subtree) into a new folder, verified by re-hashing.")
+        commandName: "checkout", abstract: "Write a commit's tree (or a subtree) into a folder, or update an earlier checkout in place.",
+        discussion: """
+            An absent or empty DIR gets the whole tree, verified by re-hashing the folder.
+
+            A DIR that holds this node's last checkout of the same repository is updated in \
+            place: the two trees are compared by CID and only the changed paths are written \
+            (each exported beside its path, verified against its CID, then renamed over the old \
+            one) or removed; the other files keep their inode and mtime.
+
+            Files the update would touch that changed since the last checkout (size, mtime or \
+            inode differ and the re-hash differs) refuse the whole update: nothing is changed, \
+            the paths are listed and the command exits non-zero. --force overwrites them. \
+            Untracked files are never removed (a directory that must become a file but holds \
+            untracked files is refused even with --force).
+
+            Checkouts are recorded in the node home (checkouts/), not in DIR. Any other \
+            non-empty DIR is refused.
+            """)
     @OptionGroup var homeOptions: HomeOptions
     @Argument(help: "REPO@REF[:PATH]") var target: String
-    @Argument(help: "Destination folder (absent or empty).") var directory: String
+    @Argument(help: "Destination folder: absent, empty, or an earlier checkout of REPO.") var directory: String
+    @Flag(name: .long, help: "Overwrite local changes to the paths the update writes or removes.") var force = false
+    @Flag(name: .long, help: "JSON output: Tree, Previous, Written, Removed, Unchanged, Conflicts, Seconds.") var json = false
 
     func run() throws {
-        let (_, versions) = try openVersions(homeOptions)
-        let tree = try versions.resolveTree(try parseRefSpec(target))
-        try Checkout.materialize(tree, source: versions.blocks, to: directory, options: versions.importOptions, verify: true)
-        print("checked out \(tree) into \(directory)")
+        let (node, versions) = try openVersions(homeOptions)
+        let spec = try parseRefSpec(target)
+        let report = try WorkingFolders(home: node.home, versions: versions).updateCheckout(
+            repo: spec.repository, ref: spec.ref, path: spec.path, folder: directory, force: force)
+        if json {
+            printJSON(
+                [
+                    "Tree": .string(report.tree.description), "Previous": report.previous.map { .string($0.description) } ?? .null,
+                    "Written": .int(Int64(report.written)), "Removed": .int(Int64(report.removed)),
+                    "Unchanged": .int(Int64(report.unchanged)),
+                    "Conflicts": .array(report.conflicts.map { .string($0.path) }), "Seconds": .double(report.seconds),
+                ], keyOrder: ["Tree", "Previous", "Written", "Removed", "Unchanged", "Conflicts", "Seconds"])
+            return
+        }
+        for conflict in report.conflicts { print("overwrote \(conflict.path) (\(conflict.reason.rawValue))") }
+        if report.previous == nil {
+            print("checked out \(report.tree) into \(directory)")
+        } else {
+            print("updated \(directory) to \(report.tree) (\(report.written) written, \(report.removed) removed, \(report.unchanged) unchanged)")
+        }
     }
 }
 
