@@ -279,13 +279,21 @@ public final class RepoSync: Sendable {
             commitsFetched += newCommits.count
             let after = commitsFetched
             report(.data, after)
-            try await fetchTrees(newCommits.map(\.commit.tree), options: options, counts: counts) { report(.data, after) }
+            // Oldest first, each tree against its first parent's (whole by then), so only what
+            // changed is fetched and checked.
+            let trees = try await blocking { () throws(SyncError) -> [(tree: CID, base: CID?)] in
+                try newCommits.reversed().map { entry throws(SyncError) in
+                    (entry.commit.tree, try entry.commit.parents.first.flatMap { p throws(SyncError) in try local.commit(p)?.tree })
+                }
+            }
+            for (tree, base) in trees {
+                try await fetchTree(tree, base: base, lazyData: options.lazyData, counts: counts) { report(.data, after) }
+            }
             report(.verifying, after)
             let lazy = options.lazyData
-            let trees = newCommits.map(\.commit.tree)
             if let missing = try await blocking({ () throws(SyncError) -> CID? in
-                for tree in trees {
-                    if let first = try local.missing(tree: tree, lazyData: lazy, limit: 1).first { return first }
+                for (tree, base) in trees {
+                    if let first = try local.missing(tree: tree, base: base, lazyData: lazy, limit: 1).first { return first }
                 }
                 return nil
             }) {
@@ -455,37 +463,71 @@ public final class RepoSync: Sendable {
         return result
     }
 
-    /// Fetches the trees of new commits, newest first and one at a time: consecutive trees share
-    /// most of their blocks, so each fetch finds the blocks the previous one stored instead of
-    /// asking for them twice (a single Bitswap fetch is itself parallel). With `lazyData`, only
-    /// directories are fetched, level by level (the missing frontier each round).
-    private func fetchTrees(
-        _ trees: [CID], options: SyncOptions, counts: Locked<FetchCounts>, progress: @escaping @Sendable () -> Void
+    /// Fetches the tree `tree` given `base`, a tree whole in the local store (the parent
+    /// commit's; nil: none): directories are compared entry by entry (by name, HAMT shards
+    /// alike) and only entries whose CID differs are fetched, so a pull costs what changed, not
+    /// the size of the tree. Without a base the whole DAG is fetched (one Bitswap fetch, itself
+    /// parallel). With `lazyData`, only directories and large files' root blocks are fetched.
+    private func fetchTree(
+        _ tree: CID, base: CID?, lazyData: Bool, counts: Locked<FetchCounts>, progress: @escaping @Sendable () -> Void
     ) async throws {
-        let fetcher = fetcher
+        guard tree != base else { return }
         let local = local
-        var seen: Set<CID> = []
-        for tree in trees where seen.insert(tree).inserted {
-            if !options.lazyData {
-                let done = try await fetcher.fetch(tree, recursive: true) { _ in progress() }
-                counts.withLock { $0 = $0 + done }
-                progress()
-                continue
+        if tree.codec == .raw {
+            if !lazyData { try await ensure(tree, counts: counts) }
+            return
+        }
+        if let base {
+            try await ensure(tree, counts: counts)
+            let pairs = try await blocking { () throws(SyncError) -> [(CID, CID?)]? in
+                guard let new = try local.entries(tree), let old = try local.entries(base) else { return nil }
+                return new.compactMap { name, cid in old[name] == cid ? nil : (cid, old[name]) }
             }
-            for _ in 0..<10_000 {
-                let frontier = try await BlockingExecutor.run { () throws(SyncError) in
-                    try local.missing(tree: tree, lazyData: true, limit: 64)
-                }
-                if frontier.isEmpty { break }
-                try await withThrowingTaskGroup(of: FetchCounts.self) { group in
-                    for cid in frontier {
-                        group.addTask { try await fetcher.fetch(cid, recursive: false) { _ in } }
-                    }
-                    for try await done in group { counts.withLock { $0 = $0 + done } }
-                }
+            if let pairs {
                 progress()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    var next = 0
+                    func startOne() {
+                        guard next < pairs.count else { return }
+                        let (child, childBase) = pairs[next]
+                        next += 1
+                        group.addTask {
+                            try await self.fetchTree(child, base: childBase, lazyData: lazyData, counts: counts, progress: progress)
+                        }
+                    }
+                    for _ in 0..<8 { startOne() }
+                    while try await group.next() != nil { startOne() }
+                }
+                return
             }
         }
+        if !lazyData {
+            let done = try await fetcher.fetch(tree, recursive: true) { _ in progress() }
+            counts.withLock { $0 = $0 + done }
+            progress()
+            return
+        }
+        // History only: the missing directories, level by level.
+        for _ in 0..<10_000 {
+            let frontier = try await blocking { () throws(SyncError) in try local.missing(tree: tree, lazyData: true, limit: 64) }
+            if frontier.isEmpty { return }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for cid in frontier { group.addTask { try await self.ensure(cid, counts: counts) } }
+                try await group.waitForAll()
+            }
+            progress()
+        }
+    }
+
+    /// Fetches the single block `cid` unless it is local.
+    private func ensure(_ cid: CID, counts: Locked<FetchCounts>) async throws {
+        let store = versions.blocks
+        let present = try await blocking { () throws(SyncError) -> Bool in
+            do { return try store.has(cid) } catch { throw .blockStore(operation: "check \(cid)", reason: "\(error)") }
+        }
+        if present { return }
+        let done = try await fetcher.fetch(cid, recursive: false) { _ in }
+        counts.withLock { $0 = $0 + done }
     }
 
     // MARK: - Helpers

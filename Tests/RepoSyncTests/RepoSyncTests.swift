@@ -53,6 +53,8 @@ final class StoreFetcher: SyncBlockFetcher, @unchecked Sendable {
     let fetched = Locked<[CID]>([])
     let failAfter = Locked<Int?>(nil)
     let announced = Locked<[CID]>([])
+    /// Every fetch asked for: the root and whether it was recursive.
+    let calls = Locked<[(CID, Bool)]>([])
 
     init(source: MemoryBlockStore, target: MemoryBlockStore) {
         self.source = source
@@ -62,6 +64,7 @@ final class StoreFetcher: SyncBlockFetcher, @unchecked Sendable {
     struct Gone: Error {}
 
     func fetch(_ root: CID, recursive: Bool, progress: @escaping @Sendable (FetchCounts) -> Void) async throws -> FetchCounts {
+        calls.withLock { $0.append((root, recursive)) }
         var counts = FetchCounts()
         var stack = [root]
         var seen: Set<CID> = []
@@ -168,8 +171,15 @@ struct TwoSites {
         let second = try s.commitA("second", TwoSites.dataset("v2"))
         _ = try await s.syncA.publish("data")
         let before = s.fetcher.fetched.withLock { $0.count }
+        let callsBefore = s.fetcher.calls.withLock { $0.count }
         let pull = try await s.syncB.pull("data")
         let moved = s.fetcher.fetched.withLock { $0.count } - before
+        // Only the changed entries were asked for: the new tree is compared with the old one
+        // directory by directory, never fetched (or walked) whole.
+        let newTree = try s.b.commit(second).tree
+        let calls = s.fetcher.calls.withLock { Array($0.dropFirst(callsBefore)) }
+        #expect(!calls.contains { $0.0 == newTree && $0.1 }, "\(calls)")
+        #expect(calls.count <= 6, "\(calls)")
         #expect(pull.branches == [BranchUpdate(name: "main", outcome: .fastForward, old: first, new: second)])
         #expect(pull.commits == 1)
         // The heads document, the commit, the root and one directory, the changed file.
