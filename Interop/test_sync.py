@@ -248,3 +248,35 @@ def test_pull_require_signed(sites, work_dir):
     assert b.cli("log", "r@origin/main", "--oneline").stdout.split()[0] == signed_head
     shown = b.cli("log", "r", "--show-signature").stdout
     assert "Good signature by" in shown, shown
+
+
+def test_history_only_clone_and_pull_checkout_in_place(sites, work_dir):
+    a = sites("site-a", [])
+    data = work_dir / "d"
+    name = published_repo(a, data, 20, 64)
+    b = sites("site-b", [a.dial_addr()])
+    clone = b.cli("clone", name, "--no-checkout-data", "--json", timeout=300).json()
+    # Commits and directories only: no file data moved.
+    assert clone["BytesFetched"] < 64 * 1024, clone
+    assert b.cli("remote", "show", "r", "origin", "--json").json()["LazyData"] is True
+    # Reading a file, or checking out, fetches the data it needs.
+    source = sorted((data / "part01").iterdir())[0]
+    got = subprocess.run([str(b.node.binary), "cat", f"r@main:part01/{source.name}", "--repo-dir", str(b.node.home)],
+                         capture_output=True, timeout=120)
+    assert got.returncode == 0 and got.stdout == source.read_bytes(), got.stderr
+    out = work_dir / "checkout-b"
+    b.cli("checkout", "r@main", str(out), timeout=300)
+    assert same_tree(out, data)
+
+    # A changes one file; `pull --checkout` brings the folder up to date in place: only that
+    # file is rewritten.
+    victim = sorted((data / "part03").iterdir())[0]
+    inodes = {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+    victim.write_bytes(os.urandom(64 * 1024))
+    a.cli("commit", "r", str(data), "-m", "one file")
+    a.cli("publish", "r")
+    pulled = b.cli("pull", "r", "--checkout", str(out), "--json", timeout=300).json()
+    assert pulled["Checkout"]["Written"] == 1 and pulled["Checkout"]["Removed"] == 0, pulled
+    assert same_tree(out, data)
+    changed = [p for p, ino in inodes.items() if p.stat().st_ino != ino]
+    assert changed == [out / victim.relative_to(data)], changed

@@ -198,6 +198,11 @@ struct CatCommand: AsyncParsableCommand {
         for given in paths {
             let path = try await resolvingIPNS(homeOptions, given)
             try DaemonFetch.fetch(homeOptions, path, recursive: true)
+            if (try? ContentPath(path)) == nil, let spec = try? RefSyntax.parse(path) {
+                // A file of a history-only clone: its data is fetched now.
+                let versions = node.versionStore()
+                try await fetchLazyData(homeOptions, versions, repo: spec.repository, tree: try versions.resolveTree(spec))
+            }
             let cid = try resolveContent(node, path)
             var reader = try node.exporter.reader(cid, offset: offset, length: length)
             while let chunk = try reader.next() {

@@ -36,6 +36,46 @@ func runSync(
     return result
 }
 
+/// A history-only clone (`clone --no-checkout-data`) has commits and directories but no file
+/// data: before a checkout or `cat` reads `tree` of such a repository, fetch it (through the
+/// daemon when one runs, else a short-lived node). Repositories without such a remote cost
+/// nothing here.
+func fetchLazyData(_ options: HomeOptions, _ versions: VersionStore, repo: String, tree: CID) async throws {
+    guard try versions.refs.remotes(repo).contains(where: \.lazyData) else { return }
+    if DaemonFetch.daemon(options) != nil {
+        try DaemonFetch.fetch(options, "/ipfs/\(tree)", recursive: true)
+    } else {
+        let node = try FetchNode(home: options.home, logger: Logger(label: "jz.fetch"))
+        _ = try await node.fetch(FetchRequest(path: ContentPath(root: tree), pin: false))
+    }
+}
+
+/// Checks a commit's tree out into `folder` (fresh, or in place over an earlier checkout) and
+/// prints what was done (`checkout`, `pull --checkout`); with `json`, returns the JSON report
+/// instead of printing.
+@discardableResult
+func runCheckout(_ options: HomeOptions, _ spec: RefSpec, folder: String, force: Bool, json: Bool) async throws -> JSONValue? {
+    let (node, versions) = try openVersions(options)
+    try await fetchLazyData(options, versions, repo: spec.repository, tree: try versions.resolveTree(spec))
+    let report = try WorkingFolders(home: node.home, versions: versions).updateCheckout(
+        repo: spec.repository, ref: spec.ref, path: spec.path, folder: folder, force: force)
+    if json {
+        return [
+            "Tree": .string(report.tree.description), "Previous": report.previous.map { .string($0.description) } ?? .null,
+            "Written": .int(Int64(report.written)), "Removed": .int(Int64(report.removed)),
+            "Unchanged": .int(Int64(report.unchanged)),
+            "Conflicts": .array(report.conflicts.map { .string($0.path) }), "Seconds": .double(report.seconds),
+        ]
+    }
+    for conflict in report.conflicts { print("overwrote \(conflict.path) (\(conflict.reason.rawValue))") }
+    if report.previous == nil {
+        print("checked out \(report.tree) into \(folder)")
+    } else {
+        print("updated \(folder) to \(report.tree) (\(report.written) written, \(report.removed) removed, \(report.unchanged) unchanged)")
+    }
+    return nil
+}
+
 struct SyncFailure: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
@@ -190,6 +230,10 @@ struct PullCommand: AsyncParsableCommand {
             three-way merge of `jz-node merge`). New remote tags become local tags.
             --require-signed KEY refuses new commits not signed by KEY (see `commit --sign`): the             remote refs then stay where they were.
 
+            --checkout DIR then updates DIR to the default branch as `checkout` does: in place \
+            when DIR holds an earlier checkout of the repository (only changed files written; \
+            local changes to them refuse the update), else a fresh checkout.
+
             With a daemon running, the daemon pulls; otherwise a short-lived node does.
 
             Example:
@@ -204,6 +248,10 @@ struct PullCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp(
         "Refuse the pull unless every new commit is signed by KEY (a key name, peer ID or k51… name).", valueName: "KEY"))
     var requireSigned: String?
+    @Option(name: .long, help: ArgumentHelp(
+        "Then update this folder (an earlier checkout of the repository, or a new one) to the default branch, in place.",
+        valueName: "DIR"))
+    var checkout: String?
     @Flag(name: [.short, .long], help: "No progress bar.") var quiet = false
 
     func run() async throws {
@@ -220,6 +268,12 @@ struct PullCommand: AsyncParsableCommand {
             quiet: quiet || output.json, label: "pulling"
         ) { engine, progress in
             try await engine.pull(repository, remote: remote, options: options, progress: progress)
+        }
+        if let checkout {
+            if !output.json { printPullReport(report, verb: "pulled") }
+            let folder = try await runCheckout(homeOptions, RefSpec(repository: repository), folder: checkout, force: false, json: output.json)
+            if let folder { printJSON(report.setting("Checkout", folder)) }
+            return
         }
         if output.json { return printJSON(report) }
         printPullReport(report, verb: "pulled")

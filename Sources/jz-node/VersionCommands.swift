@@ -528,7 +528,7 @@ struct MergeCommand: ParsableCommand {
     }
 }
 
-struct CheckoutCommand: ParsableCommand {
+struct CheckoutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkout", abstract: "Write a commit's tree (or a subtree) into a folder, or update an earlier checkout in place.",
         discussion: """
@@ -546,7 +546,8 @@ struct CheckoutCommand: ParsableCommand {
             untracked files is refused even with --force).
 
             Checkouts are recorded in the node home (checkouts/), not in DIR. Any other \
-            non-empty DIR is refused.
+            non-empty DIR is refused. For a history-only clone (clone --no-checkout-data) the \
+            tree's file data is fetched first (through the daemon, or a short-lived node).
             """)
     @OptionGroup var homeOptions: HomeOptions
     @Argument(help: "REPO@REF[:PATH]") var target: String
@@ -554,26 +555,9 @@ struct CheckoutCommand: ParsableCommand {
     @Flag(name: .long, help: "Overwrite local changes to the paths the update writes or removes.") var force = false
     @Flag(name: .long, help: "JSON output: Tree, Previous, Written, Removed, Unchanged, Conflicts, Seconds.") var json = false
 
-    func run() throws {
-        let (node, versions) = try openVersions(homeOptions)
-        let spec = try parseRefSpec(target)
-        let report = try WorkingFolders(home: node.home, versions: versions).updateCheckout(
-            repo: spec.repository, ref: spec.ref, path: spec.path, folder: directory, force: force)
-        if json {
-            printJSON(
-                [
-                    "Tree": .string(report.tree.description), "Previous": report.previous.map { .string($0.description) } ?? .null,
-                    "Written": .int(Int64(report.written)), "Removed": .int(Int64(report.removed)),
-                    "Unchanged": .int(Int64(report.unchanged)),
-                    "Conflicts": .array(report.conflicts.map { .string($0.path) }), "Seconds": .double(report.seconds),
-                ], keyOrder: ["Tree", "Previous", "Written", "Removed", "Unchanged", "Conflicts", "Seconds"])
-            return
-        }
-        for conflict in report.conflicts { print("overwrote \(conflict.path) (\(conflict.reason.rawValue))") }
-        if report.previous == nil {
-            print("checked out \(report.tree) into \(directory)")
-        } else {
-            print("updated \(directory) to \(report.tree) (\(report.written) written, \(report.removed) removed, \(report.unchanged) unchanged)")
+    func run() async throws {
+        if let report = try await runCheckout(homeOptions, try parseRefSpec(target), folder: directory, force: force, json: json) {
+            printJSON(report, keyOrder: ["Tree", "Previous", "Written", "Removed", "Unchanged", "Conflicts", "Seconds"])
         }
     }
 }
