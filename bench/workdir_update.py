@@ -9,9 +9,10 @@ files. Each tool has a site A (where the change is made) and a site B (timed):
   * DataLad: A `datalad create` + `datalad save`; B `datalad clone A` + `datalad get .`.
     Timed at B: `datalad update --how merge` + `datalad get .`.
   * jz-node: two homes, each with a daemon on 127.0.0.1, connected with `swarm connect`.
-    A `repo create` + `commit`; B `repo create` + `fetch <commit>` + `checkout` (fresh).
-    Timed at B: `fetch <new commit>` + `checkout REPO@<new commit> DIR` (in place) — see
-    `jz_update()`, the one function to change when `pull REPO --checkout DIR` exists.
+    A `repo create` + `commit` + `publish`; B `clone NAME` + `checkout` (fresh). Each change:
+    A `commit` + `publish` (not timed, as `git push` + `dvc push` are not). Timed at B:
+    `pull REPO --checkout DIR` (resolve A's name, fetch the new blocks, update the folder in
+    place) — see `jz_update()`.
 
 Each round changes one (different) file at A; the table shows the median over the rounds. For
 each tool it checks that only the changed file was rewritten at B (inode, mtime and ctime of
@@ -279,13 +280,17 @@ class JZ:
         shutil.copytree(source, self.a / "data")
         self.a_node.cli("repo", "create", self.repo)
         self.head = self.a_node.cli("commit", self.repo, self.a / "data", "-m", "data").strip()
-        self.b_node.cli("repo", "create", self.repo)
+        name = json.loads(self.a_node.cli("publish", self.repo, "--json"))["Name"]
+        # Site B clones by name (as `git clone` + `dvc pull` / `datalad clone` + `get` do).
+        self.b_node.cli("clone", name, "-q")
         self.b.mkdir()
-        jz_update(self.b_node, self.repo, self.head, self.b / "data")
+        self.b_node.cli("checkout", f"{self.repo}@main", self.b / "data")
 
     def change(self, index: int, size: int) -> None:
+        # Site A's side (not timed, as `git push` + `dvc push` are not): commit and publish.
         change_file(self.a / "data", index, size)
         self.head = self.a_node.cli("commit", self.repo, self.a / "data", "-m", f"change {index}").strip()
+        self.a_node.cli("publish", self.repo)
 
     def update(self) -> None:
         steps = jz_update(self.b_node, self.repo, self.head, self.b / "data")
@@ -297,10 +302,14 @@ class JZ:
 
 
 def jz_update(node: Daemon, repo: str, commit: str, folder: Path) -> dict[str, float]:
-    """What site B runs to bring its working folder to A's commit (the timed step); returns the
-    seconds of each command. With `pull`: {"pull": timed(lambda: node.cli("pull", repo, "--checkout", folder))}."""
-    return {"fetch": timed(lambda: node.cli("fetch", "-q", commit)),
-            "checkout": timed(lambda: node.cli("checkout", f"{repo}@{commit}", folder))}
+    """What site B runs to bring its working folder to A's published commit (the timed step):
+    `pull --checkout` resolves A's name, fetches the new blocks and updates the folder in place.
+    Returns the seconds of each command."""
+    seconds = {"pull --checkout": timed(lambda: node.cli("pull", repo, "-q", "--checkout", folder))}
+    head = node.cli("log", repo, "-n", "1", "--oneline").split()[0]
+    if head != commit:
+        raise SystemExit(f"site B is at {head} after the pull, not at A's {commit}")
+    return seconds
 
 
 # ----- driver -----------------------------------------------------------------------------------
