@@ -402,3 +402,20 @@ final class RefStoreTempDir {
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+@Suite struct PartialClonesAndGC {
+    @Test func gcKeepsWhatShallowAndHistoryOnlyClonesHave() async throws {
+        let s = try TwoSites()
+        try s.a.createRepository("data")
+        try s.commitA("first", TwoSites.dataset())
+        let head = try s.commitA("second", TwoSites.dataset("v2"))
+        let published = try await s.syncA.publish("data")
+        _ = try await s.syncB.clone(published.name.string, as: "lazy", options: SyncOptions(lazyData: true))
+        _ = try await s.syncB.clone(published.name.string, as: "shallow", options: SyncOptions(depth: 1))
+        let before = try s.blocksB.allMultihashes().count
+        _ = try s.blocksB.collectGarbage()
+        #expect(try s.blocksB.allMultihashes().count == before)
+        #expect(try s.b.resolve("lazy", nil) == head)
+        #expect(try LocalDAG(store: s.blocksB).missing(tree: try s.b.commit(head).tree, lazyData: true).isEmpty)
+    }
+}
