@@ -109,15 +109,18 @@ public final class RepoSyncService: Sendable {
     }
 
     /// Republishes `--auto` repositories whose refs changed, checking the ref database every
-    /// `interval` (any process's commit, branch or tag change bumps its reflog).
-    func runAutoPublisher(interval: Duration = .seconds(2)) async {
+    /// `interval` (any process's commit, branch or tag change bumps its reflog). A publish that
+    /// failed is tried again after `retry`.
+    func runAutoPublisher(interval: Duration = .seconds(2), retry: Duration = .seconds(60)) async {
         let refs = local.refs
         var lastSeen: Int64 = -1
+        var retryAt: ContinuousClock.Instant?
         var published: [String: CID] = [:]
         while !Task.isCancelled {
             let high = (try? await BlockingExecutor.run { () throws(VersioningError) in try refs.reflogHighWater() }) ?? lastSeen
-            if high != lastSeen {
+            if high != lastSeen || retryAt.map({ ContinuousClock.now >= $0 }) == true {
                 lastSeen = high
+                retryAt = nil
                 let repos = (try? await BlockingExecutor.run { () throws(VersioningError) in try refs.autoPublished() }) ?? []
                 for repo in repos {
                     let heads = (try? await BlockingExecutor.run { () throws(VersioningError) in
@@ -128,7 +131,8 @@ public final class RepoSyncService: Sendable {
                         let report = try await engine.publish(repo.name)
                         published[repo.name] = report.state
                     } catch {
-                        logger.warning("auto-publish \(repo.name): \(error)")
+                        logger.warning("auto-publish \(repo.name): \(error); trying again in \(retry)")
+                        retryAt = ContinuousClock.now + retry
                     }
                 }
             }
