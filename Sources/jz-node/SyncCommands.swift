@@ -228,7 +228,9 @@ struct PullCommand: AsyncParsableCommand {
             an incomplete commit: run it again and it resumes. Then local branches that have not \
             diverged are fast-forwarded; diverged ones are reported, or merged with --merge (the \
             three-way merge of `jz-node merge`). New remote tags become local tags.
-            --require-signed KEY refuses new commits not signed by KEY (see `commit --sign`): the             remote refs then stay where they were.
+
+            --require-signed KEY refuses new commits not signed by KEY (see `commit --sign`): the \
+            remote refs then stay where they were.
 
             --checkout DIR then updates DIR to the default branch as `checkout` does: in place \
             when DIR holds an earlier checkout of the repository (only changed files written; \
