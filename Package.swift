@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "KadDHT", targets: ["KadDHT"]),
         .library(name: "IPNS", targets: ["IPNS"]),
         .library(name: "RepoSync", targets: ["RepoSync"]),
+        .library(name: "WebUI", targets: ["WebUI"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -138,6 +139,10 @@ let package = Package(
                 "Versioning", "IPNS", "IPLD", "UnixFS", "BlockStore", "Multiformats", "P2PCore",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The repository web page (server-rendered HTML over the versioning layer).
+        .target(
+            name: "WebUI",
+            dependencies: ["Versioning", "UnixFS", "IPLD", "Multiformats", "P2PCore"]),
         // In-memory hosts and network for protocol tests (Bitswap, the DHT): a library the test
         // targets share, as Hummingbird ships its testing support.
         .target(
@@ -223,6 +228,9 @@ let package = Package(
                 "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(
+            name: "WebUITests",
+            dependencies: ["WebUI", "Versioning", "BlockStore", "UnixFS", "Multiformats"]),
         .testTarget(
             name: "RepoSyncTests",
             dependencies: [
