@@ -15,6 +15,8 @@ public struct APIClient: Sendable, Equatable {
     public let port: Int
     /// Seconds a call may take before it fails.
     public var timeout: Double
+    /// The `Authorization` header sent with each call (the daemon's `API.Authorizations`), or nil.
+    public var authorization: String?
 
     public init(host: String, port: Int, timeout: Double = 120) {
         self.host = host
@@ -23,11 +25,14 @@ public struct APIClient: Sendable, Equatable {
     }
 
     /// The client of the daemon running on `home`, or nil when none runs (no `api` file, or a
-    /// stale one nobody listens on).
+    /// stale one nobody listens on). It authenticates with `$JZ_API_AUTH` or the home's own
+    /// `API.Authorizations` (see `APIAccess.clientAuthorization`).
     public static func find(home: NodeHome) -> APIClient? {
         guard let text = try? String(contentsOfFile: home.apiFilePath, encoding: .utf8),
-            let client = try? APIClient(multiaddr: text.trimmingCharacters(in: .whitespacesAndNewlines))
+            var client = try? APIClient(multiaddr: text.trimmingCharacters(in: .whitespacesAndNewlines))
         else { return nil }
+        client.authorization = APIAccess.clientAuthorization(
+            config: try? home.loadConfig(), environment: ProcessInfo.processInfo.environment)
         return client.isReachable() ? client : nil
     }
 
@@ -80,7 +85,8 @@ public struct APIClient: Sendable, Equatable {
         let path = "/api/v0/\(command)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let fd = try connectSocket(timeout: timeout)
         defer { close(fd) }
-        let request = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        let auth = authorization.map { "Authorization: \($0)\r\n" } ?? ""
+        let request = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\n\(auth)Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         try sendAll(fd, Array(request.utf8) + body)
         var reader = SocketReader(fd: fd)
         let statusLine = try reader.line()
@@ -114,6 +120,8 @@ public struct APIClient: Sendable, Equatable {
             guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) else { return }
             let document: JSONValue
             do { document = try JSONValue.parse(Data(line)) } catch {
+                // Refusals (403, 405) are plain text, as Kubo's.
+                if status >= 300 { throw .remote(status: status, message: "HTTP \(status): " + String(decoding: line.prefix(300), as: UTF8.self)) }
                 throw .transport("the daemon sent something that is not JSON: \(String(decoding: line.prefix(120), as: UTF8.self))")
             }
             if status >= 300 {

@@ -7,8 +7,10 @@ import P2PCore
 
 /// A Kubo-compatible RPC API server: `POST /api/v0/<command>` with query arguments, JSON answers.
 ///
-/// Only POST is accepted (Kubo answers 405 to GET). Bodies are bounded (`maxBodyBytes`). Each
-/// connection serves one request and closes (the CLI makes one request per command).
+/// Who may call it is `APIAccess`'s decision (Kubo's rules: POST only, `Origin`/`Referer` checks,
+/// `API.Authorizations`); refusals are Kubo's plain-text answers. Bodies are bounded
+/// (`maxBodyBytes`; larger ones get 413). Each connection serves one request and closes (the CLI
+/// makes one request per command).
 public final class APIServer: @unchecked Sendable {
     /// Answers one request.
     public typealias Handler = @Sendable (APIRequest) async -> APIResponse
@@ -19,9 +21,15 @@ public final class APIServer: @unchecked Sendable {
     private let maxBodyBytes: Int
     private let lock = Mutex()
     private var serverChannel: Channel?
+    /// The rules, with `<port>` in the default origins set once bound.
+    private var access: APIAccess
 
-    public init(group: any EventLoopGroup, maxBodyBytes: Int = 4 << 20, logger: Logger, handler: @escaping Handler) {
+    public init(
+        group: any EventLoopGroup, access: APIAccess = APIAccess(), maxBodyBytes: Int = 4 << 20, logger: Logger,
+        handler: @escaping Handler
+    ) {
         self.group = group
+        self.access = access
         self.handler = handler
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
@@ -38,8 +46,11 @@ public final class APIServer: @unchecked Sendable {
                         wrappingChannelSynchronously: channel)
                 }
             }
-        lock.withLock { serverChannel = server.channel }
         let boundPort = server.channel.localAddress?.port ?? port
+        lock.withLock {
+            serverChannel = server.channel
+            access = access.boundTo(port: boundPort)
+        }
         Task { [self] in
             do {
                 try await withThrowingDiscardingTaskGroup { group in
@@ -66,29 +77,45 @@ public final class APIServer: @unchecked Sendable {
     }
 
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        let access = lock.withLock { self.access }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
+                var decision = APIAccess.Decision.allow(headers: [])
                 var body: [UInt8] = []
-                var tooLarge = false
+                var received = 0
                 for try await part in inbound {
                     switch part {
-                    case .head(let h): head = h
+                    case .head(let h):
+                        head = h
+                        let path = URLComponents(string: h.uri)?.path ?? h.uri
+                        decision = access.decide(
+                            method: h.method.rawValue, path: path, headers: h.headers.map { ($0.name, $0.value) })
+                        if case .deny(let status, _, _) = decision {
+                            logger.debug("API refused \(h.method.rawValue) \(path): \(status)")
+                        }
                     case .body(var buffer):
-                        if body.count + buffer.readableBytes > maxBodyBytes {
-                            tooLarge = true
-                        } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
+                        // Refused or oversized requests are drained, not kept, then answered.
+                        received += buffer.readableBytes
+                        if case .allow = decision, received <= maxBodyBytes, let bytes = buffer.readBytes(length: buffer.readableBytes) {
                             body += bytes
                         }
                     case .end:
                         guard let head else { return }
-                        let response: APIResponse
-                        if tooLarge {
-                            response = .error(status: 413, message: "request body larger than \(maxBodyBytes) bytes")
-                        } else {
-                            response = await route(head, body: body)
+                        switch decision {
+                        case .deny(let status, let text, let headers):
+                            try await writePlain(status: status, text: text, headers: headers, to: outbound)
+                        case .allow(let headers):
+                            let response: APIResponse
+                            if received > maxBodyBytes {
+                                response = .error(
+                                    status: 413,
+                                    message: "request body of \(received) bytes is larger than the API limit of \(maxBodyBytes) bytes")
+                            } else {
+                                response = await route(head, body: body)
+                            }
+                            try await write(response, headers: headers, to: outbound)
                         }
-                        try await write(response, to: outbound)
                         return
                     }
                 }
@@ -102,17 +129,36 @@ public final class APIServer: @unchecked Sendable {
         guard let components = URLComponents(string: head.uri), components.path.hasPrefix("/api/v0/") else {
             return .error(status: 404, message: "404 page not found: \(head.uri)")
         }
-        guard head.method == .POST else {
-            return .error(status: 405, message: "405 - Method Not Allowed: use POST")
-        }
         let command = String(components.path.dropFirst("/api/v0/".count))
         let parameters = (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }
         logger.debug("API \(command)")
         return await handler(APIRequest(command: command, parameters: parameters, body: body))
     }
 
-    private func write(_ response: APIResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    /// A refusal as Go's `http.Error` writes it (plain text and a newline); 204 has no body.
+    private func writePlain(
+        status: Int, text: String, headers extra: [APIAccess.Header], to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
         var headers = HTTPHeaders()
+        for header in extra { headers.add(name: header.name, value: header.value) }
+        headers.add(name: "Connection", value: "close")
+        headers.add(name: "Server", value: "jz-node/\(JZNodeInfo.version)")
+        let payload = status == 204 ? ByteBuffer() : ByteBuffer(string: text + "\n")
+        if status != 204 {
+            headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+            headers.add(name: "X-Content-Type-Options", value: "nosniff")
+            headers.add(name: "Content-Length", value: String(payload.readableBytes))
+        }
+        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)))
+        if payload.readableBytes > 0 { try await outbound.write(.body(.byteBuffer(payload))) }
+        try await outbound.write(.end(nil))
+    }
+
+    private func write(
+        _ response: APIResponse, headers extra: [APIAccess.Header], to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    ) async throws {
+        var headers = HTTPHeaders()
+        for header in extra { headers.add(name: header.name, value: header.value) }
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Connection", value: "close")
         headers.add(name: "Server", value: "jz-node/\(JZNodeInfo.version)")

@@ -31,6 +31,8 @@ public struct NetworkSettings: Sendable, Equatable {
     /// `Ipns.RepublishPeriod` in seconds (Kubo's default 4 h): how often the daemon republishes the
     /// names it publishes (0: only before they expire).
     public var ipnsRepublishPeriod: Double
+    /// `API.HTTPHeaders` and `API.Authorizations`: who may call the RPC API (Kubo's rules).
+    public var apiAccess: APIAccess
 
     /// Kubo's `Routing.Type` values that jz-node implements.
     public enum RoutingMode: String, Sendable, Equatable, CaseIterable {
@@ -70,6 +72,7 @@ public struct NetworkSettings: Sendable, Equatable {
             throw .invalidConfigValue(key: "Addresses.API", reason: "\(api) is not an /ip4|ip6/…/tcp/PORT multiaddr")
         }
         self.apiAddress = apiAddress
+        apiAccess = try APIAccess(config: config)
         security = try Self.ordered(config, section: "Swarm.Transports.Security", Self.defaultSecurity)
         muxers = try Self.ordered(config, section: "Swarm.Transports.Multiplexers", Self.defaultMuxers)
         bootstrap = try Self.addresses(config, key: "Bootstrap")

@@ -69,7 +69,7 @@ public final class NodeDaemon: Sendable {
     /// prints Kubo's lines there).
     public func run(ready: @Sendable (_ swarm: [Multiaddr], _ api: String) -> Void) async throws {
         try await services.start()
-        let api = APIServer(group: group, logger: logger) { [self] request in
+        let api = APIServer(group: group, access: settings.apiAccess, logger: logger) { [self] request in
             await APIRoutes(daemon: self).handle(request)
         }
         let apiHost = settings.apiAddress.value(for: .ip4)?.valueString ?? settings.apiAddress.value(for: .ip6)?.valueString ?? "127.0.0.1"
