@@ -17,14 +17,31 @@ public final class APIServer: @unchecked Sendable {
     private let handler: Handler
     private let logger: Logger
     private let maxBodyBytes: Int
+    private let maxUploadBytes: Int
     private let lock = Mutex()
     private var serverChannel: Channel?
 
-    public init(group: any EventLoopGroup, maxBodyBytes: Int = 4 << 20, logger: Logger, handler: @escaping Handler) {
+    /// Commands whose body carries data (multipart files or blocks): bounded by `maxUploadBytes`.
+    public static let uploadCommands: Set<String> = ["add", "block/put", "dag/put"]
+
+    /// `maxBodyBytes` bounds every request body, `maxUploadBytes` (default 256 MiB) the bodies of
+    /// `uploadCommands`. Bodies are held in memory while the request is handled.
+    public init(
+        group: any EventLoopGroup, maxBodyBytes: Int = 4 << 20, maxUploadBytes: Int = 256 << 20, logger: Logger,
+        handler: @escaping Handler
+    ) {
         self.group = group
         self.handler = handler
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
+        self.maxUploadBytes = maxUploadBytes
+    }
+
+    /// The body bound for a request URI (`/api/v0/<command>?…`).
+    func bodyLimit(uri: String) -> Int {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        let command = path.hasPrefix("/api/v0/") ? String(path.dropFirst("/api/v0/".count)) : path
+        return Self.uploadCommands.contains(command) ? maxUploadBytes : maxBodyBytes
     }
 
     /// Binds `host:port` (port 0 picks one) and serves until `stop()`. Returns the bound port.
@@ -71,12 +88,19 @@ public final class APIServer: @unchecked Sendable {
                 var head: HTTPRequestHead?
                 var body: [UInt8] = []
                 var tooLarge = false
+                var limit = maxBodyBytes
                 for try await part in inbound {
                     switch part {
-                    case .head(let h): head = h
+                    case .head(let h):
+                        head = h
+                        limit = bodyLimit(uri: h.uri)
+                        if let declared = h.headers.first(name: "Content-Length").flatMap(Int.init), declared <= limit {
+                            body.reserveCapacity(declared)
+                        }
                     case .body(var buffer):
-                        if body.count + buffer.readableBytes > maxBodyBytes {
+                        if tooLarge || body.count + buffer.readableBytes > limit {
                             tooLarge = true
+                            body = []
                         } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
                             body += bytes
                         }
@@ -84,7 +108,7 @@ public final class APIServer: @unchecked Sendable {
                         guard let head else { return }
                         let response: APIResponse
                         if tooLarge {
-                            response = .error(status: 413, message: "request body larger than \(maxBodyBytes) bytes")
+                            response = .error(status: 413, message: "request body larger than \(limit) bytes")
                         } else {
                             response = await route(head, body: body)
                         }
@@ -108,7 +132,8 @@ public final class APIServer: @unchecked Sendable {
         let command = String(components.path.dropFirst("/api/v0/".count))
         let parameters = (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }
         logger.debug("API \(command)")
-        return await handler(APIRequest(command: command, parameters: parameters, body: body))
+        return await handler(APIRequest(
+            command: command, parameters: parameters, body: body, contentType: head.headers.first(name: "Content-Type")))
     }
 
     private func write(_ response: APIResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
@@ -139,6 +164,21 @@ public final class APIServer: @unchecked Sendable {
             try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
             for await value in values {
                 try await outbound.write(.body(.byteBuffer(bytes(value))))
+            }
+            try await outbound.write(.end(nil))
+        case .bytes(let chunks, let contentType):
+            headers.replaceOrAdd(name: "Content-Type", value: contentType)
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+            headers.add(name: "X-Stream-Output", value: "1")
+            headers.add(name: "Trailer", value: "X-Stream-Error")
+            try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+            do {
+                for try await chunk in chunks where !chunk.isEmpty {
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
+                }
+            } catch {
+                try await outbound.write(.end(HTTPHeaders([("X-Stream-Error", "\(error)")])))
+                return
             }
             try await outbound.write(.end(nil))
         }
