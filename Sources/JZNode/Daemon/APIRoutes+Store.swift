@@ -190,7 +190,9 @@ extension APIRoutes {
     /// `repo/stat`: Kubo's `{"RepoSize","StorageMax","NumObjects","RepoPath","Version"}`.
     func repoStat(_ request: APIRequest) async throws -> APIResponse {
         let stat = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.stat() }
-        let storageMax = daemon.local.config.value(at: "Datastore.StorageMax")?.stringValue ?? ""
+        // The config as it is now (`config` may have changed it since the daemon started).
+        let config = (try? daemon.home.loadConfig()) ?? daemon.local.config
+        let storageMax = config.value(at: "Datastore.StorageMax")?.stringValue ?? ""
         return .json([
             "RepoSize": .int(Int64(stat.fileBytes)), "StorageMax": .int(Self.bytes(storageMax) ?? 0),
             "NumObjects": .int(Int64(stat.blockCount)), "RepoPath": .string(store.path),
