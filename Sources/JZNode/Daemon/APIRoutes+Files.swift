@@ -151,19 +151,43 @@ extension APIRoutes {
         ["Name": .string(name), "Hash": .string(entry.cid.description), "Size": .string(String(entry.size))]
     }
 
-    /// Resolves `/ipfs/…` paths and bare CIDs (fetching missing blocks is not done here).
-    func resolveContentPath(_ text: String) throws -> CID {
+    /// Resolves a CID, `/ipfs/…` or `/ipns/…` path to a CID in the local store, as the CLI does
+    /// with a daemon: what is missing is fetched first (unpinned; `recursive` the whole DAG,
+    /// else `depth` levels of links), within `timeout` (default 2 minutes).
+    func localContent(_ text: String, _ request: APIRequest, recursive: Bool = true, depth: Int? = nil) async throws -> (CID, ContentPath) {
+        var text = text
+        if text.hasPrefix("/ipns/") {
+            let names = try requireNames()
+            do {
+                text = try await names.resolvePath(text, recursive: true, useCache: true)
+            } catch {
+                throw APIError.remote(status: 500, message: "\(text): \(error)")
+            }
+        }
         let path: ContentPath
         do { path = try ContentPath(text) } catch { throw APIError.remote(status: 400, message: "invalid path \"\(text)\": \(error)") }
-        do { return try daemon.local.resolve(path) } catch { throw APIError.remote(status: 500, message: "\(text): \(error)") }
+        let local = daemon.local
+        let timeout = try Self.durationOption(request, "timeout", default: .seconds(120))
+        let fetch = FetchRequest(path: path, timeout: timeout, pin: false, recursive: recursive, maxDepth: depth)
+        var fetchError: (any Error)?
+        do {
+            _ = try await ContentFetcher.fetch(fetch, host: daemon.host, bitswap: daemon.bitswap, local: local, logger: daemon.logger)
+        } catch {
+            fetchError = error
+        }
+        do {
+            return (try await BlockingExecutor.run { () throws(ExportError) -> CID in try local.resolve(path) }, path)
+        } catch {
+            throw APIError.remote(status: 500, message: "\(text): \(fetchError ?? error)")
+        }
     }
 
     /// `cat`: the bytes of a file. Options: `offset`, `length`.
-    func cat(_ request: APIRequest) throws -> APIResponse {
+    func cat(_ request: APIRequest) async throws -> APIResponse {
         guard let target = request.arguments.first else { throw APIError.remote(status: 400, message: "argument \"ipfs-path\" is required") }
         let offset = try Self.unsigned(request, "offset") ?? 0
         let length = try Self.unsigned(request, "length")
-        let cid = try resolveContentPath(target)
+        let (cid, _) = try await localContent(target, request)
         let exporter = daemon.local.exporter
         let reader: FileReader
         do { reader = try exporter.reader(cid, offset: offset, length: length) } catch {
@@ -185,12 +209,13 @@ extension APIRoutes {
 
     /// `ls`: Kubo's `{"Objects":[{"Hash","Links":[{"Name","Hash","Size","Type","Target"}]}]}`
     /// (Type: 1 directory, 2 file, 4 symlink).
-    func ls(_ request: APIRequest) throws -> APIResponse {
+    func ls(_ request: APIRequest) async throws -> APIResponse {
         guard !request.arguments.isEmpty else { throw APIError.remote(status: 400, message: "argument \"ipfs-path\" is required") }
         let resolveType = request.flag("resolve-type", default: true)
         var objects: [JSONValue] = []
         for target in request.arguments {
-            let cid = try resolveContentPath(target)
+            // The directory and its entries' first blocks (as the CLI's `ls`).
+            let (cid, _) = try await localContent(target, request, recursive: true, depth: 1)
             let entries: [DirectoryEntry]
             do { entries = try daemon.local.exporter.entries(cid, resolveTypes: resolveType) } catch {
                 throw APIError.remote(status: 500, message: "\(target): \(error)")
@@ -214,13 +239,12 @@ extension APIRoutes {
     }
 
     /// `get`: a tar of the file or folder, named after the last path component (or the CID).
-    func get(_ request: APIRequest) throws -> APIResponse {
+    func get(_ request: APIRequest) async throws -> APIResponse {
         guard let target = request.arguments.first else { throw APIError.remote(status: 400, message: "argument \"ipfs-path\" is required") }
         if request.flag("compress") { throw APIError.remote(status: 400, message: "get: compress is not supported") }
-        let cid = try resolveContentPath(target)
-        let path = try? ContentPath(target)
+        let (cid, path) = try await localContent(target, request)
         let name = request.value("output").flatMap { $0.isEmpty ? nil : ($0 as NSString).lastPathComponent }
-            ?? path?.components.last ?? cid.description
+            ?? path.components.last ?? cid.description
         let exporter = daemon.local.exporter
         let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
         Task {

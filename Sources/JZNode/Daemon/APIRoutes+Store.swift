@@ -4,6 +4,7 @@ import IPLD
 import Multiformats
 import P2PCore
 import P2PCrypto
+import UnixFS
 
 /// Blocks, pins, DAG values, storage upkeep, config and keys over RPC, as Kubo 0.22:
 /// `pin add|ls|rm`, `block put|get|stat`, `dag put|get`, `repo stat|gc`, `bootstrap list`,
@@ -29,6 +30,18 @@ extension APIRoutes {
 
     // MARK: - pin
 
+    /// A path resolved in the local store only (pins name what is here).
+    func localCID(_ text: String) async throws -> CID {
+        let path: ContentPath
+        do { path = try ContentPath(text) } catch { throw APIError.remote(status: 400, message: "invalid path \"\(text)\": \(error)") }
+        let local = daemon.local
+        do {
+            return try await BlockingExecutor.run { () throws(ExportError) -> CID in try local.resolve(path) }
+        } catch {
+            throw APIError.remote(status: 500, message: "\(text): \(error)")
+        }
+    }
+
     /// `pin/add`: streams `{"Pins":[…]}` (aioipfs reads it as ndjson, as Kubo's with progress).
     func pinAdd(_ request: APIRequest) async throws -> APIResponse {
         _ = try requiredArgument(request, "ipfs-path")
@@ -36,8 +49,10 @@ extension APIRoutes {
         let name = request.value("name").flatMap { $0.isEmpty ? nil : $0 }
         var pinned: [JSONValue] = []
         for target in request.arguments {
-            let cid = try resolveContentPath(target)
+            // What a pin keeps must be here: fetched first (the whole DAG, or the block).
+            let (cid, _) = try await localContent(target, request, recursive: recursive)
             try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.pin(cid, recursive: recursive, name: name) }
+            daemon.provider?.enqueue([cid])
             pinned.append(.string(cid.description))
         }
         return .json(["Pins": .array(pinned)])
@@ -49,7 +64,7 @@ extension APIRoutes {
         let recursive = request.flag("recursive", default: true)
         var removed: [JSONValue] = []
         for target in request.arguments {
-            let cid = try resolveContentPath(target)
+            let cid = try await localCID(target)
             do {
                 try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.unpin(cid, recursive: recursive) }
             } catch {
@@ -69,7 +84,9 @@ extension APIRoutes {
         let pins = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.pins(type: type) }
         var wanted: Set<CID>?
         if !request.arguments.isEmpty {
-            wanted = Set(try request.arguments.map { try resolveContentPath($0) })
+            var cids: Set<CID> = []
+            for target in request.arguments { cids.insert(try await localCID(target)) }
+            wanted = cids
         }
         var keys: [String: JSONValue] = [:]
         for pin in pins where wanted?.contains(pin.cid) ?? true {
@@ -119,7 +136,7 @@ extension APIRoutes {
 
     func block(_ request: APIRequest) async throws -> Block {
         let text = try requiredArgument(request, "cid")
-        let cid = try resolveContentPath(text)
+        let (cid, _) = try await localContent(text, request, recursive: false)
         guard let block = try await BlockingExecutor.run({ [store] () throws(BlockStoreError) -> Block? in try store.get(cid) }) else {
             throw APIError.remote(status: 500, message: "block \(cid) is not in the local store")
         }
@@ -177,6 +194,8 @@ extension APIRoutes {
         guard let codec = Multicodec(name: codecName) else { throw APIError.remote(status: 400, message: "unknown output-codec \(codecName)") }
         let path: ContentPath
         do { path = try ContentPath(text) } catch { throw APIError.remote(status: 400, message: "invalid path \"\(text)\": \(error)") }
+        // The root block is fetched first when missing (links along an IPLD path are not).
+        _ = try await localContent("/ipfs/\(path.root)", request, recursive: false)
         let local = daemon.local
         let bytes = try await BlockingExecutor.run { () throws -> [UInt8] in
             let value = try IPLDResolver(source: local.store).get(path.root, path: IPLDPath(segments: path.components))

@@ -33,9 +33,9 @@ struct APIRoutes {
             case "name/resolve": return try await nameResolve(request)
             // UnixFS, blocks, pins, DAG, storage, config and keys (APIRoutes+Files, +Store).
             case "add": return try add(request)
-            case "cat": return try cat(request)
-            case "get": return try get(request)
-            case "ls": return try ls(request)
+            case "cat": return try await cat(request)
+            case "get": return try await get(request)
+            case "ls": return try await ls(request)
             case "pin/add": return try await pinAdd(request)
             case "pin/ls": return try await pinLs(request)
             case "pin/rm": return try await pinRm(request)
