@@ -118,6 +118,7 @@ async def check_all(client, daemon: JzDaemon, ref, work_dir):
     assert links["sub"]["Type"] == 1 and links["a.txt"]["Type"] == 2
     assert links["a.txt"]["Size"] == len(files["a.txt"])
     assert links["sub"]["Hash"] == want["d/sub"]
+    assert (await client.core.ls(file_cid))["Objects"][0]["Links"] == []
 
     # --- pin add | ls | rm
     pins = await client.pin.ls(pintype="recursive")
@@ -197,6 +198,7 @@ async def check_all(client, daemon: JzDaemon, ref, work_dir):
     assert published["Name"] == made["Id"] and published["Value"] == f"/ipfs/{dir_cid}"
     resolved = await client.name.resolve(made["Id"])
     assert resolved["Path"] == f"/ipfs/{dir_cid}"
+    assert await client.core.cat(f"/ipns/{made['Id']}/a.txt") == files["a.txt"]
 
     # --- routing findprovs: answers (no peers, so at most ourselves)
     found = await collect(client.routing.findprovs(file_cid, numproviders=1))

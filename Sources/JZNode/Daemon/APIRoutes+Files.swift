@@ -217,7 +217,11 @@ extension APIRoutes {
             // The directory and its entries' first blocks (as the CLI's `ls`).
             let (cid, _) = try await localContent(target, request, recursive: true, depth: 1)
             let entries: [DirectoryEntry]
-            do { entries = try daemon.local.exporter.entries(cid, resolveTypes: resolveType) } catch {
+            do {
+                let exporter = daemon.local.exporter
+                // A file lists as an object with no links (as Kubo).
+                entries = try exporter.stat(cid).kind == .directory ? try exporter.entries(cid, resolveTypes: resolveType) : []
+            } catch {
                 throw APIError.remote(status: 500, message: "\(target): \(error)")
             }
             let links: [JSONValue] = entries.map { entry in
