@@ -249,43 +249,61 @@ extension APIRoutes {
         let (cid, path) = try await localContent(target, request)
         let name = request.value("output").flatMap { $0.isEmpty ? nil : ($0 as NSString).lastPathComponent }
             ?? path.components.last ?? cid.description
-        let exporter = daemon.local.exporter
-        let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
-        Task {
-            do {
-                try await BlockingExecutor.run { () throws -> Void in
-                    try Self.writeTar(exporter, cid, name: name) { continuation.yield($0) }
-                    continuation.yield(TarWriter.trailer)
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
+        let tar = TarStream(exporter: daemon.local.exporter, root: cid, name: name)
+        // Pulled as the connection takes it: a big file is never held in memory.
+        let stream = AsyncThrowingStream<[UInt8], any Error>(unfolding: {
+            try await BlockingExecutor.run { () throws -> [UInt8]? in try tar.next() }
+        })
         return .bytes(stream, contentType: "application/x-tar")
     }
+}
 
-    /// Writes `cid` and everything under it as tar entries below `name`.
-    static func writeTar(_ exporter: Exporter, _ cid: CID, name: String, emit: ([UInt8]) -> Void) throws {
+/// A UnixFS file or folder as a tar, produced chunk by chunk (headers, file data as the reader
+/// yields it, padding, the trailer); one task pulls it at a time.
+final class TarStream: @unchecked Sendable {
+    private let exporter: Exporter
+    /// Entries still to write, next first.
+    private var pending: [(cid: CID, name: String)]
+    private var reader: FileReader?
+    private var written: UInt64 = 0
+    private var finished = false
+
+    init(exporter: Exporter, root: CID, name: String) {
+        self.exporter = exporter
+        pending = [(root, name)]
+    }
+
+    /// The next bytes of the archive; nil at its end.
+    func next() throws -> [UInt8]? {
+        if var current = reader {
+            if let chunk = try current.next() {
+                reader = current
+                written += UInt64(chunk.count)
+                return Array(chunk)
+            }
+            reader = nil
+            let padding = TarWriter.padding(written)
+            if !padding.isEmpty { return padding }
+        }
+        guard !pending.isEmpty else {
+            if finished { return nil }
+            finished = true
+            return TarWriter.trailer
+        }
+        let (cid, name) = pending.removeFirst()
         let info = try exporter.stat(cid)
         let mtime = info.mtime.map { Int64($0.seconds) } ?? 0
         switch info.kind {
         case .directory:
-            emit(TarWriter.header(name: name, kind: .directory, size: 0, mode: info.mode, mtime: mtime))
-            for entry in try exporter.entries(cid) {
-                try writeTar(exporter, entry.cid, name: name + "/" + entry.name, emit: emit)
-            }
+            let children = try exporter.entries(cid).map { (cid: $0.cid, name: name + "/" + $0.name) }
+            pending.insert(contentsOf: children, at: 0)
+            return TarWriter.header(name: name, kind: .directory, size: 0, mode: info.mode, mtime: mtime)
         case .symlink:
-            emit(TarWriter.header(name: name, kind: .symlink(target: info.symlinkTarget ?? ""), size: 0, mode: info.mode, mtime: mtime))
+            return TarWriter.header(name: name, kind: .symlink(target: info.symlinkTarget ?? ""), size: 0, mode: info.mode, mtime: mtime)
         case .file:
-            emit(TarWriter.header(name: name, kind: .file, size: info.size, mode: info.mode, mtime: mtime))
-            var reader = try exporter.reader(cid)
-            var written: UInt64 = 0
-            while let chunk = try reader.next() {
-                written += UInt64(chunk.count)
-                emit(Array(chunk))
-            }
-            emit(TarWriter.padding(written))
+            reader = try exporter.reader(cid)
+            written = 0
+            return TarWriter.header(name: name, kind: .file, size: info.size, mode: info.mode, mtime: mtime)
         }
     }
 }
