@@ -1,3 +1,4 @@
+import BlockStore
 import Foundation
 import Logging
 import NIOPosix
@@ -157,6 +158,39 @@ struct TarWriterTests {
         #expect(read.map(\.0) == ["d/", "d/a.txt", "d/\(long)", "d/l"])
         #expect(read.map(\.1) == [UInt8(ascii: "5"), UInt8(ascii: "0"), UInt8(ascii: "0"), UInt8(ascii: "2")])
         #expect(read[1].3 == data)
+    }
+
+    @Test("a UnixFS folder streams as a tar: folders, files across chunks, empty files, symlinks")
+    func unixfsFolder() throws {
+        let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("jz-tar-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: base + "/d/sub", withIntermediateDirectories: true)
+        let big = (0..<700_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        _ = fm.createFile(atPath: base + "/d/a.txt", contents: Data("hello\n".utf8))
+        _ = fm.createFile(atPath: base + "/d/empty", contents: Data())
+        _ = fm.createFile(atPath: base + "/d/sub/big.bin", contents: Data(big))
+        try fm.createSymbolicLink(atPath: base + "/d/sub/link", withDestinationPath: "../a.txt")
+        let store = MemoryBlockStore()
+        let sink = BatchingBlockSink(store: store)
+        let root = try Importer(options: ImportOptions(), sink: sink).add(path: base + "/d").root.cid
+        try sink.flush()
+        let tar = TarStream(exporter: Exporter(source: store), root: root, name: "out")
+        var archive: [UInt8] = []
+        var chunks = 0
+        while let chunk = try tar.next() {
+            archive += chunk
+            chunks += 1
+        }
+        #expect(chunks > 5)
+        #expect(archive.count % 512 == 0)
+        #expect(archive.suffix(1024).allSatisfy { $0 == 0 })
+        let read = try entries(archive)
+        #expect(read.map(\.0) == ["out/", "out/a.txt", "out/empty", "out/sub/", "out/sub/big.bin", "out/sub/link"])
+        #expect(read[1].3 == Array("hello\n".utf8))
+        #expect(read[2].2 == 0)
+        #expect(read[4].3 == big)
+        #expect(read[5].1 == UInt8(ascii: "2"))
     }
 
     @Test("padding rounds to 512")
