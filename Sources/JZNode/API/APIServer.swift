@@ -24,10 +24,11 @@ public final class APIServer: @unchecked Sendable {
     /// Commands whose body carries data (multipart files or blocks): bounded by `maxUploadBytes`.
     public static let uploadCommands: Set<String> = ["add", "block/put", "dag/put"]
 
-    /// `maxBodyBytes` bounds every request body, `maxUploadBytes` (default 256 MiB) the bodies of
-    /// `uploadCommands`. Bodies are held in memory while the request is handled.
+    /// `maxBodyBytes` bounds every request body (held in memory), `maxUploadBytes` (default
+    /// 1 GiB) the bodies of `uploadCommands`, which are spooled to a temporary file as they
+    /// arrive (`APIRequest.bodyFile`; removed once the handler returned).
     public init(
-        group: any EventLoopGroup, maxBodyBytes: Int = 4 << 20, maxUploadBytes: Int = 256 << 20, logger: Logger,
+        group: any EventLoopGroup, maxBodyBytes: Int = 4 << 20, maxUploadBytes: Int = 1 << 30, logger: Logger,
         handler: @escaping Handler
     ) {
         self.group = group
@@ -89,20 +90,26 @@ public final class APIServer: @unchecked Sendable {
                 var body: [UInt8] = []
                 var tooLarge = false
                 var limit = maxBodyBytes
+                // Upload commands' bodies go to a temporary file as they arrive.
+                var spool: BodySpool?
+                defer { spool?.remove() }
                 for try await part in inbound {
                     switch part {
                     case .head(let h):
                         head = h
                         limit = bodyLimit(uri: h.uri)
-                        if let declared = h.headers.first(name: "Content-Length").flatMap(Int.init), declared <= limit {
+                        if limit == maxUploadBytes && h.method == .POST {
+                            spool = try BodySpool()
+                        } else if let declared = h.headers.first(name: "Content-Length").flatMap(Int.init), declared <= limit {
                             body.reserveCapacity(declared)
                         }
                     case .body(var buffer):
-                        if tooLarge || body.count + buffer.readableBytes > limit {
+                        let received = (spool?.count ?? body.count) + buffer.readableBytes
+                        if tooLarge || received > limit {
                             tooLarge = true
                             body = []
                         } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
-                            body += bytes
+                            if let spool { try await spool.append(bytes) } else { body += bytes }
                         }
                     case .end:
                         guard let head else { return }
@@ -110,7 +117,8 @@ public final class APIServer: @unchecked Sendable {
                         if tooLarge {
                             response = .error(status: 413, message: "request body larger than \(limit) bytes")
                         } else {
-                            response = await route(head, body: body)
+                            try await spool?.flush()
+                            response = await route(head, body: body, bodyFile: spool?.path)
                         }
                         try await write(response, to: outbound)
                         return
@@ -122,7 +130,7 @@ public final class APIServer: @unchecked Sendable {
         }
     }
 
-    private func route(_ head: HTTPRequestHead, body: [UInt8]) async -> APIResponse {
+    private func route(_ head: HTTPRequestHead, body: [UInt8], bodyFile: String?) async -> APIResponse {
         guard let components = URLComponents(string: head.uri), components.path.hasPrefix("/api/v0/") else {
             return .error(status: 404, message: "404 page not found: \(head.uri)")
         }
@@ -133,7 +141,8 @@ public final class APIServer: @unchecked Sendable {
         let parameters = (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }
         logger.debug("API \(command)")
         return await handler(APIRequest(
-            command: command, parameters: parameters, body: body, contentType: head.headers.first(name: "Content-Type")))
+            command: command, parameters: parameters, body: body, contentType: head.headers.first(name: "Content-Type"),
+            bodyFile: bodyFile))
     }
 
     private func write(_ response: APIResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {

@@ -11,17 +11,34 @@ public struct APIRequest: Sendable {
     public let body: [UInt8]
     /// The request's `Content-Type` (a multipart body names its boundary there).
     public let contentType: String?
+    /// An upload's body spooled to a file by the server instead of `body` (removed once the
+    /// handler returned: read it, or map it, before that).
+    public let bodyFile: String?
 
-    public init(command: String, parameters: [(String, String)], body: [UInt8] = [], contentType: String? = nil) {
+    public init(
+        command: String, parameters: [(String, String)], body: [UInt8] = [], contentType: String? = nil, bodyFile: String? = nil
+    ) {
         self.command = command
         self.parameters = parameters
         self.body = body
         self.contentType = contentType
+        self.bodyFile = bodyFile
     }
 
-    /// The parts of a `multipart/form-data` body, as Kubo's clients send files (bounded per part).
+    /// The parts of a `multipart/form-data` body, as Kubo's clients send files (bounded per
+    /// part). A spooled body is memory-mapped: the parts are slices of the mapping and stay
+    /// valid after the file is removed.
     public func multipartParts(maxPartBytes: Int = Int.max) throws(MultipartError) -> [MultipartPart] {
-        try MultipartParser.parse(body, contentType: contentType ?? "", maxPartBytes: maxPartBytes)
+        guard let bodyFile else {
+            return try MultipartParser.parse(body, contentType: contentType ?? "", maxPartBytes: maxPartBytes)
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: bodyFile), options: .alwaysMapped)
+        } catch {
+            throw .truncated(part: 0)
+        }
+        return try MultipartParser.parse(data, contentType: contentType ?? "", maxPartBytes: maxPartBytes)
     }
 
     /// Every `arg` value, in order.

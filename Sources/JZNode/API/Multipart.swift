@@ -4,8 +4,20 @@ import Foundation
 public struct MultipartPart: Sendable, Equatable {
     /// Header fields, names lowercased.
     public let headers: [String: String]
-    /// The part's bytes.
-    public let data: [UInt8]
+    /// The part's bytes: a slice of the body (no copy; a spooled body stays memory-mapped).
+    public let content: Data
+
+    public init(headers: [String: String], content: Data) {
+        self.headers = headers
+        self.content = content
+    }
+
+    public init(headers: [String: String], data: [UInt8]) {
+        self.init(headers: headers, content: Data(data))
+    }
+
+    /// The part's bytes, copied.
+    public var data: [UInt8] { Array(content) }
 
     /// `Content-Disposition`'s `name`.
     public var name: String? { disposition["name"] }
@@ -51,6 +63,25 @@ public enum MultipartError: Error, Sendable, Equatable, CustomStringConvertible 
 public enum MultipartParser {
     /// The parts of `body`; `contentType` carries the boundary.
     public static func parse(_ body: [UInt8], contentType: String, maxPartBytes: Int = Int.max) throws(MultipartError) -> [MultipartPart] {
+        try parse(Data(body), contentType: contentType, maxPartBytes: maxPartBytes)
+    }
+
+    /// The parts of `body` (parts are slices of it).
+    public static func parse(_ data: Data, contentType: String, maxPartBytes: Int = Int.max) throws(MultipartError) -> [MultipartPart] {
+        let result = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<[(headers: [String: String], range: Range<Int>)], MultipartError> in
+            Result { () throws(MultipartError) in
+                try Self.spans(raw.bindMemory(to: UInt8.self), contentType: contentType, maxPartBytes: maxPartBytes)
+            }
+        }
+        let found = try result.get()
+        let start = data.startIndex
+        return found.map { MultipartPart(headers: $0.headers, content: data[(start + $0.range.lowerBound)..<(start + $0.range.upperBound)]) }
+    }
+
+    /// Each part's headers and the range of its bytes in `body`.
+    static func spans(
+        _ body: UnsafeBufferPointer<UInt8>, contentType: String, maxPartBytes: Int
+    ) throws(MultipartError) -> [(headers: [String: String], range: Range<Int>)] {
         let type = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard type.hasPrefix("multipart/"), let boundary = headerParameters(contentType)["boundary"],
               !boundary.isEmpty, boundary.utf8.count <= 200
@@ -66,7 +97,7 @@ public enum MultipartParser {
         } else {
             throw .truncated(part: 0)
         }
-        var parts: [MultipartPart] = []
+        var parts: [(headers: [String: String], range: Range<Int>)] = []
         while true {
             let index = parts.count
             // After a delimiter: `--` closes the body, CRLF starts a part.
@@ -85,7 +116,7 @@ public enum MultipartParser {
                 throw .truncated(part: index)
             }
             guard dataEnd - dataStart <= maxPartBytes else { throw .partTooLarge(part: index, limit: maxPartBytes) }
-            parts.append(MultipartPart(headers: headers, data: Array(body[dataStart..<dataEnd])))
+            parts.append((headers, dataStart..<dataEnd))
             position = dataEnd + separator.count
         }
     }
@@ -138,22 +169,18 @@ public enum MultipartParser {
     }
 
     /// The first index of `needle` in `haystack` at or after `start`.
-    private static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
-        guard let first = needle.first, haystack.count - start >= needle.count else { return nil }
-        return haystack.withUnsafeBufferPointer { hay -> Int? in
-            needle.withUnsafeBufferPointer { pin -> Int? in
-                var i = start
-                let last = hay.count - pin.count
-                while i <= last {
-                    guard let base = hay.baseAddress,
-                          let hit = memchr(base + i, Int32(first), last - i + 1)
-                    else { return nil }
-                    let offset = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                    if memcmp(base + offset, pin.baseAddress!, pin.count) == 0 { return offset }
-                    i = offset + 1
-                }
-                return nil
+    private static func find(_ needle: [UInt8], in hay: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        guard let first = needle.first, hay.count - start >= needle.count, let base = hay.baseAddress else { return nil }
+        return needle.withUnsafeBufferPointer { pin -> Int? in
+            var i = start
+            let last = hay.count - pin.count
+            while i <= last {
+                guard let hit = memchr(base + i, Int32(first), last - i + 1) else { return nil }
+                let offset = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                if memcmp(base + offset, pin.baseAddress!, pin.count) == 0 { return offset }
+                i = offset + 1
             }
+            return nil
         }
     }
 }

@@ -7,7 +7,7 @@ import UnixFS
 /// UnixFS over RPC: `add` (multipart files and folders), `cat`, `get` (a tar), `ls`, as Kubo 0.22.
 extension APIRoutes {
     /// The bound on one multipart part (a file of an `add`).
-    static let maxPartBytes = 256 << 20
+    static let maxPartBytes = 1 << 30
 
     /// Kubo's `add` options that change CIDs, read from the query as `AddCommand` reads the CLI's.
     static func importOptions(_ request: APIRequest) throws -> ImportOptions {
@@ -75,7 +75,7 @@ extension APIRoutes {
                 } else if part.isSymlink {
                     try fileManager.createSymbolicLink(atPath: path, withDestinationPath: String(decoding: part.data, as: UTF8.self))
                 } else {
-                    guard fileManager.createFile(atPath: path, contents: Data(part.data)) else {
+                    guard fileManager.createFile(atPath: path, contents: part.content) else {
                         throw APIError.remote(status: 500, message: "add: cannot write \(rawName) to \(path)")
                     }
                 }
