@@ -120,7 +120,7 @@ public final class APIServer: @unchecked Sendable {
                             try await spool?.flush()
                             response = await route(head, body: body, bodyFile: spool?.path)
                         }
-                        try await write(response, to: outbound)
+                        try await write(response, to: connection.channel)
                         return
                     }
                 }
@@ -145,7 +145,11 @@ public final class APIServer: @unchecked Sendable {
             bodyFile: bodyFile))
     }
 
-    private func write(_ response: APIResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    /// Writes the answer through the channel, each part awaited until it reached the socket: the
+    /// connection is closed right after, and `NIOAsyncChannel.executeThenClose` would drop writes
+    /// still buffered in its outbound writer (a long `cat` lost its last megabytes).
+    private func write(_ response: APIResponse, to channel: any Channel) async throws {
+        let outbound = ChannelPartWriter(channel: channel)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Connection", value: "close")
@@ -191,5 +195,14 @@ public final class APIServer: @unchecked Sendable {
             }
             try await outbound.write(.end(nil))
         }
+    }
+}
+
+/// Writes response parts to a channel and waits until each one is written.
+private struct ChannelPartWriter {
+    let channel: any Channel
+
+    func write(_ part: HTTPServerResponsePart) async throws {
+        try await channel.writeAndFlush(part).get()
     }
 }
