@@ -63,7 +63,9 @@ struct APIRoutes {
                 return .error(status: 404, message: "unknown command \"\(request.command)\"; see `jz-node --help`")
             }
         } catch APIError.remote(let status, let message) {
-            return .error(status: status, message: message)
+            // Kubo's codes: 400 for bad arguments, 500 for failures; 404 is only an unknown
+            // command (clients such as aioipfs read it as "endpoint not found").
+            return .error(status: status == 404 ? 500 : status, message: message)
         } catch let error as APIError {
             return .badRequest(error.description)
         } catch {
