@@ -38,11 +38,15 @@ public final class APIServer: @unchecked Sendable {
         self.maxUploadBytes = maxUploadBytes
     }
 
-    /// The body bound for a request URI (`/api/v0/<command>?…`).
-    func bodyLimit(uri: String) -> Int {
+    /// Whether a request URI (`/api/v0/<command>?…`) names one of `uploadCommands`.
+    static func isUpload(uri: String) -> Bool {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
-        let command = path.hasPrefix("/api/v0/") ? String(path.dropFirst("/api/v0/".count)) : path
-        return Self.uploadCommands.contains(command) ? maxUploadBytes : maxBodyBytes
+        return path.hasPrefix("/api/v0/") && uploadCommands.contains(String(path.dropFirst("/api/v0/".count)))
+    }
+
+    /// The body bound for a request URI.
+    func bodyLimit(uri: String) -> Int {
+        Self.isUpload(uri: uri) ? maxUploadBytes : maxBodyBytes
     }
 
     /// Binds `host:port` (port 0 picks one) and serves until `stop()`. Returns the bound port.
@@ -98,7 +102,7 @@ public final class APIServer: @unchecked Sendable {
                     case .head(let h):
                         head = h
                         limit = bodyLimit(uri: h.uri)
-                        if limit == maxUploadBytes && h.method == .POST {
+                        if Self.isUpload(uri: h.uri) && h.method == .POST {
                             spool = try BodySpool()
                         } else if let declared = h.headers.first(name: "Content-Length").flatMap(Int.init), declared <= limit {
                             body.reserveCapacity(declared)
