@@ -246,3 +246,116 @@ struct RouteArgumentTests {
         #expect(throws: APIError.self) { try APIRoutes.materialize(evil, in: folder) }
     }
 }
+
+@Suite("RPC server body and response plumbing")
+struct APIServerPlumbingTests {
+    /// One raw HTTP/1.1 exchange over a socket: the status code, headers and de-chunked body.
+    static func exchange(port: Int, _ request: [UInt8]) throws -> (status: Int, headers: String, body: [UInt8]) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw APIError.transport("socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw APIError.transport("connect") }
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }  // the server may answer 413 and close before reading everything
+            sent += n
+        }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            answer += buffer[0..<n]
+        }
+        let separator = Array("\r\n\r\n".utf8)
+        guard let split = (0...(answer.count - 4)).first(where: { Array(answer[$0..<$0 + 4]) == separator }) else {
+            throw APIError.transport("no header end")
+        }
+        let head = String(decoding: answer[0..<split], as: UTF8.self)
+        var rest = Array(answer[(split + 4)...])
+        let status = Int(head.split(separator: " ")[1]) ?? 0
+        guard head.lowercased().contains("transfer-encoding: chunked") else { return (status, head, rest) }
+        var body: [UInt8] = []
+        var trailers = ""
+        while let lineEnd = (0..<max(0, rest.count - 1)).first(where: { rest[$0] == 13 && rest[$0 + 1] == 10 }) {
+            let size = Int(String(decoding: rest[0..<lineEnd], as: UTF8.self), radix: 16) ?? 0
+            if size == 0 {
+                trailers = String(decoding: rest[(lineEnd + 2)...], as: UTF8.self)
+                break
+            }
+            body += rest[(lineEnd + 2)..<(lineEnd + 2 + size)]
+            rest = Array(rest[(lineEnd + 4 + size)...])
+        }
+        return (status, head + "\n" + trailers, body)
+    }
+
+    static func post(_ path: String, body: [UInt8], contentType: String = "application/octet-stream") -> [UInt8] {
+        Array("POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+    }
+
+    @Test("binary answers stream whole; uploads are spooled to a file and parsed; bounds give 413")
+    func plumbing() async throws {
+        let big = (0..<5_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let server = APIServer(
+            group: MultiThreadedEventLoopGroup.singleton, maxBodyBytes: 1000, maxUploadBytes: 3_000_000, logger: Logger(label: "t")
+        ) { request in
+            switch request.command {
+            case "cat":
+                let chunks = stride(from: 0, to: big.count, by: 100_000).map { Array(big[$0..<min($0 + 100_000, big.count)]) }
+                return .bytes(APIRoutes.finished(chunks), contentType: "text/plain")
+            case "broken":
+                return .bytes(AsyncThrowingStream { c in
+                    c.yield([1, 2, 3])
+                    c.finish(throwing: APIError.transport("disk on fire"))
+                }, contentType: "text/plain")
+            case "add":
+                do {
+                    let parts = try request.multipartParts()
+                    return .json(["Spooled": .bool(request.bodyFile != nil), "Sizes": .array(parts.map { .int(Int64($0.content.count)) })])
+                } catch {
+                    return .badRequest("\(error)")
+                }
+            default:
+                return .json(["Bytes": .int(Int64(request.body.count)), "Spooled": .bool(request.bodyFile != nil)])
+            }
+        }
+        let port = try await server.start(host: "127.0.0.1", port: 0)
+        defer { Task { await server.stop() } }
+
+        let cat = try await onThread { try Self.exchange(port: port, Self.post("/api/v0/cat", body: [])) }
+        #expect(cat.status == 200 && cat.body == big)
+        let broken = try await onThread { try Self.exchange(port: port, Self.post("/api/v0/broken", body: [])) }
+        #expect(broken.body == [1, 2, 3])
+        #expect(broken.headers.contains("X-Stream-Error: talking to the daemon failed: disk on fire"))
+
+        let boundary = "b0undary"
+        let file = [UInt8](repeating: 9, count: 2_000_000)
+        let multipart = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n".utf8)
+            + file + Array("\r\n--\(boundary)--\r\n".utf8)
+        let add = try await onThread {
+            try Self.exchange(port: port, Self.post("/api/v0/add?pin=true", body: multipart, contentType: "multipart/form-data; boundary=\(boundary)"))
+        }
+        #expect(add.status == 200)
+        #expect(try JSONValue.parse(Data(add.body)) == ["Spooled": true, "Sizes": [2_000_000]])
+
+        let small = try await onThread { try Self.exchange(port: port, Self.post("/api/v0/config", body: [UInt8](repeating: 1, count: 900))) }
+        #expect(try JSONValue.parse(Data(small.body)) == ["Bytes": 900, "Spooled": false])
+        let tooBig = try await onThread { try Self.exchange(port: port, Self.post("/api/v0/config", body: [UInt8](repeating: 1, count: 1001))) }
+        #expect(tooBig.status == 413)
+        let tooBigUpload = try await onThread {
+            try Self.exchange(port: port, Self.post("/api/v0/add", body: [UInt8](repeating: 1, count: 3_000_001)))
+        }
+        #expect(tooBigUpload.status == 413)
+        // No spool file is left behind.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("jz-upload-") }
+        #expect(leftovers.isEmpty)
+    }
+}
