@@ -37,10 +37,10 @@ def write_tree(root):
     return files
 
 
-def cli_add(ref, path, *options) -> dict[str, str]:
-    """`jz-node add --json` in the reference home -> {Name: Hash}."""
+def cli_add(ref, path, *options, sizes: bool = False) -> dict:
+    """`jz-node add --json` in the reference home -> {Name: Hash} (or {Name: (Hash, Size)})."""
     out = ref.run("add", "-r", "--json", *options, str(path)).stdout
-    return {d["Name"]: d["Hash"] for d in map(json.loads, out.splitlines()) if d}
+    return {d["Name"]: (d["Hash"], d["Size"]) if sizes else d["Hash"] for d in map(json.loads, out.splitlines()) if d}
 
 
 async def collect(agen):
@@ -90,12 +90,22 @@ async def check_all(client, daemon: JzDaemon, ref, work_dir):
     want = cli_add(ref, folder)
     assert got == want, (got, want)
     dir_cid = got["d"]
+    assert {e["Name"]: (e["Hash"], e["Size"]) for e in added_dir} == cli_add(ref, folder, sizes=True)
     chunked = await collect(client.core.add(str(folder), chunker="size-1024", cid_version=1))
     assert {e["Name"]: e["Hash"] for e in chunked} == cli_add(ref, folder, "--chunker", "size-1024", "--cid-version", "1")
     wrapped = await collect(client.core.add(str(single), wrap_with_directory=True))
     cli_wrapped = ref.run("add", "-w", "-Q", str(single)).stdout.strip()
     assert wrapped[-1]["Hash"] == cli_wrapped
     assert len(wrapped) == 2 and wrapped[0]["Hash"] == file_cid
+
+    # --- add --only-hash: the same CID, nothing stored
+    objects = (await client.repo.stat())["NumObjects"]
+    other = work_dir / "other.bin"
+    other.write_bytes(b"only hashed\n" * 1000)
+    hashed = await collect(client.core.add(str(other), only_hash=True))
+    assert hashed[-1]["Hash"] == cli_add(ref, other, "--only-hash")["other.bin"]
+    assert (await client.repo.stat())["NumObjects"] == objects
+    assert hashed[-1]["Hash"] not in (await client.pin.ls())["Keys"]
 
     # --- cat: whole, with offset and length
     assert await client.core.cat(file_cid) == single.read_bytes()
