@@ -54,6 +54,7 @@ extension APIRoutes {
     /// names in the order they came, and the unnamed parts (added as bare data).
     static func materialize(_ parts: [MultipartPart], in folder: String) throws -> (names: [String], unnamed: [[UInt8]]) {
         var names: [String] = []
+        var seen: Set<String> = []
         var unnamed: [[UInt8]] = []
         let fileManager = FileManager.default
         for part in parts {
@@ -66,7 +67,7 @@ extension APIRoutes {
                 throw APIError.remote(status: 400, message: "add: file name \"\(rawName)\" is not a relative path")
             }
             let path = components.reduce(folder) { ($0 as NSString).appendingPathComponent($1) }
-            if !names.contains(components[0]) { names.append(components[0]) }
+            if seen.insert(components[0]).inserted { names.append(components[0]) }
             let parent = (path as NSString).deletingLastPathComponent
             do {
                 try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
