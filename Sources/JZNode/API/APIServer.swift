@@ -19,21 +19,41 @@ public final class APIServer: @unchecked Sendable {
     private let handler: Handler
     private let logger: Logger
     private let maxBodyBytes: Int
+    private let maxUploadBytes: Int
     private let lock = Mutex()
     private var serverChannel: Channel?
     /// The rules, with `<port>` in the default origins set once bound.
     private var access: APIAccess
 
+    /// Commands whose body carries data (multipart files or blocks): bounded by `maxUploadBytes`.
+    public static let uploadCommands: Set<String> = ["add", "block/put", "dag/put"]
+
+    /// `maxBodyBytes` bounds every request body (held in memory), `maxUploadBytes` (default
+    /// 1 GiB) the bodies of `uploadCommands`, which are spooled to a temporary file as they
+    /// arrive (`APIRequest.bodyFile`; removed once the handler returned).
     public init(
-        group: any EventLoopGroup, access: APIAccess = APIAccess(), maxBodyBytes: Int = 4 << 20, logger: Logger,
-        handler: @escaping Handler
+        group: any EventLoopGroup, access: APIAccess = APIAccess(), maxBodyBytes: Int = 4 << 20,
+        maxUploadBytes: Int = 1 << 30, logger: Logger, handler: @escaping Handler
     ) {
         self.group = group
         self.access = access
         self.handler = handler
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
+        self.maxUploadBytes = maxUploadBytes
     }
+
+    /// Whether a request URI (`/api/v0/<command>?…`) names one of `uploadCommands`.
+    static func isUpload(uri: String) -> Bool {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        return path.hasPrefix("/api/v0/") && uploadCommands.contains(String(path.dropFirst("/api/v0/".count)))
+    }
+
+    /// The body bound for a request URI.
+    func bodyLimit(uri: String) -> Int {
+        Self.isUpload(uri: uri) ? maxUploadBytes : maxBodyBytes
+    }
+
 
     /// Binds `host:port` (port 0 picks one) and serves until `stop()`. Returns the bound port.
     public func start(host: String, port: Int) async throws -> Int {
@@ -77,44 +97,59 @@ public final class APIServer: @unchecked Sendable {
     }
 
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
-        let access = lock.withLock { self.access }
+        let rules = lock.withLock { access }
         do {
-            try await connection.executeThenClose { inbound, outbound in
+            try await connection.executeThenClose { inbound, _ in
                 var head: HTTPRequestHead?
                 var decision = APIAccess.Decision.allow(headers: [])
                 var body: [UInt8] = []
                 var received = 0
+                var limit = maxBodyBytes
+                // Upload commands' bodies go to a temporary file as they arrive.
+                var spool: BodySpool?
+                defer { spool?.remove() }
                 for try await part in inbound {
                     switch part {
                     case .head(let h):
                         head = h
                         let path = URLComponents(string: h.uri)?.path ?? h.uri
-                        decision = access.decide(
-                            method: h.method.rawValue, path: path, headers: h.headers.map { ($0.name, $0.value) })
+                        decision = rules.decide(method: h.method.rawValue, path: path, headers: h.headers.map { ($0.name, $0.value) })
                         if case .deny(let status, _, _) = decision {
                             logger.debug("API refused \(h.method.rawValue) \(path): \(status)")
+                            continue
+                        }
+                        limit = bodyLimit(uri: h.uri)
+                        if Self.isUpload(uri: h.uri) && h.method == .POST {
+                            spool = try BodySpool()
+                        } else if let declared = h.headers.first(name: "Content-Length").flatMap(Int.init), declared <= limit {
+                            body.reserveCapacity(declared)
                         }
                     case .body(var buffer):
                         // Refused or oversized requests are drained, not kept, then answered.
                         received += buffer.readableBytes
-                        if case .allow = decision, received <= maxBodyBytes, let bytes = buffer.readBytes(length: buffer.readableBytes) {
-                            body += bytes
+                        guard case .allow = decision, received <= limit else {
+                            body = []
+                            continue
+                        }
+                        if let bytes = buffer.readBytes(length: buffer.readableBytes) {
+                            if let spool { try await spool.append(bytes) } else { body += bytes }
                         }
                     case .end:
                         guard let head else { return }
                         switch decision {
                         case .deny(let status, let text, let headers):
-                            try await writePlain(status: status, text: text, headers: headers, to: outbound)
+                            try await writePlain(status: status, text: text, headers: headers, to: connection.channel)
                         case .allow(let headers):
                             let response: APIResponse
-                            if received > maxBodyBytes {
+                            if received > limit {
                                 response = .error(
                                     status: 413,
-                                    message: "request body of \(received) bytes is larger than the API limit of \(maxBodyBytes) bytes")
+                                    message: "request body of \(received) bytes is larger than the API limit of \(limit) bytes")
                             } else {
-                                response = await route(head, body: body)
+                                try await spool?.flush()
+                                response = await route(head, body: body, bodyFile: spool?.path)
                             }
-                            try await write(response, headers: headers, to: outbound)
+                            try await write(response, headers: headers, to: connection.channel)
                         }
                         return
                     }
@@ -125,20 +160,24 @@ public final class APIServer: @unchecked Sendable {
         }
     }
 
-    private func route(_ head: HTTPRequestHead, body: [UInt8]) async -> APIResponse {
+    private func route(_ head: HTTPRequestHead, body: [UInt8], bodyFile: String?) async -> APIResponse {
         guard let components = URLComponents(string: head.uri), components.path.hasPrefix("/api/v0/") else {
             return .error(status: 404, message: "404 page not found: \(head.uri)")
+        }
+        guard head.method == .POST else {
+            return .error(status: 405, message: "405 - Method Not Allowed: use POST")
         }
         let command = String(components.path.dropFirst("/api/v0/".count))
         let parameters = (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }
         logger.debug("API \(command)")
-        return await handler(APIRequest(command: command, parameters: parameters, body: body))
+        return await handler(APIRequest(
+            command: command, parameters: parameters, body: body, contentType: head.headers.first(name: "Content-Type"),
+            bodyFile: bodyFile))
     }
 
     /// A refusal as Go's `http.Error` writes it (plain text and a newline); 204 has no body.
-    private func writePlain(
-        status: Int, text: String, headers extra: [APIAccess.Header], to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    ) async throws {
+    private func writePlain(status: Int, text: String, headers extra: [APIAccess.Header], to channel: any Channel) async throws {
+        let outbound = ChannelPartWriter(channel: channel)
         var headers = HTTPHeaders()
         for header in extra { headers.add(name: header.name, value: header.value) }
         headers.add(name: "Connection", value: "close")
@@ -154,9 +193,11 @@ public final class APIServer: @unchecked Sendable {
         try await outbound.write(.end(nil))
     }
 
-    private func write(
-        _ response: APIResponse, headers extra: [APIAccess.Header], to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    ) async throws {
+    /// Writes the answer through the channel, each part awaited until it reached the socket: the
+    /// connection is closed right after, and `NIOAsyncChannel.executeThenClose` would drop writes
+    /// still buffered in its outbound writer (a long `cat` lost its last megabytes).
+    private func write(_ response: APIResponse, headers extra: [APIAccess.Header], to channel: any Channel) async throws {
+        let outbound = ChannelPartWriter(channel: channel)
         var headers = HTTPHeaders()
         for header in extra { headers.add(name: header.name, value: header.value) }
         headers.add(name: "Content-Type", value: "application/json")
@@ -187,6 +228,30 @@ public final class APIServer: @unchecked Sendable {
                 try await outbound.write(.body(.byteBuffer(bytes(value))))
             }
             try await outbound.write(.end(nil))
+        case .bytes(let chunks, let contentType):
+            headers.replaceOrAdd(name: "Content-Type", value: contentType)
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+            headers.add(name: "X-Stream-Output", value: "1")
+            headers.add(name: "Trailer", value: "X-Stream-Error")
+            try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+            do {
+                for try await chunk in chunks where !chunk.isEmpty {
+                    try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk))))
+                }
+            } catch {
+                try await outbound.write(.end(HTTPHeaders([("X-Stream-Error", "\(error)")])))
+                return
+            }
+            try await outbound.write(.end(nil))
         }
+    }
+}
+
+/// Writes response parts to a channel and waits until each one is written.
+private struct ChannelPartWriter {
+    let channel: any Channel
+
+    func write(_ part: HTTPServerResponsePart) async throws {
+        try await channel.writeAndFlush(part).get()
     }
 }

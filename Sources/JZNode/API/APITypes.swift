@@ -6,13 +6,39 @@ public struct APIRequest: Sendable {
     public let command: String
     /// Query parameters in order; `arg` may repeat.
     public let parameters: [(String, String)]
-    /// The request body (small; bounded by the server).
+    /// The request body (bounded by the server: `APIServer.maxBodyBytes`, or
+    /// `maxUploadBytes` for the upload commands in `APIServer.uploadCommands`).
     public let body: [UInt8]
+    /// The request's `Content-Type` (a multipart body names its boundary there).
+    public let contentType: String?
+    /// An upload's body spooled to a file by the server instead of `body` (removed once the
+    /// handler returned: read it, or map it, before that).
+    public let bodyFile: String?
 
-    public init(command: String, parameters: [(String, String)], body: [UInt8] = []) {
+    public init(
+        command: String, parameters: [(String, String)], body: [UInt8] = [], contentType: String? = nil, bodyFile: String? = nil
+    ) {
         self.command = command
         self.parameters = parameters
         self.body = body
+        self.contentType = contentType
+        self.bodyFile = bodyFile
+    }
+
+    /// The parts of a `multipart/form-data` body, as Kubo's clients send files (bounded per
+    /// part). A spooled body is memory-mapped: the parts are slices of the mapping and stay
+    /// valid after the file is removed.
+    public func multipartParts(maxPartBytes: Int = Int.max) throws(MultipartError) -> [MultipartPart] {
+        guard let bodyFile else {
+            return try MultipartParser.parse(body, contentType: contentType ?? "", maxPartBytes: maxPartBytes)
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: bodyFile), options: .alwaysMapped)
+        } catch {
+            throw .truncated(part: 0)
+        }
+        return try MultipartParser.parse(data, contentType: contentType ?? "", maxPartBytes: maxPartBytes)
     }
 
     /// Every `arg` value, in order.
@@ -33,6 +59,10 @@ public enum APIResponse: Sendable {
     /// Newline-delimited JSON documents sent as they are produced (HTTP 200, chunked), as Kubo
     /// streams `ping` and progress; the stream ends the response.
     case stream(AsyncStream<JSONValue>)
+    /// Binary data sent as it is produced (HTTP 200, chunked) with its content type, as Kubo
+    /// streams `cat`, `get` (a tar) and `block/get`. A thrown error ends the response early
+    /// with Kubo's `X-Stream-Error` trailer.
+    case bytes(AsyncThrowingStream<[UInt8], any Error>, contentType: String)
     /// A failure: HTTP status and Kubo's error document `{"Message", "Code", "Type": "error"}`.
     case error(status: Int, message: String)
 

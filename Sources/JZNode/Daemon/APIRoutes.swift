@@ -31,6 +31,26 @@ struct APIRoutes {
             case "dht/query": return try await dhtQuery(request)
             case "name/publish": return try await namePublish(request)
             case "name/resolve": return try await nameResolve(request)
+            // UnixFS, blocks, pins, DAG, storage, config and keys (APIRoutes+Files, +Store).
+            case "add": return try add(request)
+            case "cat": return try await cat(request)
+            case "get": return try await get(request)
+            case "ls": return try await ls(request)
+            case "pin/add": return try await pinAdd(request)
+            case "pin/ls": return try await pinLs(request)
+            case "pin/rm": return try await pinRm(request)
+            case "block/put": return try await blockPut(request)
+            case "block/get": return try await blockGet(request)
+            case "block/stat": return try await blockStat(request)
+            case "dag/put": return try await dagPut(request)
+            case "dag/get": return try await dagGet(request)
+            case "repo/stat": return try await repoStat(request)
+            case "repo/gc": return try await repoGC(request)
+            case "bootstrap/list", "bootstrap": return try bootstrapList()
+            case "config": return try config(request)
+            case "config/show": return try configShow()
+            case "key/list": return try keyList(request)
+            case "key/gen": return try keyGen(request)
             case "repo/publish": return try await repoPublish(request)
             case "repo/clone": return try repoClone(request)
             case "repo/pull": return try repoPull(request)
@@ -42,6 +62,10 @@ struct APIRoutes {
             default:
                 return .error(status: 404, message: "unknown command \"\(request.command)\"; see `jz-node --help`")
             }
+        } catch APIError.remote(let status, let message) {
+            // Kubo's codes: 400 for bad arguments, 500 for failures; 404 is only an unknown
+            // command (clients such as aioipfs read it as "endpoint not found").
+            return .error(status: status == 404 ? 500 : status, message: message)
         } catch let error as APIError {
             return .badRequest(error.description)
         } catch {
