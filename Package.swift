@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "KadDHT", targets: ["KadDHT"]),
         .library(name: "IPNS", targets: ["IPNS"]),
         .library(name: "RepoSync", targets: ["RepoSync"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -138,6 +139,17 @@ let package = Package(
                 "Versioning", "IPNS", "IPLD", "UnixFS", "BlockStore", "Multiformats", "P2PCore",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The IPFS HTTP gateway: trustless (raw, CAR, IPNS records) and path gateway; blocks and
+        // names behind protocols (JZNode wires Bitswap and the name service).
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "UnixFS", "IPLD", "BlockStore", "Multiformats", "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // In-memory hosts and network for protocol tests (Bitswap, the DHT): a library the test
         // targets share, as Hummingbird ships its testing support.
         .target(
@@ -147,7 +159,7 @@ let package = Package(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
-                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "IPNS", "CResolv", "RepoSync",
+                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "IPNS", "CResolv", "RepoSync", "Gateway",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -232,6 +244,16 @@ let package = Package(
         .testTarget(
             name: "IPNSTests",
             dependencies: ["IPNS", "P2PCrypto", "IPLD", "Multiformats", "P2PCore"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "UnixFS", "BlockStore", "IPLD", "Multiformats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "JZNodeTests",
