@@ -36,6 +36,8 @@ final class CarBlockSequence: @unchecked Sendable {
     private enum Stage {
         case pathBlocks([Block])
         case walker(DAGExport.Walker)
+        /// Depth-first, pre-order, repeated blocks included (`dups=y`): CIDs still to visit, next last.
+        case walkWithDuplicates([CID])
         case file(FileReader, RecordingSource)
         case queue([Block])
         case done
@@ -44,17 +46,22 @@ final class CarBlockSequence: @unchecked Sendable {
     private var stages: [Stage]
     private var pending: [Block] = []
     private var emitted: Set<CID> = []
+    private let duplicates: Bool
+    private let source: any BlockSource
 
     /// - Parameters:
     ///   - pathBlocks: the blocks read to resolve the path (the terminal may be among them).
     ///   - terminal: the CID the path names.
     init(source: any BlockSource, pathBlocks: [Block], terminal: CID, options: CarOptions) throws {
+        self.source = source
+        duplicates = options.dups == "y"
+        let walk: Stage = duplicates ? .walkWithDuplicates([terminal]) : .walker(DAGExport.blocks(root: terminal, source: source))
         var stages: [Stage] = [.pathBlocks(pathBlocks)]
         switch options.scope {
         case .block:
             stages.append(.queue([try Self.load(terminal, source)]))
         case .all:
-            stages.append(.walker(DAGExport.blocks(root: terminal, source: source)))
+            stages.append(walk)
         case .entity:
             let block = try Self.load(terminal, source)
             let exporter = Exporter(source: source)
@@ -66,11 +73,15 @@ final class CarBlockSequence: @unchecked Sendable {
                     let recorder = RecordingSource(source)
                     let size = try exporter.stat(terminal).size
                     let (offset, length) = range.resolve(size: size)
-                    let reader = try Exporter(source: recorder).reader(terminal, offset: offset, length: length)
                     stages.append(.queue([block]))
-                    stages.append(.file(reader, recorder))
+                    // A range selecting nothing is answered as dag-scope=block.
+                    if length > 0 {
+                        let reader = try Exporter(source: recorder).reader(terminal, offset: offset, length: length)
+                        _ = recorder.take()  // the file's root, already queued
+                        stages.append(.file(reader, recorder))
+                    }
                 } else {
-                    stages.append(.walker(DAGExport.blocks(root: terminal, source: source)))
+                    stages.append(walk)
                 }
             case .directory?:
                 // The directory's own blocks: a basic directory is one block, a HAMT all its shards.
@@ -95,7 +106,7 @@ final class CarBlockSequence: @unchecked Sendable {
         while true {
             if !pending.isEmpty {
                 let block = pending.removeFirst()
-                if emitted.insert(block.cid).inserted { return block }
+                if duplicates || emitted.insert(block.cid).inserted { return block }
                 continue
             }
             guard let stage = stages.popLast() else { return nil }
@@ -112,6 +123,12 @@ final class CarBlockSequence: @unchecked Sendable {
                     stages.append(.file(reader, recorder))
                 }
                 pending = recorder.take()
+            case .walkWithDuplicates(var stack):
+                guard let cid = stack.popLast() else { continue }
+                let block = try Self.load(cid, source)
+                stack.append(contentsOf: try IPLDCodecs.links(in: block).reversed())
+                stages.append(.walkWithDuplicates(stack))
+                return block
             case .done:
                 return nil
             }

@@ -87,8 +87,7 @@ public struct CarOptions: Sendable, Equatable {
     public var entityBytes: EntityBytes?
     /// Blocks are always written depth-first (`order=dfs`, which also satisfies `unk`).
     public var order = "dfs"
-    /// Duplicates are never written (`dups=n`; a `car-dups=y` request gets `dups=n`, as the
-    /// response's Content-Type says).
+    /// `n` (default): each block once; `y`: a block every time the walk meets it.
     public var dups = "n"
 
     /// From the query (`dag-scope`, `entity-bytes`, `car-order`, `car-dups`) and the Accept
@@ -107,27 +106,39 @@ public struct CarOptions: Sendable, Equatable {
             }
             options.entityBytes = value
         }
+        // entity-bytes implies dag-scope=entity.
+        if options.entityBytes != nil { options.scope = .entity }
         var order = query["car-order"]
         var dups = query["car-dups"]
-        if let accept {
-            for item in accept.split(separator: ",") where item.lowercased().contains(GatewayFormat.carType) {
-                for parameter in item.split(separator: ";").dropFirst() {
-                    let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                    guard pair.count == 2 else { continue }
-                    if pair[0] == "order" { order = order ?? pair[1] }
-                    if pair[0] == "dups" { dups = dups ?? pair[1] }
-                    if pair[0] == "version", pair[1] != "1" {
-                        return .failure(.badParameter("version", pair[1], "only CAR version 1 is served"))
-                    }
-                }
-            }
-        }
         if let order, order != "dfs", order != "unk" {
             return .failure(.badParameter("car-order", order, "use dfs or unk"))
         }
         if let dups, dups != "y", dups != "n" {
             return .failure(.badParameter("car-dups", dups, "use y or n"))
         }
+        // Otherwise the first CAR variant in Accept whose parameters are served.
+        if let accept, order == nil || dups == nil {
+            variants: for item in accept.split(separator: ",") where item.lowercased().contains(GatewayFormat.carType) {
+                var itemOrder: String?
+                var itemDups: String?
+                for parameter in item.split(separator: ";").dropFirst() {
+                    let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                    guard pair.count == 2 else { continue }
+                    switch pair[0] {
+                    case "order": itemOrder = pair[1]
+                    case "dups": itemDups = pair[1]
+                    case "version" where pair[1] != "1": continue variants
+                    default: break
+                    }
+                }
+                if let itemOrder, itemOrder != "dfs", itemOrder != "unk" { continue }
+                if let itemDups, itemDups != "y", itemDups != "n" { continue }
+                order = order ?? itemOrder
+                dups = dups ?? itemDups
+                break
+            }
+        }
+        options.dups = dups ?? "n"
         return .success(options)
     }
 

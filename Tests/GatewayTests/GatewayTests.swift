@@ -86,8 +86,39 @@ private func sampleTree() throws -> (root: CID, store: MemoryBlockStore, big: [U
         #expect(whole.blocks.count == 11)
         let bad = try await ask(gateway, "/ipfs/\(root)?format=car&dag-scope=everything")
         #expect(bad.status == 400 && bad.text.contains("dag-scope"))
-        let dups = try await ask(gateway, "/ipfs/\(root)?format=car&car-dups=y&car-order=unk")
-        #expect(dups.status == 200 && dups.header("Content-Type") == "application/vnd.ipld.car; version=1; order=dfs; dups=n")
+        // entity-bytes implies dag-scope=entity; a range past the end is answered as dag-scope=block.
+        let implied = try carBlocks(try await ask(gateway, "/ipfs/\(bigCID)?format=car&entity-bytes=0:1023").body)
+        #expect(implied.blocks.count == 2 && implied.blocks.last?.data == Array(big[0..<1024]))
+        let past = try carBlocks(try await ask(gateway, "/ipfs/\(bigCID)?format=car&entity-bytes=20000:*").body)
+        #expect(past.blocks.map(\.cid) == [bigCID])
+    }
+
+    @Test func duplicatesOnlyWhenAskedFor() async throws {
+        let same = Array("same bytes\n".utf8)
+        let (root, store) = try importTree(.directory(name: "d", children: [
+            .file(name: "a.txt", contents: same), .file(name: "b.txt", contents: same),
+        ]))
+        let gateway = makeGateway(store)
+        let once = try await ask(gateway, "/ipfs/\(root)", headers: [("Accept", "application/vnd.ipld.car; order=dfs; dups=n")])
+        #expect(try carBlocks(once.body).blocks.count == 2)
+        #expect(once.header("Content-Type") == "application/vnd.ipld.car; version=1; order=dfs; dups=n")
+        let twice = try await ask(gateway, "/ipfs/\(root)?format=car&car-dups=y&car-order=unk")
+        #expect(try carBlocks(twice.body).blocks.count == 3)
+        #expect(twice.header("Content-Type") == "application/vnd.ipld.car; version=1; order=dfs; dups=y")
+        #expect(twice.header("Etag") != once.header("Etag"))
+        // The first CAR variant we serve wins.
+        let accept = "application/vnd.ipld.car;order=foo, application/vnd.ipld.car;order=dfs;dups=y;q=0.5"
+        let chosen = try await ask(gateway, "/ipfs/\(root)", headers: [("Accept", accept)])
+        #expect(chosen.header("Content-Type") == "application/vnd.ipld.car; version=1; order=dfs; dups=y")
+    }
+
+    @Test func identityProbe() async throws {
+        let gateway = makeGateway(MemoryBlockStore())
+        let raw = try await ask(gateway, "/ipfs/bafkqaaa?format=raw")
+        #expect(raw.status == 200 && raw.body.isEmpty)
+        let car = try await ask(gateway, "/ipfs/bafkqaaa?format=car")
+        #expect(car.status == 200)
+        #expect(try carBlocks(car.body).roots.map(\.description) == ["bafkqaaa"])
     }
 
     @Test func missingRootIs404WithNoFetchAndFetchedOtherwise() async throws {
