@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "IPNS", targets: ["IPNS"]),
         .library(name: "RepoSync", targets: ["RepoSync"]),
         .library(name: "WebUI", targets: ["WebUI"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
     dependencies: [
@@ -143,6 +144,17 @@ let package = Package(
         .target(
             name: "WebUI",
             dependencies: ["Versioning", "UnixFS", "IPLD", "Multiformats", "P2PCore"]),
+        // The IPFS HTTP gateway: trustless (raw, CAR, IPNS records) and path gateway; blocks and
+        // names behind protocols (JZNode wires Bitswap and the name service).
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "UnixFS", "IPLD", "BlockStore", "Multiformats", "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // In-memory hosts and network for protocol tests (Bitswap, the DHT): a library the test
         // targets share, as Hummingbird ships its testing support.
         .target(
@@ -152,7 +164,7 @@ let package = Package(
             name: "JZNode",
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
-                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "IPNS", "CResolv", "RepoSync", "WebUI",
+                "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "IPNS", "CResolv", "RepoSync", "WebUI", "Gateway",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -240,6 +252,16 @@ let package = Package(
         .testTarget(
             name: "IPNSTests",
             dependencies: ["IPNS", "P2PCrypto", "IPLD", "Multiformats", "P2PCore"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "UnixFS", "BlockStore", "IPLD", "Multiformats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "JZNodeTests",

@@ -133,6 +133,7 @@ class JzDaemon:
         j = lambda v: json.dumps(v)  # noqa: E731
         self.cli("config", "--json", "Addresses.Swarm", j(["/ip4/127.0.0.1/tcp/0"]))
         self.cli("config", "--json", "Addresses.API", j("/ip4/127.0.0.1/tcp/0"))
+        self.cli("config", "--json", "Addresses.Gateway", j("/ip4/127.0.0.1/tcp/0"))
         self.cli("config", "--json", "Bootstrap", j([]))
         for name, key in SECURITY_CONFIG.items():
             v = 100 + 100 * self.security.index(name) if name in self.security else False

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages jz-node needs, when missing (Debian/Ubuntu, apt-get).
 # The C libraries: libsodium (Ed25519, BLAKE2b), OpenSSL (SHA-2/3, RSA, ECDSA, TLS), SQLite.
-# pkg-config finds them; libgmp-dev and gcc build py-libp2p's fastecdsa for the Interop tests.
+# pkg-config finds them; libgmp-dev and gcc build py-libp2p's fastecdsa for the Interop tests;
+# chromium (headless) opens the repository web page and curl reads the gateway in the Interop tests.
 set -euo pipefail
 need=()
-for pkg in libsodium-dev libssl-dev libsqlite3-dev pkg-config libgmp-dev python3-venv; do
+for pkg in libsodium-dev libssl-dev libsqlite3-dev pkg-config libgmp-dev python3-venv chromium curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # python3-venv may be provided by a non-Debian Python (e.g. pyenv): skip it if venv works.

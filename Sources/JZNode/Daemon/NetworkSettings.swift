@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 import Multiformats
 
 /// The networking part of the config, checked: what the daemon listens on, which security
@@ -9,6 +10,10 @@ import Multiformats
 public struct NetworkSettings: Sendable, Equatable {
     public var listenAddresses: [Multiaddr]
     public var apiAddress: Multiaddr
+    /// `Addresses.Gateway`: where the HTTP gateway listens (nil: `""` or `[]`, no gateway).
+    public var gatewayAddress: Multiaddr?
+    /// `Gateway.NoFetch`, `Gateway.DeserializedResponses`, `Gateway.RetrievalTimeout`.
+    public var gateway: GatewayConfig
     /// Security transport names in preference order: "noise", "tls".
     public var security: [String]
     /// Muxer names in preference order: "yamux", "mplex".
@@ -73,6 +78,11 @@ public struct NetworkSettings: Sendable, Equatable {
         }
         self.apiAddress = apiAddress
         apiAccess = try APIAccess(config: config)
+        gatewayAddress = try Self.gatewayAddress(config)
+        gateway = GatewayConfig(
+            noFetch: try Self.bool(config, "Gateway.NoFetch", default: false),
+            deserializedResponses: try Self.bool(config, "Gateway.DeserializedResponses", default: true),
+            retrievalTimeout: .milliseconds(Int64(try Self.duration(config, "Gateway.RetrievalTimeout", default: 30) * 1000)))
         security = try Self.ordered(config, section: "Swarm.Transports.Security", Self.defaultSecurity)
         muxers = try Self.ordered(config, section: "Swarm.Transports.Multiplexers", Self.defaultMuxers)
         bootstrap = try Self.addresses(config, key: "Bootstrap")
@@ -100,6 +110,35 @@ public struct NetworkSettings: Sendable, Equatable {
             ? 4 * 3600 : try Self.duration(config, "Ipns.RepublishPeriod", default: 4 * 3600)
         guard connLowWater <= connHighWater else {
             throw .invalidConfigValue(key: "Swarm.ConnMgr.LowWater", reason: "must not exceed Swarm.ConnMgr.HighWater")
+        }
+    }
+
+    /// Kubo accepts a string or a list of strings (the first is served here).
+    static func gatewayAddress(_ config: NodeConfig) throws(NodeError) -> Multiaddr? {
+        let text: String
+        switch config.value(at: "Addresses.Gateway") {
+        case nil, .null?: text = NodeConfig.defaultGatewayAddress
+        case .string(let value)?: text = value
+        case let value?:
+            guard let list = value.stringArray else {
+                throw .invalidConfigValue(key: "Addresses.Gateway", reason: "must be a multiaddr string or a list of them")
+            }
+            text = list.first ?? ""
+        }
+        if text.isEmpty { return nil }
+        guard let address = try? Multiaddr(text), address.value(for: .tcp) != nil,
+              address.value(for: .ip4) != nil || address.value(for: .ip6) != nil
+        else {
+            throw .invalidConfigValue(key: "Addresses.Gateway", reason: "\(text) is not an /ip4|ip6/…/tcp/PORT multiaddr")
+        }
+        return address
+    }
+
+    static func bool(_ config: NodeConfig, _ key: String, default value: Bool) throws(NodeError) -> Bool {
+        switch config.value(at: key) {
+        case nil, .null?: return value
+        case .bool(let b)?: return b
+        default: throw .invalidConfigValue(key: key, reason: "must be true or false")
         }
     }
 

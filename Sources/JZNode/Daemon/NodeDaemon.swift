@@ -87,6 +87,21 @@ public final class NodeDaemon: Sendable {
         } catch {
             logger.warning("cannot write \(home.apiFilePath): \(error)")
         }
+        // The HTTP gateway on Addresses.Gateway (none when it is "" or []). A port already taken
+        // leaves the node running without a gateway, with a warning.
+        var gateway: GatewayService?
+        if let gatewayAddress = settings.gatewayAddress {
+            let service = GatewayService(
+                home: home, address: gatewayAddress, settings: settings, services: services, group: group, logger: logger,
+                webUI: WebUIRoute.route(webUIContext()))
+            do {
+                let gatewayText = try await service.start()
+                logger.info("gateway listening on \(gatewayText)")
+                gateway = service
+            } catch {
+                logger.warning("\(error); running without a gateway (set Addresses.Gateway to a free port)")
+            }
+        }
         ready(await host.listenAddresses(), apiText)
         let bootstrap = Task { [services, settings, dht, logger] in
             await services.dialBootstrap(timeout: .seconds(15))
@@ -123,6 +138,7 @@ public final class NodeDaemon: Sendable {
         republisher.cancel()
         logger.info("shutting down")
         await api.stop()
+        await gateway?.stop()
         await services.stop()
         try? FileManager.default.removeItem(atPath: home.apiFilePath)
         try? await group.shutdownGracefully()

@@ -1,0 +1,486 @@
+import BlockStore
+import Foundation
+import IPLD
+import Logging
+import Multiformats
+import NIOCore
+import NIOHTTP1
+import P2PCore
+import UnixFS
+
+/// An IPFS HTTP gateway over a block store: the trustless formats (`application/vnd.ipld.raw`,
+/// `application/vnd.ipld.car`, `application/vnd.ipfs.ipns-record`) and the path gateway (files
+/// with Range, directory listings and `index.html`), for `/ipfs/CID[/path]` and
+/// `/ipns/NAME[/path]`.
+///
+/// Blocks the store lacks are asked of `fetcher` (unless `config.noFetch`) within
+/// `config.retrievalTimeout`. `handle` answers one request; `GatewayServer` serves HTTP.
+public final class Gateway: Sendable {
+    let store: any BlockStore
+    let fetcher: (any GatewayBlockFetcher)?
+    let names: (any GatewayNameResolver)?
+    public let config: GatewayConfig
+    let logger: Logger
+
+    /// `Cache-Control` of immutable `/ipfs/` answers.
+    public static let immutableCacheControl = "public, max-age=29030400, immutable"
+    /// Bytes per streamed body chunk.
+    static let chunkSize = 1 << 20
+
+    public init(
+        store: any BlockStore, fetcher: (any GatewayBlockFetcher)?, names: (any GatewayNameResolver)?,
+        config: GatewayConfig, logger: Logger
+    ) {
+        self.store = store
+        self.fetcher = fetcher
+        self.names = names
+        self.config = config
+        self.logger = logger
+    }
+
+    /// Answers one request (`method` GET or HEAD; others get 405).
+    public func handle(method: HTTPMethod, uri: String, headers: HTTPHeaders) async -> GatewayResponse {
+        do {
+            return try await answer(method: method, uri: uri, headers: headers)
+        } catch {
+            return GatewayResponse.text(error.status, error.message)
+        }
+    }
+
+    // MARK: - Request
+
+    private func answer(method: HTTPMethod, uri: String, headers: HTTPHeaders) async throws(GatewayFailure) -> GatewayResponse {
+        guard method == .GET || method == .HEAD else {
+            return .text(405, "405 method not allowed: use GET or HEAD", headers: [("Allow", "GET, HEAD")])
+        }
+        guard let components = URLComponents(string: uri) else { throw GatewayFailure(400, "invalid URL \(uri)") }
+        let path = components.path
+        var query: [String: String] = [:]
+        for item in components.queryItems ?? [] where query[item.name] == nil { query[item.name] = item.value ?? "" }
+        let accept = headers.first(name: "accept")
+        let format: GatewayFormat
+        switch GatewayFormat.choose(formatParameter: query["format"], accept: accept) {
+        case .success(let f): format = f
+        case .failure(let error): throw GatewayFailure(400, error.description)
+        }
+        var contentPath = path
+        var immutable = true
+        if let (name, rest) = ContentPathParts.ipns(path) {
+            guard let names else { throw GatewayFailure(501, "IPNS is not available on this node") }
+            if format == .ipnsRecord {
+                guard rest.isEmpty || rest == "/" else {
+                    throw GatewayFailure(400, "an IPNS record is asked for /ipns/NAME, without a path")
+                }
+                return try await ipnsRecord(name: name, names: names, headers: headers)
+            }
+            do {
+                contentPath = try await names.resolve("/ipns/\(name)\(rest)")
+            } catch {
+                throw GatewayFailure(404, "cannot resolve /ipns/\(name): \(error)")
+            }
+            immutable = false
+        } else if !path.hasPrefix("/ipfs/") {
+            throw GatewayFailure(404, "404 page not found: serve /ipfs/CID[/path] or /ipns/NAME[/path]")
+        }
+        if format == .ipnsRecord { throw GatewayFailure(400, "application/vnd.ipfs.ipns-record is served for /ipns/NAME only") }
+        let parts = contentPath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard parts.count >= 2, parts[0] == "ipfs" else { throw GatewayFailure(400, "\(contentPath) is not an /ipfs/CID path") }
+        let root: CID
+        do { root = try CID(parts[1]) } catch { throw GatewayFailure(400, "invalid CID \(parts[1]): \(error)") }
+        if format == .deserialized && !config.deserializedResponses {
+            throw GatewayFailure(406, "deserialized responses are disabled on this gateway (Gateway.DeserializedResponses): ask for application/vnd.ipld.raw or application/vnd.ipld.car")
+        }
+        let request = Request(
+            method: method, path: path, query: query, headers: headers, accept: accept, immutable: immutable,
+            deadline: .now + config.retrievalTimeout)
+        let resolved = try await resolve(root: root, components: Array(parts.dropFirst(2)), request)
+        switch format {
+        case .raw: return try await rawBlock(resolved, request)
+        case .car: return try await car(resolved, request)
+        case .deserialized: return try await deserialized(resolved, request)
+        case .ipnsRecord: throw GatewayFailure(400, "application/vnd.ipfs.ipns-record is served for /ipns/NAME only")
+        }
+    }
+
+    struct Request: Sendable {
+        let method: HTTPMethod
+        /// The URL path as asked (`X-Ipfs-Path`).
+        let path: String
+        let query: [String: String]
+        let headers: HTTPHeaders
+        let accept: String?
+        let immutable: Bool
+        let deadline: ContinuousClock.Instant
+    }
+
+    struct Resolved: Sendable {
+        let terminal: CID
+        /// The root and the CID of each path component (`X-Ipfs-Roots`).
+        let roots: [CID]
+        /// Blocks read while resolving, in order.
+        let pathBlocks: [Block]
+        let components: [String]
+    }
+
+    // MARK: - Blocks and the network
+
+    /// Runs `body` on the blocking executor; a missing block is fetched (one at a time, unless
+    /// `noFetch`) and `body` runs again.
+    func withFetching<T: Sendable>(_ request: Request, _ body: @escaping @Sendable () throws -> T) async throws(GatewayFailure) -> T {
+        for _ in 0..<100_000 {
+            let outcome: Result<T, any Error> = await BlockingExecutor.run { () -> Result<T, any Error> in
+                do { return .success(try body()) } catch { return .failure(error) }
+            }
+            switch outcome {
+            case .success(let value): return value
+            case .failure(let error):
+                guard let missing = Self.missingBlock(in: error) else { throw GatewayFailure(error) }
+                try await fetch(missing, recursive: false, request)
+            }
+        }
+        throw GatewayFailure(504, "too many blocks fetched one by one")
+    }
+
+    static func missingBlock(in error: any Error) -> CID? {
+        if case ExportError.missingBlock(let cid, _)? = error as? ExportError { return cid }
+        if case DAGExportError.missingBlock(let cid, _)? = error as? DAGExportError { return cid }
+        return nil
+    }
+
+    func fetch(_ cid: CID, recursive: Bool, _ request: Request) async throws(GatewayFailure) {
+        guard let fetcher, !config.noFetch else {
+            throw GatewayFailure(404, "block \(cid) is not in the local store (Gateway.NoFetch is set)")
+        }
+        let remaining = request.deadline - .now
+        guard remaining > .zero else { throw GatewayFailure(504, "retrieval of \(cid) timed out (Gateway.RetrievalTimeout)") }
+        do {
+            try await fetcher.fetch(cid, recursive: recursive, timeout: remaining)
+        } catch {
+            if ContinuousClock.now >= request.deadline {
+                throw GatewayFailure(504, "retrieval of \(cid) timed out after \(config.retrievalTimeout) (Gateway.RetrievalTimeout)")
+            }
+            throw GatewayFailure(502, "cannot retrieve \(cid): \(error)")
+        }
+    }
+
+    /// Makes sure the whole DAG under `cid` is local (fetching it at once when not).
+    func ensureComplete(_ cid: CID, _ request: Request) async throws(GatewayFailure) {
+        let store = self.store
+        let missing = try await withFetching(request) { try Self.firstMissing(under: cid, store: store) }
+        guard let missing else { return }
+        guard fetcher != nil, !config.noFetch else {
+            throw GatewayFailure(404, "block \(missing) under \(cid) is not in the local store (Gateway.NoFetch is set)")
+        }
+        try await fetch(cid, recursive: true, request)
+    }
+
+    /// The first block of the DAG under `root` the store lacks (raw leaves are checked without
+    /// being read).
+    static func firstMissing(under root: CID, store: any BlockStore) throws -> CID? {
+        var stack = [root]
+        var seen: Set<CID> = []
+        while let cid = stack.popLast() {
+            guard seen.insert(cid).inserted, cid.multihash.function != .identity else { continue }
+            if cid.codec == .raw {
+                if try !store.has(cid) { return cid }
+                continue
+            }
+            guard let block = try store.get(cid) else { return cid }
+            stack.append(contentsOf: try IPLDCodecs.links(in: block).reversed())
+        }
+        return nil
+    }
+
+    func resolve(root: CID, components: [String], _ request: Request) async throws(GatewayFailure) -> Resolved {
+        let store = self.store
+        return try await withFetching(request) { () throws -> Resolved in
+            if root.multihash.function != .identity, try !store.has(root) {
+                throw ExportError.missingBlock(root, path: nil)
+            }
+            let recorder = RecordingSource(store)
+            let exporter = Exporter(source: recorder)
+            var current = root
+            var roots = [root]
+            for name in components {
+                current = try exporter.resolve(current, components: [name])
+                roots.append(current)
+            }
+            if current.multihash.function != .identity, try !store.has(current) {
+                throw ExportError.missingBlock(current, path: nil)
+            }
+            return Resolved(terminal: current, roots: roots, pathBlocks: recorder.take(), components: components)
+        }
+    }
+
+    // MARK: - Headers
+
+    private func commonHeaders(_ resolved: Resolved, _ request: Request, etag: String) -> [(String, String)] {
+        [
+            ("Etag", etag),
+            ("Cache-Control", request.immutable ? Self.immutableCacheControl : "public, max-age=60"),
+            ("X-Ipfs-Path", request.path),
+            ("X-Ipfs-Roots", resolved.roots.map(\.description).joined(separator: ",")),
+            ("Vary", "Accept"),
+        ]
+    }
+
+    /// 304 when `If-None-Match` names `etag` (or is `*`).
+    private func notModified(_ request: Request, etag: String, headers: [(String, String)]) -> GatewayResponse? {
+        guard let header = request.headers.first(name: "if-none-match") else { return nil }
+        let strip = { (tag: Substring) -> String in
+            let trimmed = tag.trimmingCharacters(in: .whitespaces)
+            return trimmed.hasPrefix("W/") ? String(trimmed.dropFirst(2)) : trimmed
+        }
+        let wanted = strip(Substring(etag))
+        for tag in header.split(separator: ",") where strip(tag) == wanted || strip(tag) == "*" {
+            return GatewayResponse(status: 304, headers: headers)
+        }
+        return nil
+    }
+
+    // MARK: - Trustless
+
+    private func rawBlock(_ resolved: Resolved, _ request: Request) async throws(GatewayFailure) -> GatewayResponse {
+        let etag = "\"\(resolved.terminal).raw\""
+        var headers = commonHeaders(resolved, request, etag: etag)
+        if let answer = notModified(request, etag: etag, headers: headers) { return answer }
+        let store = self.store
+        let terminal = resolved.terminal
+        let block = try await withFetching(request) { () throws -> Block in
+            if terminal.multihash.function == .identity { return Block(cid: terminal, data: terminal.multihash.digest) }
+            guard let block = try store.get(terminal) else { throw ExportError.missingBlock(terminal, path: nil) }
+            return block
+        }
+        headers += [
+            ("Content-Type", GatewayFormat.rawType),
+            ("Content-Disposition", "attachment; filename=\"\(resolved.terminal).bin\""),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Content-Length", String(block.data.count)),
+        ]
+        return GatewayResponse(status: 200, headers: headers, body: .bytes(block.data))
+    }
+
+    private func car(_ resolved: Resolved, _ request: Request) async throws(GatewayFailure) -> GatewayResponse {
+        let options: CarOptions
+        switch CarOptions.parse(query: request.query, accept: request.accept) {
+        case .success(let o): options = o
+        case .failure(let error): throw GatewayFailure(400, error.description)
+        }
+        let key = "\(options.scope.rawValue)|\(options.entityBytes.map { "\($0.from):\($0.to.map(String.init) ?? "*")" } ?? "")|\(options.order)|\(options.dups)"
+        let etag = "W/\"\(resolved.terminal).car.\(String(Self.fnv1a(key), radix: 36))\""
+        var headers = commonHeaders(resolved, request, etag: etag)
+        if let answer = notModified(request, etag: etag, headers: headers) { return answer }
+        headers += [
+            ("Content-Type", options.contentType),
+            ("Content-Disposition", "attachment; filename=\"\(resolved.terminal).car\""),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Accept-Ranges", "none"),
+        ]
+        if request.method == .HEAD { return GatewayResponse(status: 200, headers: headers) }
+        let terminal = resolved.terminal
+        if options.scope != .block {
+            // Directories under dag-scope=entity need their shards only (fetched as met).
+            let store = self.store
+            let isDirectory = try await withFetching(request) { () -> Bool in
+                guard terminal.codec == .dagPB else { return false }
+                return (try? Exporter(source: store).stat(terminal))?.kind == .directory
+            }
+            if !(options.scope == .entity && isDirectory) {
+                try await ensureComplete(terminal, request)
+            }
+        }
+        let store = self.store
+        let root = resolved.roots[0]
+        let pathBlocks = resolved.pathBlocks
+        let blocks = try await withFetching(request) {
+            try CarBlockSequence(source: store, pathBlocks: pathBlocks, terminal: terminal, options: options)
+        }
+        let chunker = CarChunker(roots: [root], blocks: blocks, chunkSize: Self.chunkSize)
+        return GatewayResponse(status: 200, headers: headers, body: .stream(GatewayChunkSource { try chunker.next() }, length: nil))
+    }
+
+    private func ipnsRecord(name: String, names: any GatewayNameResolver, headers: HTTPHeaders) async throws(GatewayFailure) -> GatewayResponse {
+        let record: [UInt8]
+        do {
+            record = try await names.record(name)
+        } catch {
+            throw GatewayFailure(404, "no IPNS record for \(name): \(error)")
+        }
+        return GatewayResponse(
+            status: 200,
+            headers: [
+                ("Content-Type", GatewayFormat.ipnsRecordType),
+                ("Content-Disposition", "attachment; filename=\"\(name).ipns-record\""),
+                ("X-Content-Type-Options", "nosniff"),
+                ("X-Ipfs-Path", "/ipns/\(name)"),
+                ("Cache-Control", "public, max-age=60"),
+                ("Vary", "Accept"),
+                ("Content-Length", String(record.count)),
+            ],
+            body: .bytes(record))
+    }
+
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash
+    }
+
+    // MARK: - Deserialized
+
+    private func deserialized(_ resolved: Resolved, _ request: Request) async throws(GatewayFailure) -> GatewayResponse {
+        let store = self.store
+        let terminal = resolved.terminal
+        guard terminal.codec == .dagPB || terminal.codec == .raw else {
+            throw GatewayFailure(
+                501, "\(terminal) is \(terminal.codec), not UnixFS: ask for ?format=raw or ?format=car")
+        }
+        let info = try await withFetching(request) { try Exporter(source: store).stat(terminal) }
+        switch info.kind {
+        case .file:
+            return try await file(info, resolved, request, name: resolved.components.last)
+        case .directory:
+            return try await directory(resolved, request)
+        case .symlink:
+            let target = Array((info.symlinkTarget ?? "").utf8)
+            var headers = commonHeaders(resolved, request, etag: "\"\(terminal)\"")
+            headers += [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", String(target.count))]
+            return GatewayResponse(status: 200, headers: headers, body: .bytes(target))
+        }
+    }
+
+    private func file(_ info: UnixFSNodeInfo, _ resolved: Resolved, _ request: Request, name: String?) async throws(GatewayFailure) -> GatewayResponse {
+        let etag = "\"\(resolved.terminal)\""
+        var headers = commonHeaders(resolved, request, etag: etag)
+        if let answer = notModified(request, etag: etag, headers: headers) { return answer }
+        let terminal = resolved.terminal
+        try await ensureComplete(terminal, request)
+        let store = self.store
+        let size = info.size
+        let head = try await withFetching(request) { () throws -> [UInt8] in
+            var reader = try Exporter(source: store).reader(terminal, offset: 0, length: 512)
+            var bytes: [UInt8] = []
+            while let slice = try reader.next() { bytes += slice }
+            return bytes
+        }
+        headers.append(("Content-Type", ContentTypes.of(name: request.query["filename"] ?? name, head: head)))
+        if let filename = request.query["filename"] {
+            let disposition = request.query["download"] == "true" ? "attachment" : "inline"
+            headers.append(("Content-Disposition", "\(disposition); filename=\"\(filename.replacingOccurrences(of: "\"", with: ""))\""))
+        }
+        headers.append(("Accept-Ranges", "bytes"))
+        var status = 200
+        var offset: UInt64 = 0
+        var length = size
+        switch ByteRange.parse(request.headers.first(name: "range"), size: size) {
+        case .whole: break
+        case .range(let o, let l):
+            status = 206
+            offset = o
+            length = l
+            headers.append(("Content-Range", "bytes \(o)-\(o + l - 1)/\(size)"))
+        case .unsatisfiable:
+            return .text(416, "range not satisfiable: the file has \(size) bytes", headers: [("Content-Range", "bytes */\(size)")])
+        }
+        headers.append(("Content-Length", String(length)))
+        if request.method == .HEAD { return GatewayResponse(status: status, headers: headers, body: .empty) }
+        let (start, count) = (offset, length)
+        let stream = try await withFetching(request) { () throws -> FileChunks in
+            FileChunks(try Exporter(source: store).reader(terminal, offset: start, length: count), chunkSize: Self.chunkSize)
+        }
+        return GatewayResponse(status: status, headers: headers, body: .stream(GatewayChunkSource { try stream.next() }, length: length))
+    }
+
+    private func directory(_ resolved: Resolved, _ request: Request) async throws(GatewayFailure) -> GatewayResponse {
+        if !request.path.hasSuffix("/") {
+            var location = request.path + "/"
+            let query = request.query.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "&")
+            if !query.isEmpty { location += "?" + query }
+            return GatewayResponse(status: 301, headers: [("Location", location), ("Content-Length", "0")])
+        }
+        let store = self.store
+        let terminal = resolved.terminal
+        let entries = try await withFetching(request) { try Exporter(source: store).entries(terminal) }
+        if let index = entries.first(where: { $0.name == "index.html" }) {
+            let info = try await withFetching(request) { try Exporter(source: store).stat(index.cid) }
+            if info.kind == .file {
+                let inner = Resolved(
+                    terminal: index.cid, roots: resolved.roots + [index.cid], pathBlocks: [],
+                    components: resolved.components + ["index.html"])
+                return try await file(info, inner, request, name: "index.html")
+            }
+        }
+        let etag = "\"DirIndex-1_CID-\(terminal)\""
+        var headers = commonHeaders(resolved, request, etag: etag)
+        if let answer = notModified(request, etag: etag, headers: headers) { return answer }
+        let html = Array(DirectoryListing.html(path: request.path, cid: terminal, entries: entries).utf8)
+        headers += [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", String(html.count))]
+        return GatewayResponse(status: 200, headers: headers, body: .bytes(html))
+    }
+}
+
+/// A file's bytes as chunks of about `chunkSize` bytes.
+final class FileChunks: @unchecked Sendable {
+    private var reader: FileReader
+    private var pending: ArraySlice<UInt8> = []
+    private let chunkSize: Int
+
+    init(_ reader: FileReader, chunkSize: Int) {
+        self.reader = reader
+        self.chunkSize = chunkSize
+    }
+
+    func next() throws -> ByteBuffer? {
+        var buffer: ByteBuffer?
+        while (buffer?.readableBytes ?? 0) < chunkSize {
+            if pending.isEmpty {
+                guard let slice = try reader.next() else { break }
+                pending = slice
+            }
+            if buffer == nil { buffer = ByteBufferAllocator().buffer(capacity: chunkSize) }
+            let take = min(pending.count, chunkSize - buffer!.readableBytes)
+            buffer!.writeBytes(pending.prefix(take))
+            pending = pending.dropFirst(take)
+        }
+        return buffer
+    }
+}
+
+/// `/ipns/NAME[/rest]` → (NAME, rest).
+enum ContentPathParts {
+    static func ipns(_ path: String) -> (name: String, rest: String)? {
+        guard path.hasPrefix("/ipns/") else { return nil }
+        let tail = path.dropFirst("/ipns/".count)
+        let name = tail.prefix { $0 != "/" }
+        guard !name.isEmpty else { return nil }
+        return (String(name), String(tail.dropFirst(name.count)))
+    }
+}
+
+/// A failed request: the status and a message naming what was wrong.
+struct GatewayFailure: Error {
+    let status: Int
+    let message: String
+
+    init(_ status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// From a content error: not found → 404, not UnixFS → 501, others 500.
+    init(_ error: any Error) {
+        if let failure = error as? GatewayFailure {
+            self = failure
+            return
+        }
+        switch error as? ExportError {
+        case .notFound?, .notADirectory?: self.init(404, "\(error)")
+        case .unsupportedCodec?, .unsupportedType?: self.init(501, "\(error)")
+        case .invalidPath?: self.init(400, "\(error)")
+        default: self.init(500, "\(error)")
+        }
+    }
+}

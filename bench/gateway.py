@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Gateway benchmark: a `jz-node daemon`'s HTTP gateway on loopback (issue 14).
+
+Measures, in one run, beside the machine's own limits (memcpy and sha256 speed, cores):
+  * a 1 GiB file through `curl` to a file, byte-equal (sha256 compared)          target >= 1 GB/s
+  * 1,000 concurrent small requests (keep-alive connections; 200 by default)     target p99 < 50 ms
+Usage:
+  python3 bench/gateway.py [--mib 1024] [--requests 1000] [--connections 200] [--bin PATH]
+Without --bin it builds the release binary: swift build -c release --product jz-node --scratch-path .build-bench
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine_limits() -> dict:
+    """memcpy (bytes copy) and sha256 speed of this machine, in GB/s, and its cores."""
+    buf = os.urandom(256 << 20)
+    start = time.perf_counter()
+    for _ in range(4):
+        bytearray(buf)
+    memcpy = 4 * len(buf) / (time.perf_counter() - start) / 1e9
+    start = time.perf_counter()
+    hashlib.sha256(buf).digest()
+    sha = len(buf) / (time.perf_counter() - start) / 1e9
+    return {"cores": os.cpu_count(), "memcpy_GBps": round(memcpy, 2), "sha256_GBps_python_openssl": round(sha, 2)}
+
+
+def jz(binary: str, home: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, "--repo-dir", str(home), *args], capture_output=True, text=True, check=True, **kw)
+
+
+def start_daemon(binary: str, home: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([binary, "daemon", "--repo-dir", str(home)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "Daemon is ready" in line:
+            break
+        if time.monotonic() > deadline:
+            break
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    gateway_file = home / "gateway"
+    while not gateway_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit("the daemon did not start its gateway")
+        time.sleep(0.05)
+    parts = gateway_file.read_text().strip().split("/")
+    return proc, f"{parts[2]}:{parts[4]}"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def small_requests(address: str, paths: list[str], total: int, connections: int) -> tuple[list[float], float]:
+    """`total` GETs spread over `connections` threads, each with one keep-alive connection, all
+    started together; returns the per-request latencies (s) and the wall time."""
+    host, port = address.split(":")
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(connections + 1)
+    errors: list[str] = []
+
+    def worker(index: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine = []
+        barrier.wait()
+        for n in range(index, total, connections):
+            start = time.perf_counter()
+            conn.request("GET", paths[n % len(paths)])
+            response = conn.getresponse()
+            body = response.read()
+            mine.append(time.perf_counter() - start)
+            if response.status != 200 or not body:
+                errors.append(f"{paths[n % len(paths)]}: {response.status}")
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    if errors:
+        sys.exit(f"{len(errors)} failed requests, e.g. {errors[0]}")
+    return latencies, wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mib", type=int, default=1024)
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--connections", type=int, default=200)
+    ap.add_argument("--bin", default=None, help="jz-node binary (default: release build in .build-bench)")
+    args = ap.parse_args()
+    if shutil.which("curl") is None:
+        sys.exit("curl is needed: apt-get install curl")
+    binary = args.bin
+    if binary is None:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "jz-node", "--scratch-path", ".build-bench"],
+                       cwd=ROOT, check=True)
+        binary = str(ROOT / ".build-bench" / "release" / "jz-node")
+
+    limits = machine_limits()
+    print(f"machine: {json.dumps(limits)}")
+    with tempfile.TemporaryDirectory(prefix="jz-gw-bench-") as tmp:
+        work = Path(tmp)
+        home = work / "home"
+        jz(binary, home, "init")
+        for key, value in [("Addresses.Swarm", ["/ip4/127.0.0.1/tcp/0"]), ("Addresses.API", "/ip4/127.0.0.1/tcp/0"),
+                           ("Addresses.Gateway", "/ip4/127.0.0.1/tcp/0"), ("Bootstrap", []), ("Gateway.NoFetch", True)]:
+            jz(binary, home, "config", "--json", key, json.dumps(value))
+        big = work / "big.bin"
+        digest = hashlib.sha256()
+        with open(big, "wb") as f:
+            for _ in range(args.mib):
+                chunk = os.urandom(1 << 20)
+                digest.update(chunk)
+                f.write(chunk)
+        big_cid = jz(binary, home, "add", "-Q", str(big)).stdout.strip()
+        big.unlink()
+        small = work / "small"
+        small.mkdir()
+        for i in range(100):
+            (small / f"f{i:03}.txt").write_bytes(os.urandom(1024 + i))
+        small_cid = jz(binary, home, "add", "-Q", "-r", str(small)).stdout.strip()
+        proc, address = start_daemon(binary, home)
+        try:
+            out = work / "out.bin"
+            runs = []
+            for _ in range(2):
+                start = time.perf_counter()
+                subprocess.run(["curl", "-sS", "-o", str(out), f"http://{address}/ipfs/{big_cid}"], check=True)
+                runs.append(time.perf_counter() - start)
+                h = hashlib.sha256()
+                with open(out, "rb") as f:
+                    while chunk := f.read(1 << 22):
+                        h.update(chunk)
+                if h.digest() != digest.digest():
+                    sys.exit("the file read through the gateway differs from the one added")
+                out.unlink()
+            size = args.mib << 20
+            best = min(runs)
+            print(f"1 file of {args.mib} MiB via curl: byte-equal; {size / best / 1e9:.2f} GB/s best of {len(runs)} "
+                  f"({', '.join(f'{size / r / 1e9:.2f}' for r in runs)} GB/s); target >= 1 GB/s")
+            paths = [f"/ipfs/{small_cid}/f{i:03}.txt" for i in range(100)]
+            small_requests(address, paths, 200, 20)  # warm-up
+            latencies, wall = small_requests(address, paths, args.requests, args.connections)
+            print(f"{args.requests} small requests over {args.connections} concurrent connections: "
+                  f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
+                  f"max {max(latencies) * 1000:.1f} ms, {args.requests / wall:.0f} req/s; target p99 < 50 ms")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()
