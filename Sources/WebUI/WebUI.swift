@@ -268,18 +268,26 @@ public enum WebUI {
         h.raw("</h1>")
         switch info.kind {
         case .directory:
+            // The listing stops one entry past the page: a 100,000-entry HAMT directory is not
+            // read whole to show its first page.
+            struct PageFull: Error {}
             var entries: [DirectoryEntry] = []
             var total = 0
             let first = page * pageSize
             do {
                 try exporter.list(cid) { entry in
-                    if total >= first && total < first + pageSize { entries.append(entry) }
+                    if total >= first + pageSize { throw PageFull() }
+                    if total >= first { entries.append(entry) }
                     total += 1
                 }
+            } catch is PageFull {
+                total += 1
             } catch {
                 throw VersioningError.treeEdit(path: spec.path ?? "", reason: "\(error)")
             }
-            h.raw("<p class=\"muted\">\(total) entries</p><table><tr><th>name</th><th>size</th></tr>")
+            let more = total > first + pageSize
+            let range = entries.isEmpty ? "no entries" : "entries \(first + 1)–\(first + entries.count)"
+            h.raw("<p class=\"muted\">\(range)\(more ? " (more follow)" : " of \(total)")</p><table><tr><th>name</th><th>size</th></tr>")
             for e in entries {
                 h.raw("<tr><td>"); h.link(base + "/" + HTML.component(e.name), e.name)
                 h.raw("</td><td>\(e.tsize.map(String.init) ?? "")</td></tr>")
