@@ -256,7 +256,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "UnixFS", "BlockStore", "IPLD", "Multiformats",
+                "Gateway", "UnixFS", "BlockStore", "IPLD", "Multiformats", "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

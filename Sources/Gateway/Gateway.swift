@@ -163,32 +163,12 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// Makes sure the whole DAG under `cid` is local (fetching it at once when not).
-    func ensureComplete(_ cid: CID, _ request: Request) async throws(GatewayFailure) {
-        let store = self.store
-        let missing = try await withFetching(request) { try Self.firstMissing(under: cid, store: store) }
-        guard let missing else { return }
-        guard fetcher != nil, !config.noFetch else {
-            throw GatewayFailure(404, "block \(missing) under \(cid) is not in the local store (Gateway.NoFetch is set)")
-        }
-        try await fetch(cid, recursive: true, request)
-    }
-
-    /// The first block of the DAG under `root` the store lacks (raw leaves are checked without
-    /// being read).
-    static func firstMissing(under root: CID, store: any BlockStore) throws -> CID? {
-        var stack = [root]
-        var seen: Set<CID> = []
-        while let cid = stack.popLast() {
-            guard seen.insert(cid).inserted, cid.multihash.function != .identity else { continue }
-            if cid.codec == .raw {
-                if try !store.has(cid) { return cid }
-                continue
-            }
-            guard let block = try store.get(cid) else { return cid }
-            stack.append(contentsOf: try IPLDCodecs.links(in: block).reversed())
-        }
-        return nil
+    /// The source a streamed body reads: the store, and (unless `noFetch`) the network for
+    /// what it lacks, each fetch within `retrievalTimeout` (the longest wait between two blocks);
+    /// `recursive` fetches a missing block's whole DAG at once (whole files and DAGs).
+    func streamingSource(recursive: Bool) -> any BlockSource {
+        guard let fetcher, !config.noFetch else { return store }
+        return FetchingSource(store: store, fetcher: fetcher, recursive: recursive, timeout: config.retrievalTimeout)
     }
 
     func resolve(root: CID, components: [String], _ request: Request) async throws(GatewayFailure) -> Resolved {
@@ -278,18 +258,7 @@ public final class Gateway: Sendable {
         ]
         if request.method == .HEAD { return GatewayResponse(status: 200, headers: headers) }
         let terminal = resolved.terminal
-        if options.scope != .block {
-            // Directories under dag-scope=entity need their shards only (fetched as met).
-            let store = self.store
-            let isDirectory = try await withFetching(request) { () -> Bool in
-                guard terminal.codec == .dagPB else { return false }
-                return (try? Exporter(source: store).stat(terminal))?.kind == .directory
-            }
-            if !(options.scope == .entity && isDirectory) {
-                try await ensureComplete(terminal, request)
-            }
-        }
-        let store = self.store
+        let store = streamingSource(recursive: options.scope == .all)
         let root = resolved.roots[0]
         let pathBlocks = resolved.pathBlocks
         let blocks = try await withFetching(request) {
@@ -357,7 +326,6 @@ public final class Gateway: Sendable {
         var headers = commonHeaders(resolved, request, etag: etag)
         if let answer = notModified(request, etag: etag, headers: headers) { return answer }
         let terminal = resolved.terminal
-        try await ensureComplete(terminal, request)
         let store = self.store
         let size = info.size
         let head = try await withFetching(request) { () throws -> [UInt8] in
@@ -388,8 +356,9 @@ public final class Gateway: Sendable {
         headers.append(("Content-Length", String(length)))
         if request.method == .HEAD { return GatewayResponse(status: status, headers: headers, body: .empty) }
         let (start, count) = (offset, length)
+        let streaming = streamingSource(recursive: true)
         let stream = try await withFetching(request) { () throws -> FileChunks in
-            FileChunks(try Exporter(source: store).reader(terminal, offset: start, length: count), chunkSize: Self.chunkSize)
+            FileChunks(try Exporter(source: streaming).reader(terminal, offset: start, length: count), chunkSize: Self.chunkSize)
         }
         return GatewayResponse(status: status, headers: headers, body: .stream(GatewayChunkSource { try stream.next() }, length: length))
     }
@@ -419,6 +388,40 @@ public final class Gateway: Sendable {
         let html = Array(DirectoryListing.html(path: request.path, cid: terminal, entries: entries).utf8)
         headers += [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", String(html.count))]
         return GatewayResponse(status: 200, headers: headers, body: .bytes(html))
+    }
+}
+
+/// The store, and the network for the blocks it lacks: a missing block is fetched (blocking the
+/// calling thread, a blocking-executor thread) and read again.
+final class FetchingSource: BlockSource, @unchecked Sendable {
+    let store: any BlockStore
+    let fetcher: any GatewayBlockFetcher
+    let recursive: Bool
+    let timeout: Duration
+
+    init(store: any BlockStore, fetcher: any GatewayBlockFetcher, recursive: Bool, timeout: Duration) {
+        self.store = store
+        self.fetcher = fetcher
+        self.recursive = recursive
+        self.timeout = timeout
+    }
+
+    func block(for cid: CID) throws -> Block? {
+        if let block = try store.get(cid) { return block }
+        let done = DispatchSemaphore(value: 0)
+        let failure = Locked<String?>(nil)
+        let (fetcher, recursive, timeout) = (self.fetcher, self.recursive, self.timeout)
+        Task {
+            do {
+                try await fetcher.fetch(cid, recursive: recursive, timeout: timeout)
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let reason = failure.withLock({ $0 }) { throw ExportError.blockSource(cid, reason: "cannot retrieve it: \(reason)") }
+        return try store.get(cid)
     }
 }
 

@@ -4,6 +4,7 @@ import IPLD
 import Logging
 import Multiformats
 import NIOHTTP1
+import P2PCore
 import UnixFS
 
 @testable import Gateway
@@ -77,7 +78,10 @@ func ask(
     case .bytes(let bytes): body = method == .HEAD ? [] : bytes  // the server drops HEAD bodies
     case .stream(let source, _):
         if method != .HEAD {
-            while var chunk = try source.next() { body += chunk.readBytes(length: chunk.readableBytes) ?? [] }
+            // As the server does: on the blocking executor (a fetch blocks the reading thread).
+            while var chunk = try await BlockingExecutor.run({ try source.next() }) {
+                body += chunk.readBytes(length: chunk.readableBytes) ?? []
+            }
         }
     }
     return Answer(status: response.status, headers: response.headers, body: body)
