@@ -238,12 +238,14 @@ struct BootstrapResolverTests {
     func aLookupThatHangsIsAbandonedAtTheTimeout() async throws {
         let log = LogLines()
         let stuck = BootstrapResolver(logger: log.logger, timeout: .milliseconds(200), lookupTXT: { _ in
-            Thread.sleep(forTimeInterval: 3)
+            Thread.sleep(forTimeInterval: 10)
             return ["dnsaddr=/ip4/192.0.2.1/tcp/1"]
         })
         let start = ContinuousClock.now
         let resolved = await stuck.resolve(try addrs(["/dnsaddr/slow.example", "/ip4/192.0.2.9/tcp/9"]))
-        #expect(ContinuousClock.now - start < .seconds(2))
+        // Abandoned, not waited for: well under the 10 s the lookup takes (the margin absorbs a
+        // loaded machine; one run took 3.6 s with a 3 s lookup while other builds ran).
+        #expect(ContinuousClock.now - start < .seconds(6))
         #expect(resolved.map(\.description) == ["/ip4/192.0.2.9/tcp/9"])
         #expect(log.messages(at: .info) == [
             "bootstrap: cannot resolve /dnsaddr/slow.example (DNS TXT _dnsaddr.slow.example: no answer within 200 ms); skipping it",
