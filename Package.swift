@@ -143,7 +143,7 @@ let package = Package(
         // The repository web page (server-rendered HTML over the versioning layer).
         .target(
             name: "WebUI",
-            dependencies: ["Versioning", "UnixFS", "IPLD", "Multiformats", "P2PCore"]),
+            dependencies: ["Versioning", "UnixFS", "IPLD", "Multiformats", "P2PCore", "Gateway"]),
         // The IPFS HTTP gateway: trustless (raw, CAR, IPNS records) and path gateway; blocks and
         // names behind protocols (JZNode wires Bitswap and the name service).
         .target(

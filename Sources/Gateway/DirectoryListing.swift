@@ -3,7 +3,7 @@ import Multiformats
 import UnixFS
 
 /// The HTML page of a directory without `index.html`.
-enum DirectoryListing {
+public enum DirectoryListing {
     static func html(path: String, cid: CID, entries: [DirectoryEntry]) -> String {
         var rows = ""
         let base = path.hasSuffix("/") ? path : path + "/"
@@ -30,7 +30,9 @@ enum DirectoryListing {
             """
     }
 
-    static func escape(_ text: String) -> String {
+    /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values (also used by the
+    /// repository web page).
+    public static func escape(_ text: String) -> String {
         var out = ""
         for c in text {
             switch c {

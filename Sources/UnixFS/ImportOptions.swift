@@ -90,6 +90,20 @@ public struct ImportOptions: Hashable, Sendable {
     /// CIDv1 (explicit CIDv0 is an error); CIDv1 turns raw leaves on unless `rawLeaves` is given;
     /// storing a mode or mtime turns raw leaves off (an explicit `rawLeaves: true` is an error).
     /// Set the remaining options on the result.
+    /// The options of an `add` as Kubo composes them: a named profile (when given) with the
+    /// explicit CID version, raw-leaves and hash function laid over it, else `kubo(...)`.
+    public static func adding(
+        profile: ImportOptions?, cidVersion: Int?, hashFunction: HashFunction, rawLeaves: Bool?
+    ) throws(ImportError) -> ImportOptions {
+        guard var options = profile else {
+            return try kubo(cidVersion: cidVersion, hashFunction: hashFunction, rawLeaves: rawLeaves)
+        }
+        if let cidVersion { options.cidVersion = cidVersion == 0 ? .v0 : .v1 }
+        if let rawLeaves { options.rawLeaves = rawLeaves }
+        if hashFunction != .sha2_256 { options.hashFunction = hashFunction }
+        return options
+    }
+
     public static func kubo(
         cidVersion: Int? = nil, hashFunction: HashFunction = .sha2_256, rawLeaves: Bool? = nil,
         storesMetadata: Bool = false

@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 
 /// Building server-rendered HTML: every piece of text that comes from data (file names, commit
 /// messages, CSV cells, branch names) goes through `escape`, so a hostile file name cannot inject
@@ -6,22 +7,8 @@ import Foundation
 struct HTML {
     private(set) var text = ""
 
-    /// Escapes `&`, `<`, `>`, `"` and `'`.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    /// Escapes `&`, `<`, `>`, `"` and `'` (the gateway's escaper, one for both pages).
+    static func escape(_ s: String) -> String { DirectoryListing.escape(s) }
 
     /// Percent-encodes one path segment or query value.
     static func component(_ s: String) -> String {

@@ -87,15 +87,9 @@ struct AddCommand: ParsableCommand {
         guard let function = HashFunction(name: hash) else {
             throw ValidationError("unknown hash function \(hash); `jz-node cid hashes` lists them")
         }
-        var options: ImportOptions
-        if let profile, let base = ImportOptions.profile(named: profile) {
-            options = base
-            if let cidVersion { options.cidVersion = cidVersion == 0 ? .v0 : .v1 }
-            if let rawLeaves { options.rawLeaves = rawLeaves }
-            if function != .sha2_256 { options.hashFunction = function }
-        } else {
-            options = try ImportOptions.kubo(cidVersion: cidVersion, hashFunction: function, rawLeaves: rawLeaves)
-        }
+        var options = try ImportOptions.adding(
+            profile: profile.flatMap(ImportOptions.profile(named:)), cidVersion: cidVersion, hashFunction: function,
+            rawLeaves: rawLeaves)
         if let chunker { options.chunker = try Chunker(parsing: chunker) }
         if trickle { options.layout = .trickle }
         if let maxLinks { options.maxLinks = maxLinks }

@@ -22,18 +22,14 @@ extension APIRoutes {
         }
         let rawLeaves: Bool? = request.value("raw-leaves").map { _ in request.flag("raw-leaves") }
         do {
-            var options: ImportOptions
+            var base: ImportOptions?
             if let profile = request.value("profile"), !profile.isEmpty {
-                guard let base = ImportOptions.profile(named: profile) else {
+                guard let named = ImportOptions.profile(named: profile) else {
                     throw APIError.remote(status: 400, message: "unknown profile \(profile): use unixfs-v0-2015 or unixfs-v1-2025")
                 }
-                options = base
-                if let cidVersion { options.cidVersion = cidVersion == 0 ? .v0 : .v1 }
-                if let rawLeaves { options.rawLeaves = rawLeaves }
-                if function != .sha2_256 { options.hashFunction = function }
-            } else {
-                options = try ImportOptions.kubo(cidVersion: cidVersion, hashFunction: function, rawLeaves: rawLeaves)
+                base = named
             }
+            var options = try ImportOptions.adding(profile: base, cidVersion: cidVersion, hashFunction: function, rawLeaves: rawLeaves)
             if let chunker = request.value("chunker") { options.chunker = try Chunker(parsing: chunker) }
             if request.flag("trickle") { options.layout = .trickle }
             if let text = request.value("max-links") {
