@@ -107,12 +107,21 @@ public struct NodeConfig: Sendable, Equatable {
         return .object(members)
     }
 
-    /// The configuration with secrets removed, as `config show` prints it.
+    /// The configuration with secrets removed, as `config show` prints it: `Identity.PrivKey` and
+    /// the `AuthSecret` of each `API.Authorizations` entry (Kubo hides both).
     public var redacted: JSONValue {
         var copy = self
         if case var .object(identity)? = copy.root["Identity"] {
             identity.removeValue(forKey: "PrivKey")
             copy.root = NodeConfig.setting(copy.root, path: ["Identity"][...], to: .object(identity))
+        }
+        if case var .object(authorizations)? = copy.value(at: "API.Authorizations") {
+            for (name, entry) in authorizations {
+                guard case var .object(fields) = entry else { continue }
+                fields.removeValue(forKey: "AuthSecret")
+                authorizations[name] = .object(fields)
+            }
+            copy.root = NodeConfig.setting(copy.root, path: ["API", "Authorizations"][...], to: .object(authorizations))
         }
         return copy.root
     }

@@ -28,8 +28,11 @@ struct BootstrapCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func run() throws {
-            let config = try homeOptions.home.loadConfig()
-            BootstrapCommand.report("", config.bootstrap, json: output.json)
+            if let api = ThroughDaemon.client(homeOptions) {
+                BootstrapCommand.report("", try api.call("bootstrap/list")["Peers"]?.stringArray ?? [], json: output.json)
+                return
+            }
+            BootstrapCommand.report("", try homeOptions.home.loadConfig().bootstrap, json: output.json)
         }
     }
 
@@ -49,18 +52,13 @@ struct BootstrapCommand: ParsableCommand {
         }
 
         func run() throws {
-            var toAdd = try peers.map { peer throws(NodeError) in try BootstrapList.validate(peer) }
-            if `default` { toAdd += BootstrapList.defaultPeers }
-            let home = homeOptions.home
-            var config = try home.loadConfig()
-            var list = config.bootstrap
-            var added: [String] = []
-            for peer in toAdd where !list.contains(peer) {
-                list.append(peer)
-                added.append(peer)
+            let added: [String]
+            if let api = ThroughDaemon.client(homeOptions) {
+                let answer = try api.call("bootstrap/add", arguments: peers, options: [ThroughDaemon.flag("default", `default`)])
+                added = answer["Peers"]?.stringArray ?? []
+            } else {
+                added = try homeOptions.home.addBootstrapPeers(peers, defaults: `default`)
             }
-            config.bootstrap = list
-            try home.save(config)
             BootstrapCommand.report("added ", added, json: output.json)
         }
     }
@@ -82,20 +80,13 @@ struct BootstrapCommand: ParsableCommand {
         }
 
         func run() throws {
-            let home = homeOptions.home
-            var config = try home.loadConfig()
-            let list = config.bootstrap
             let removed: [String]
-            if all {
-                removed = list
-                config.bootstrap = []
+            if let api = ThroughDaemon.client(homeOptions) {
+                let answer = try api.call("bootstrap/rm", arguments: peers, options: [ThroughDaemon.flag("all", all)])
+                removed = answer["Peers"]?.stringArray ?? []
             } else {
-                // Compare canonical forms so `/ipfs/` and `/p2p/` spellings match.
-                let targets = Set(try peers.map { peer throws(NodeError) in try BootstrapList.validate(peer) })
-                removed = list.filter { targets.contains((try? BootstrapList.validate($0)) ?? $0) }
-                config.bootstrap = list.filter { !removed.contains($0) }
+                removed = try homeOptions.home.removeBootstrapPeers(peers, all: all)
             }
-            try home.save(config)
             BootstrapCommand.report("removed ", removed, json: output.json)
         }
     }

@@ -48,15 +48,19 @@ extension ConfigCommand {
             // or replacing a parent of it, is refused.
             let touchesSecret = NodeConfig.protectedKeys.contains { $0 == key || (value != nil && $0.hasPrefix(key + ".")) }
             if touchesSecret { throw NodeError.protectedKey(key) }
+            if let api = ThroughDaemon.client(homeOptions) {
+                var query: [(String, String)] = []
+                if json { query.append(("json", "true")) }
+                if bool { query.append(("bool", "true")) }
+                let answer = try api.call("config", arguments: [key] + (value.map { [$0] } ?? []), options: query)
+                if value == nil { printValue(answer["Value"] ?? .null) }
+                return
+            }
             let home = homeOptions.home
             var config = try home.loadConfig()
             guard let value else {
                 guard let current = NodeConfig(root: config.redacted).value(at: key) else { throw NodeError.noSuchKey(key) }
-                if case let .string(s) = current, !json {
-                    print(s)
-                } else {
-                    printJSON(current)
-                }
+                printValue(current)
                 return
             }
             let newValue: JSONValue
@@ -79,11 +83,20 @@ extension ConfigCommand {
             try home.save(config)
         }
 
+        /// A string as is (unless --json), anything else as JSON.
+        private func printValue(_ value: JSONValue) {
+            if case let .string(s) = value, !json {
+                print(s)
+            } else {
+                printJSON(value)
+            }
+        }
+
     }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the whole config (without the private key).")
+            abstract: "Print the whole config (without the private key and the API.Authorizations secrets).")
 
         @OptionGroup var homeOptions: HomeOptions
 
@@ -91,8 +104,11 @@ extension ConfigCommand {
         var json = false
 
         func run() throws {
-            let config = try homeOptions.home.loadConfig()
-            printJSON(config.redacted)
+            if let api = ThroughDaemon.client(homeOptions) {
+                printJSON(try api.call("config/show"))
+                return
+            }
+            printJSON(try homeOptions.home.loadConfig().redacted)
         }
     }
 
@@ -107,29 +123,17 @@ extension ConfigCommand {
         var file: String
 
         func run() throws {
-            let home = homeOptions.home
-            let current = try home.loadConfig()
             let data: Data
             do {
                 data = try Data(contentsOf: URL(fileURLWithPath: file))
             } catch {
                 throw NodeError.io(path: file, reason: error.localizedDescription)
             }
-            var replacement: NodeConfig
-            do {
-                replacement = NodeConfig(root: try JSONValue.parse(data))
-            } catch {
-                throw NodeError.unreadableConfig(path: file, reason: "not valid JSON")
+            if let api = ThroughDaemon.client(homeOptions) {
+                _ = try api.call("config/replace", upload: APIUpload(parts: [.bytes(name: (file as NSString).lastPathComponent, Array(data))]))
+                return
             }
-            guard case .object = replacement.root else {
-                throw NodeError.unreadableConfig(path: file, reason: "the top level is not a JSON object")
-            }
-            if replacement.value(at: "Identity.PrivKey") != nil {
-                throw NodeError.protectedKey("Identity.PrivKey")
-            }
-            try replacement.set(current.value(at: "Identity.PrivKey") ?? .null, at: "Identity.PrivKey")
-            _ = try NodeIdentity(config: replacement)  // the PeerID must still match the key
-            try home.save(replacement)
+            try homeOptions.home.replaceConfig(with: data, source: file)
         }
     }
 }

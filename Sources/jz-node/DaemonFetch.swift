@@ -1,13 +1,10 @@
 import ArgumentParser
 import Foundation
 import JZNode
-import IPLD
 import Multiformats
-import UnixFS
 
-/// With a daemon running, `cat`, `get`, `ls` and `dag export` first have the daemon fetch what
-/// they need from the network (without pinning), then read the shared store as usual. Without a
-/// daemon they read the store alone and report a missing block as an error.
+/// The running daemon, for the commands that still read the store themselves while it runs
+/// (the versioning commands' lazy data): `fetch` has it bring what they need first.
 enum DaemonFetch {
     /// The running daemon's API, if any.
     static func daemon(_ options: HomeOptions) -> APIClient? {
@@ -28,30 +25,38 @@ enum DaemonFetch {
         }
         if let failure { throw FetchFailure(message: "cannot fetch \(path): \(failure)") }
     }
-
-    /// Runs `body`; when it fails on a missing block and a daemon runs, has the daemon fetch that
-    /// block and runs `body` again (for commands that print only once everything is read).
-    static func retrying<T>(_ options: HomeOptions, _ body: () throws -> T) throws -> T {
-        var fetched = 0
-        while true {
-            let missing: CID
-            let original: any Error
-            do {
-                return try body()
-            } catch let error as ExportError {
-                guard case .missingBlock(let cid, _) = error else { throw error }
-                (missing, original) = (cid, error)
-            } catch let error as IPLDPathError {
-                guard case .missingBlock(let cid, _) = error else { throw error }
-                (missing, original) = (cid, error)
-            }
-            guard fetched < 100_000, daemon(options) != nil else { throw original }
-            fetched += 1
-            try fetch(options, missing.description, recursive: false)
-        }
-    }
 }
 
+/// As Kubo's CLI: with a daemon running, `add`, `cat`, `get`, `ls`, `pin`, `block`, `dag`, `key`
+/// (but `export`, which Kubo runs locally too), `config`, `bootstrap` and `store` are sent to its
+/// RPC API with the same arguments, and the answer is printed as the offline command prints;
+/// without a daemon they work on the node home.
+enum ThroughDaemon {
+    /// The daemon's client with room for long transfers, or nil when no daemon runs.
+    static func client(_ options: HomeOptions) -> APIClient? {
+        guard var api = DaemonFetch.daemon(options) else { return nil }
+        api.timeout = 3600
+        return api
+    }
+
+    /// The documents of an answer (a streamed answer is an array); Kubo's error document, sent
+    /// inside a stream after the status line, is thrown.
+    static func documents(_ answer: JSONValue) throws -> [JSONValue] {
+        let documents: [JSONValue] = if case .array(let items) = answer { items } else if answer == .null { [] } else { [answer] }
+        for document in documents { try check(document) }
+        return documents
+    }
+
+    /// Throws Kubo's error document (`{"Message","Code","Type":"error"}`).
+    static func check(_ document: JSONValue) throws {
+        if document["Type"]?.stringValue == "error" {
+            throw APIError.remote(status: 500, message: document["Message"]?.stringValue ?? "the daemon reported an error")
+        }
+    }
+
+    /// `--flag` as a query option (`true`/`false`).
+    static func flag(_ name: String, _ value: Bool) -> (String, String) { (name, value ? "true" : "false") }
+}
 
 /// Tells a running daemon to announce new content to the DHT (`add`, `pin add`, `dag import` and
 /// `commit` call it with the roots they stored). Without a daemon it does nothing: the daemon's

@@ -29,8 +29,11 @@ struct DagCommand: ParsableCommand {
                 throw ValidationError("refusing to write a CAR to a terminal: redirect it, e.g. `> dag.car`")
             }
             let root = try parseCID(cid)
+            if let api = ThroughDaemon.client(homeOptions) {
+                try api.download("dag/export", arguments: [root.description]) { try StandardOutput.write($0) }
+                return
+            }
             let node = try openLocalNode(homeOptions)
-            try DaemonFetch.fetch(homeOptions, root.description, recursive: true)
             var writer = CarWriter(fileDescriptor: STDOUT_FILENO, roots: [root])
             try DAGExport.write(root: root, source: node.store, to: &writer)
             try writer.finish()
@@ -49,6 +52,22 @@ struct DagCommand: ParsableCommand {
         @Flag(name: [.short, .long], help: "No progress bar.") var quiet = false
 
         func run() throws {
+            if let api = ThroughDaemon.client(homeOptions) {
+                let parts = files.map { APIUpload.Part.file(name: ($0 as NSString).lastPathComponent, path: $0) }
+                let answer = try api.call(
+                    "dag/import", options: [ThroughDaemon.flag("pin-roots", pinRoots), ("stats", "true")],
+                    upload: APIUpload(parts: parts))
+                var pinned: [JSONValue] = []
+                var stats: JSONValue = ["BlockCount": 0, "BlockBytesCount": 0]
+                for document in try ThroughDaemon.documents(answer) {
+                    if let root = document["Root"], let cid = root["Cid"]?["/"]?.stringValue {
+                        pinned.append(["Cid": .string(cid), "PinErrorMsg": root["PinErrorMsg"] ?? ""])
+                    }
+                    if let value = document["Stats"] { stats = value }
+                }
+                report(pinned: pinned, blocks: Int64(stats["BlockCount"]?.intValue ?? 0), bytes: Int64(stats["BlockBytesCount"]?.intValue ?? 0))
+                return
+            }
             let node = try openLocalNode(homeOptions)
             let lease = node.store.gcLease()
             defer { lease.release() }
@@ -86,15 +105,18 @@ struct DagCommand: ParsableCommand {
                 for root in roots {
                     try node.store.pin(root, recursive: true, name: nil)
                     pinned.append(["Cid": .string(root.description), "PinErrorMsg": ""])
-                    if !output.json { print("pinned root \(root) success") }
                 }
             }
-            DaemonAnnounce.provide(homeOptions, roots)
+            report(pinned: pinned, blocks: Int64(blocks), bytes: bytes)
+        }
+
+        private func report(pinned: [JSONValue], blocks: Int64, bytes: Int64) {
             if output.json {
-                printJSON(["Roots": .array(pinned), "Stats": ["BlockCount": .int(Int64(blocks)), "BlockBytesCount": .int(bytes)]])
-            } else if !quiet {
-                FileHandle.standardError.write(Data("imported \(blocks) blocks (\(ProgressBar.bytes(bytes)))\n".utf8))
+                printJSON(["Roots": .array(pinned), "Stats": ["BlockCount": .int(blocks), "BlockBytesCount": .int(bytes)]])
+                return
             }
+            for root in pinned { print("pinned root \(root["Cid"]?.stringValue ?? "") success") }
+            if !quiet { FileHandle.standardError.write(Data("imported \(blocks) blocks (\(ProgressBar.bytes(bytes)))\n".utf8)) }
         }
     }
 
@@ -108,9 +130,13 @@ struct DagCommand: ParsableCommand {
         func run() throws {
             guard let codec = Multicodec(name: outputCodec) else { throw ValidationError("unknown codec \(outputCodec)") }
             let (root, ipldPath) = try DagCommand.splitPath(path)
-            let node = try openLocalNode(homeOptions)
-            let value = try DaemonFetch.retrying(homeOptions) { try IPLDResolver(source: node.store).get(root, path: ipldPath) }
-            try StandardOutput.write(try IPLDCodecs.encode(value, codec: codec))
+            if let api = ThroughDaemon.client(homeOptions) {
+                try api.download("dag/get", arguments: [path], options: [("output-codec", outputCodec)]) { try StandardOutput.write($0) }
+            } else {
+                let node = try openLocalNode(homeOptions)
+                let value = try IPLDResolver(source: node.store).get(root, path: ipldPath)
+                try StandardOutput.write(try IPLDCodecs.encode(value, codec: codec))
+            }
             if codec == .dagJSON && isatty(STDOUT_FILENO) == 1 { print() }
         }
     }
@@ -128,6 +154,16 @@ struct DagCommand: ParsableCommand {
         func run() throws {
             guard let store = Multicodec(name: storeCodec), let input = Multicodec(name: inputCodec) else {
                 throw ValidationError("unknown codec: \(storeCodec) or \(inputCodec)")
+            }
+            guard HashFunction(name: hash) != nil else { throw ValidationError("unknown hash \(hash)") }
+            if let api = ThroughDaemon.client(homeOptions) {
+                let part = file.map { APIUpload.Part.file(name: ($0 as NSString).lastPathComponent, path: $0) }
+                    ?? .bytes(name: "", Array(FileHandle.standardInput.readDataToEndOfFile()))
+                let answer = try api.call(
+                    "dag/put", options: [("store-codec", storeCodec), ("input-codec", inputCodec), ("hash", hash), ThroughDaemon.flag("pin", pin)],
+                    upload: APIUpload(parts: [part]))
+                for document in try ThroughDaemon.documents(answer) { print(document["Cid"]?["/"]?.stringValue ?? "") }
+                return
             }
             guard let function = HashFunction(name: hash) else { throw ValidationError("unknown hash \(hash)") }
             let data = try file.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
@@ -148,25 +184,31 @@ struct DagCommand: ParsableCommand {
         @Argument(help: "Root CIDs.") var cids: [String]
 
         func run() throws {
-            let node = try openLocalNode(homeOptions)
+            let roots = try cids.map(parseCID)
             var results: [JSONValue] = []
-            for text in cids {
-                let root = try parseCID(text)
-                try DaemonFetch.fetch(homeOptions, root.description, recursive: true)
-                var walker = DAGExport.blocks(root: root, source: node.store)
-                var count = 0
-                var size = 0
-                while let block = try walker.next() {
-                    count += 1
-                    size += block.data.count
-                }
-                if output.json {
+            if let api = ThroughDaemon.client(homeOptions) {
+                // One call for all roots, as Kubo (its per-DAG stats are these).
+                results = try api.call("dag/stat", arguments: roots.map(\.description), options: [("progress", "false")])["DagStats"]?.arrayValue ?? []
+            } else {
+                let node = try openLocalNode(homeOptions)
+                for root in roots {
+                    var walker = DAGExport.blocks(root: root, source: node.store)
+                    var count = 0
+                    var size = 0
+                    while let block = try walker.next() {
+                        count += 1
+                        size += block.data.count
+                    }
                     results.append(["Cid": .string(root.description), "Size": .int(Int64(size)), "NumBlocks": .int(Int64(count))])
-                } else {
-                    print("\(root)\tSize: \(size), NumBlocks: \(count)")
                 }
             }
-            if output.json { printJSON(["DagStats": .array(results)]) }
+            if output.json {
+                printJSON(["DagStats": .array(results)])
+            } else {
+                for result in results {
+                    print("\(result["Cid"]?.stringValue ?? "")\tSize: \(result["Size"]?.intValue ?? 0), NumBlocks: \(result["NumBlocks"]?.intValue ?? 0)")
+                }
+            }
         }
     }
 
@@ -179,12 +221,19 @@ struct DagCommand: ParsableCommand {
 
         func run() throws {
             let (root, ipldPath) = try DagCommand.splitPath(path)
-            let node = try openLocalNode(homeOptions)
-            let resolution = try DaemonFetch.retrying(homeOptions) { try IPLDResolver(source: node.store).resolve(root, path: ipldPath) }
-            if output.json {
-                printJSON(["Cid": ["/": .string(resolution.cid.description)], "RemPath": .string(resolution.remainder.description)])
+            let answer: JSONValue
+            if let api = ThroughDaemon.client(homeOptions) {
+                answer = try api.call("dag/resolve", arguments: [path])
             } else {
-                print(resolution.remainder.isEmpty ? "\(resolution.cid)" : "\(resolution.cid)/\(resolution.remainder)")
+                let resolution = try IPLDResolver(source: try openLocalNode(homeOptions).store).resolve(root, path: ipldPath)
+                answer = ["Cid": ["/": .string(resolution.cid.description)], "RemPath": .string(resolution.remainder.description)]
+            }
+            if output.json {
+                printJSON(answer)
+            } else {
+                let cid = answer["Cid"]?["/"]?.stringValue ?? ""
+                let rest = answer["RemPath"]?.stringValue ?? ""
+                print(rest.isEmpty ? cid : "\(cid)/\(rest)")
             }
         }
     }

@@ -13,7 +13,9 @@ struct KeyCommand: ParsableCommand {
             named key_ + base32 of the key name, holding the libp2p private key
             protobuf, so Kubo's keys can be copied in and out. 'self' is the node
             identity from the config: it is listed, but cannot be created, removed,
-            renamed, imported or exported. No daemon is needed.
+            renamed, imported or exported. With a daemon running, gen, list, rm,
+            rename and import go through its RPC API; export always reads the
+            keystore itself (as Kubo's).
 
               jz-node key gen mykey
               jz-node key gen --type rsa --size 4096 bigkey
@@ -47,6 +49,11 @@ struct KeyCommand: ParsableCommand {
         }
     }
 
+    /// `(Name, Id)` pairs of Kubo's KeyOutputList.
+    static func keys(_ answer: JSONValue) -> [(name: String, id: String)] {
+        (answer["Keys"]?.arrayValue ?? []).map { ($0["Name"]?.stringValue ?? "", $0["Id"]?.stringValue ?? "") }
+    }
+
     struct Gen: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a new keypair and print its ID.",
@@ -72,6 +79,13 @@ struct KeyCommand: ParsableCommand {
             case "secp256k1": keyType = .secp256k1
             default: throw InputError("unknown key type '\(type)'; use ed25519, rsa or secp256k1")
             }
+            if let api = ThroughDaemon.client(homeOptions) {
+                var query = [("type", type.lowercased()), ("ipns-base", ipnsBase.ipnsBase)]
+                if let size { query.append(("size", String(size))) }
+                let answer = try api.call("key/gen", arguments: [name], options: query)
+                KeyCommand.report(answer["Name"]?.stringValue ?? name, answer["Id"]?.stringValue ?? "", json: output.json)
+                return
+            }
             let key = try Keystore(home: try homeOptions.initializedHome()).generate(name: name, type: keyType, bits: size)
             KeyCommand.report(key.name, try ipnsBase.format(key.peerID), json: output.json)
         }
@@ -88,6 +102,11 @@ struct KeyCommand: ParsableCommand {
         var long = false
 
         func run() throws {
+            if let api = ThroughDaemon.client(homeOptions) {
+                let answer = try api.call("key/list", options: [("ipns-base", ipnsBase.ipnsBase)])
+                KeyCommand.reportList(KeyCommand.keys(answer), long: long, json: output.json)
+                return
+            }
             let keys = try Keystore(home: try homeOptions.initializedHome()).list()
             KeyCommand.reportList(try keys.map { ($0.name, try ipnsBase.format($0.peerID)) }, long: long, json: output.json)
         }
@@ -115,6 +134,11 @@ struct KeyCommand: ParsableCommand {
         }
 
         func run() throws {
+            if let api = ThroughDaemon.client(homeOptions) {
+                let answer = try api.call("key/rm", arguments: names, options: [("ipns-base", ipnsBase.ipnsBase)])
+                KeyCommand.reportList(KeyCommand.keys(answer), long: long, json: output.json)
+                return
+            }
             let store = Keystore(home: try homeOptions.initializedHome())
             var removed: [(name: String, id: String)] = []
             for name in names {
@@ -141,9 +165,18 @@ struct KeyCommand: ParsableCommand {
         var force = false
 
         func run() throws {
-            let (key, overwritten) = try Keystore(home: try homeOptions.initializedHome())
-                .rename(from: name, to: newName, force: force)
-            let id = try ipnsBase.format(key.peerID)
+            let id: String
+            let overwritten: Bool
+            if let api = ThroughDaemon.client(homeOptions) {
+                let answer = try api.call(
+                    "key/rename", arguments: [name, newName], options: [ThroughDaemon.flag("force", force), ("ipns-base", ipnsBase.ipnsBase)])
+                id = answer["Id"]?.stringValue ?? ""
+                overwritten = answer["Overwrite"]?.boolValue ?? false
+            } else {
+                let (key, replaced) = try Keystore(home: try homeOptions.initializedHome()).rename(from: name, to: newName, force: force)
+                id = try ipnsBase.format(key.peerID)
+                overwritten = replaced
+            }
             if output.json {
                 printJSON(
                     ["Was": .string(name), "Now": .string(newName), "Id": .string(id), "Overwrite": .bool(overwritten)],
@@ -231,6 +264,17 @@ struct KeyCommand: ParsableCommand {
 
         func run() throws {
             let bytes: [UInt8]
+            if let api = ThroughDaemon.client(homeOptions) {
+                let part: APIUpload.Part = file == "-"
+                    ? .bytes(name: "key", Array(FileHandle.standardInput.readDataToEndOfFile()))
+                    : .file(name: (file as NSString).lastPathComponent, path: file)
+                let answer = try api.call(
+                    "key/import", arguments: [name],
+                    options: [("format", format.format), ThroughDaemon.flag("allow-any-key-type", allowAnyKeyType), ("ipns-base", ipnsBase.ipnsBase)],
+                    upload: APIUpload(parts: [part]))
+                KeyCommand.report(answer["Name"]?.stringValue ?? name, answer["Id"]?.stringValue ?? "", json: output.json)
+                return
+            }
             if file == "-" {
                 bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
             } else {

@@ -27,8 +27,11 @@ struct BlockCommand: ParsableCommand {
 
         func run() throws {
             let cid = try parseCID(cid)
+            if let api = ThroughDaemon.client(homeOptions) {
+                try api.download("block/get", arguments: [cid.description]) { try StandardOutput.write($0) }
+                return
+            }
             let node = try openLocalNode(homeOptions)
-            if try !node.store.has(cid) { try DaemonFetch.fetch(homeOptions, cid.description, recursive: false) }
             guard let block = try node.store.get(cid) else {
                 throw ValidationError("block \(cid) is not in the local store")
             }
@@ -50,6 +53,18 @@ struct BlockCommand: ParsableCommand {
         func run() throws {
             guard let codec = Multicodec(name: cidCodec) else { throw ValidationError("unknown codec \(cidCodec)") }
             guard let function = HashFunction(name: mhtype) else { throw ValidationError("unknown hash \(mhtype)") }
+            if let api = ThroughDaemon.client(homeOptions) {
+                let parts: [APIUpload.Part] = files.isEmpty
+                    ? [.bytes(name: "", Array(FileHandle.standardInput.readDataToEndOfFile()))]
+                    : files.map { APIUpload.Part.file(name: ($0 as NSString).lastPathComponent, path: $0) }
+                let answer = try api.call(
+                    "block/put", options: [("cid-codec", cidCodec), ("mhtype", mhtype), ThroughDaemon.flag("pin", pin)],
+                    upload: APIUpload(parts: parts))
+                for document in try ThroughDaemon.documents(answer) {
+                    report(key: document["Key"]?.stringValue ?? "", size: Int64(document["Size"]?.intValue ?? 0))
+                }
+                return
+            }
             let node = try openLocalNode(homeOptions)
             let inputs: [(String, Data)] = files.isEmpty
                 ? [("<stdin>", FileHandle.standardInput.readDataToEndOfFile())]
@@ -66,11 +81,15 @@ struct BlockCommand: ParsableCommand {
                 let block = try Block(data: bytes, codec: codec, hash: function, version: .v1)
                 try node.store.put(block)
                 if pin { try node.store.pin(block.cid, recursive: false, name: nil) }
-                if output.json {
-                    printJSON(["Key": .string(block.cid.description), "Size": .int(Int64(bytes.count))], indent: nil)
-                } else {
-                    print(block.cid)
-                }
+                report(key: block.cid.description, size: Int64(bytes.count))
+            }
+        }
+
+        private func report(key: String, size: Int64) {
+            if output.json {
+                printJSON(["Key": .string(key), "Size": .int(size)], indent: nil)
+            } else {
+                print(key)
             }
         }
     }
@@ -83,10 +102,14 @@ struct BlockCommand: ParsableCommand {
 
         func run() throws {
             let cid = try parseCID(cid)
-            let node = try openLocalNode(homeOptions)
-            if try !node.store.has(cid) { try DaemonFetch.fetch(homeOptions, cid.description, recursive: false) }
-            guard let size = try node.store.size(of: cid) else {
-                throw ValidationError("block \(cid) is not in the local store")
+            let size: Int
+            if let api = ThroughDaemon.client(homeOptions) {
+                size = try api.call("block/stat", arguments: [cid.description])["Size"]?.intValue ?? 0
+            } else {
+                guard let stored = try openLocalNode(homeOptions).store.size(of: cid) else {
+                    throw ValidationError("block \(cid) is not in the local store")
+                }
+                size = stored
             }
             if output.json {
                 printJSON(["Key": .string(cid.description), "Size": .int(Int64(size))])
@@ -104,6 +127,16 @@ struct BlockCommand: ParsableCommand {
         @Flag(name: [.short, .long], help: "Do not fail on blocks that are absent.") var force = false
 
         func run() throws {
+            if let api = ThroughDaemon.client(homeOptions) {
+                let parsed = try cids.map { try parseCID($0).description }
+                let answer = try api.call("block/rm", arguments: parsed, options: [ThroughDaemon.flag("force", force)])
+                for document in try ThroughDaemon.documents(answer) {
+                    let hash = document["Hash"]?.stringValue ?? ""
+                    if let error = document["Error"]?.stringValue, !error.isEmpty { throw InputError(error) }
+                    print("removed \(hash)")
+                }
+                return
+            }
             let node = try openLocalNode(homeOptions)
             for text in cids {
                 let cid = try parseCID(text)
@@ -134,6 +167,19 @@ struct PinCommand: ParsableCommand {
         @Option(name: .long, help: "A name for the pin.") var name: String?
 
         func run() throws {
+            if let api = ThroughDaemon.client(homeOptions) {
+                var query = [ThroughDaemon.flag("recursive", recursive)]
+                if let name { query.append(("name", name)) }
+                let paths = try self.paths.map { try parseContentPath($0).description }
+                let pins = try ThroughDaemon.documents(try api.call("pin/add", arguments: paths, options: query))
+                    .flatMap { $0["Pins"]?.arrayValue ?? [] }
+                if output.json {
+                    printJSON(["Pins": .array(pins)])
+                } else {
+                    for pin in pins { print("pinned \(pin.stringValue ?? "") \(recursive ? "recursively" : "directly")") }
+                }
+                return
+            }
             let node = try openLocalNode(homeOptions)
             var pinned: [JSONValue] = []
             var cids: [CID] = []
@@ -156,6 +202,16 @@ struct PinCommand: ParsableCommand {
         @Argument(help: "CIDs or /ipfs/ paths.") var paths: [String]
 
         func run() throws {
+            if let api = ThroughDaemon.client(homeOptions) {
+                let paths = try self.paths.map { try parseContentPath($0).description }
+                let pins = try api.call("pin/rm", arguments: paths)["Pins"]?.arrayValue ?? []
+                if output.json {
+                    printJSON(["Pins": .array(pins)])
+                } else {
+                    for pin in pins { print("unpinned \(pin.stringValue ?? "")") }
+                }
+                return
+            }
             let node = try openLocalNode(homeOptions)
             var unpinned: [JSONValue] = []
             for path in paths {
@@ -178,18 +234,27 @@ struct PinCommand: ParsableCommand {
             guard let kind = PinType(rawValue: type) else {
                 throw ValidationError("unknown pin type \(type): use direct, recursive, indirect or all")
             }
-            let pins = try openLocalNode(homeOptions).store.pins(type: kind)
+            // (cid, type, name) in the store's order; through the daemon, Kubo's `pin ls --stream`.
+            let pins: [(cid: String, type: String, name: String?)]
+            if let api = ThroughDaemon.client(homeOptions) {
+                let answer = try api.call("pin/ls", options: [("type", type), ("stream", "true")])
+                pins = try ThroughDaemon.documents(answer).map {
+                    ($0["Cid"]?.stringValue ?? "", $0["Type"]?.stringValue ?? "", $0["Name"]?.stringValue)
+                }
+            } else {
+                pins = try openLocalNode(homeOptions).store.pins(type: kind).map { ($0.cid.description, $0.kind.rawValue, $0.name) }
+            }
             if output.json {
                 var keys: [String: JSONValue] = [:]
                 for pin in pins {
-                    var entry: [String: JSONValue] = ["Type": .string(pin.kind.rawValue)]
+                    var entry: [String: JSONValue] = ["Type": .string(pin.type)]
                     if let name = pin.name { entry["Name"] = .string(name) }
-                    keys[pin.cid.description] = .object(entry)
+                    keys[pin.cid] = .object(entry)
                 }
                 printJSON(["Keys": .object(keys)])
             } else {
                 for pin in pins {
-                    print("\(pin.cid) \(pin.kind.rawValue)" + (pin.name.map { " \($0)" } ?? ""))
+                    print("\(pin.cid) \(pin.type)" + (pin.name.map { " \($0)" } ?? ""))
                 }
             }
         }
@@ -211,9 +276,26 @@ struct StoreCommand: ParsableCommand {
         @Flag(name: [.short, .long], help: "Print only the summary (and no progress bar).") var quiet = false
 
         func run() throws {
+            let quiet = quiet || output.json
+            let report: JSONValue
+            if let api = ThroughDaemon.client(homeOptions) {
+                report = try api.call("store/gc")
+            } else {
+                report = StoreReport.gc(try collect(quiet: quiet))
+            }
+            if output.json {
+                printJSON(report)
+                return
+            }
+            let removed = report["Removed"]?.stringArray ?? []
+            if !quiet { for cid in removed { print("removed \(cid)") } }
+            FileHandle.standardError.write(Data(
+                "removed \(removed.count) blocks (\(ProgressBar.bytes(Int64(report["RemovedBytes"]?.intValue ?? 0))))\n".utf8))
+        }
+
+        private func collect(quiet: Bool) throws -> GCResult {
             let node = try openLocalNode(homeOptions)
             let bar = GCProgressBars()
-            let quiet = quiet || output.json
             let result = try node.store.collectGarbage { progress in
                 // The sweep reports blocks examined out of the store's count (marking has no count yet).
                 guard progress.phase == .sweeping else { return }
@@ -225,14 +307,7 @@ struct StoreCommand: ParsableCommand {
                 current.update(Int64(progress.done))
             }
             bar.finish()
-            if output.json {
-                printJSON(["Removed": .array(result.removed.map { .string($0.description) }),
-                           "RemovedBytes": .int(Int64(result.removedBytes))])
-                return
-            }
-            if !quiet { for cid in result.removed { print("removed \(cid)") } }
-            FileHandle.standardError.write(Data(
-                "removed \(result.removed.count) blocks (\(ProgressBar.bytes(Int64(result.removedBytes))))\n".utf8))
+            return result
         }
     }
 
@@ -242,24 +317,24 @@ struct StoreCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func run() throws {
-            let node = try openLocalNode(homeOptions)
-            let stat = try node.store.stat()
-            let storageMax = node.config.value(at: "Datastore.StorageMax")?.stringValue ?? ""
-            if output.json {
-                printJSON([
-                    "NumObjects": .int(Int64(stat.blockCount)), "RepoSize": .int(Int64(stat.fileBytes)),
-                    "BlockBytes": .int(Int64(stat.totalBytes)), "StorageMax": .string(storageMax),
-                    "RecursivePins": .int(Int64(stat.recursivePins)), "DirectPins": .int(Int64(stat.directPins)),
-                    "RepoPath": .string(node.store.path),
-                ])
+            let stat: JSONValue
+            if let api = ThroughDaemon.client(homeOptions) {
+                stat = try api.call("store/stat")
             } else {
-                print("NumObjects: \(stat.blockCount)")
-                print("BlockBytes: \(stat.totalBytes) (\(ProgressBar.bytes(Int64(stat.totalBytes))))")
-                print("RepoSize:   \(stat.fileBytes) (\(ProgressBar.bytes(Int64(stat.fileBytes))))")
-                print("StorageMax: \(storageMax)")
-                print("Pins:       \(stat.recursivePins) recursive, \(stat.directPins) direct")
-                print("RepoPath:   \(node.store.path)")
+                let node = try openLocalNode(homeOptions)
+                stat = StoreReport.stat(try node.store.stat(), config: node.config, path: node.store.path)
             }
+            if output.json {
+                printJSON(stat)
+                return
+            }
+            func number(_ key: String) -> Int { stat[key]?.intValue ?? 0 }
+            print("NumObjects: \(number("NumObjects"))")
+            print("BlockBytes: \(number("BlockBytes")) (\(ProgressBar.bytes(Int64(number("BlockBytes")))))")
+            print("RepoSize:   \(number("RepoSize")) (\(ProgressBar.bytes(Int64(number("RepoSize")))))")
+            print("StorageMax: \(stat["StorageMax"]?.stringValue ?? "")")
+            print("Pins:       \(number("RecursivePins")) recursive, \(number("DirectPins")) direct")
+            print("RepoPath:   \(stat["RepoPath"]?.stringValue ?? "")")
         }
     }
 
@@ -270,25 +345,24 @@ struct StoreCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func run() throws {
-            let report = try openLocalNode(homeOptions).store.verify()
-            if output.json {
-                printJSON([
-                    "BlocksChecked": .int(Int64(report.blocksChecked)), "BytesChecked": .int(Int64(report.bytesChecked)),
-                    "BadBlocks": .array(report.badBlocks.map { .string($0.description) }),
-                    "IncompletePins": .array(report.incompletePins.map {
-                        .string("\($0.root): missing \($0.missing) (\($0.reason))")
-                    }),
-                    "IntegrityErrors": .array(report.integrityErrors.map { .string($0) }),
-                    "OK": .bool(report.isOK),
-                ])
+            let report: JSONValue
+            if let api = ThroughDaemon.client(homeOptions) {
+                report = try api.call("store/verify")
             } else {
-                for bad in report.badBlocks { printError("bad block \(bad)") }
-                for pin in report.incompletePins { printError("incomplete pin \(pin.root): missing \(pin.missing) (\(pin.reason))") }
-                for error in report.integrityErrors { printError("integrity: \(error)") }
-                print("verified \(report.blocksChecked) blocks (\(ProgressBar.bytes(Int64(report.bytesChecked))))"
-                      + (report.isOK ? ": all good" : ": PROBLEMS FOUND"))
+                report = StoreReport.verify(try openLocalNode(homeOptions).store.verify())
             }
-            if !report.isOK { throw ExitCode.failure }
+            let isOK = report["OK"]?.boolValue ?? false
+            if output.json {
+                printJSON(report)
+            } else {
+                for bad in report["BadBlocks"]?.stringArray ?? [] { printError("bad block \(bad)") }
+                for pin in report["IncompletePins"]?.stringArray ?? [] { printError("incomplete pin \(pin)") }
+                for error in report["IntegrityErrors"]?.stringArray ?? [] { printError("integrity: \(error)") }
+                let bytes = Int64(report["BytesChecked"]?.intValue ?? 0)
+                print("verified \(report["BlocksChecked"]?.intValue ?? 0) blocks (\(ProgressBar.bytes(bytes)))"
+                      + (isOK ? ": all good" : ": PROBLEMS FOUND"))
+            }
+            if !isOK { throw ExitCode.failure }
         }
     }
 }

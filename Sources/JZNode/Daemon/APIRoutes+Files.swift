@@ -103,6 +103,8 @@ extension APIRoutes {
         let onlyHash = request.flag("only-hash") || request.flag("n")
         let quieter = request.flag("quieter") || request.flag("Q")
         let silent = request.flag("silent")
+        // Kubo's progress documents: `{"Name","Bytes"}` with the bytes of that file read so far.
+        let progress = request.flag("progress") || request.flag("p")
         let local = daemon.local
         let provider = daemon.provider
         let (stream, continuation) = AsyncStream<JSONValue>.makeStream()
@@ -112,6 +114,9 @@ extension APIRoutes {
             do {
                 let results = try await BlockingExecutor.run { () throws -> [ImportResult] in
                     let (names, unnamed) = try Self.materialize(parts, in: folder)
+                    let onProgress: ((ImportProgress) -> Void)? = progress
+                        ? { step in continuation.yield(["Name": .string(step.path), "Bytes": .int(Int64(clamping: step.fileBytes))]) }
+                        : nil
                     let paths = names.map { (folder as NSString).appendingPathComponent($0) }
                     return try local.add(
                         { (importer: Importer) throws(ImportError) -> [ImportResult] in
@@ -125,6 +130,7 @@ extension APIRoutes {
                             return results
                         },
                         options: options, onlyHash: onlyHash, pin: pin,
+                        onProgress: onProgress,
                         onEntry: { entry in
                             guard !quieter, !silent else { return }
                             continuation.yield(Self.addEntry(name: entry.path.isEmpty ? entry.cid.description : entry.path, entry: entry))
@@ -209,6 +215,7 @@ extension APIRoutes {
     func ls(_ request: APIRequest) async throws -> APIResponse {
         guard !request.arguments.isEmpty else { throw APIError.remote(status: 400, message: "argument \"ipfs-path\" is required") }
         let resolveType = request.flag("resolve-type", default: true)
+        let long = request.flag("long") || request.flag("l")
         var objects: [JSONValue] = []
         for target in request.arguments {
             // The directory and its entries' first blocks (as the CLI's `ls`).
@@ -228,15 +235,35 @@ extension APIRoutes {
                 case .symlink: 4
                 case nil: 0
                 }
-                return [
+                // Files their size (symlinks their target's length), directories 0; the link's
+                // Tsize when the type was not resolved.
+                let size = entry.info.map { $0.kind == .directory ? 0 : $0.size } ?? entry.tsize ?? 0
+                var link: [String: JSONValue] = [
                     "Name": .string(entry.name), "Hash": .string(entry.cid.description),
-                    "Size": .int(Int64(clamping: entry.info?.kind == .file ? entry.info?.size ?? 0 : 0)),
+                    "Size": .int(Int64(clamping: size)),
                     "Type": .int(type), "Target": .string(entry.info?.symlinkTarget ?? ""),
                 ]
+                // Kubo's `--long`: the stored mode and mtime (UnixFS 1.5), when there are.
+                if long, let info = entry.info {
+                    if let mode = info.mode { link["Mode"] = .int(Int64(mode)) }
+                    if let mtime = info.mtime { link["ModTime"] = .string(Self.rfc3339(mtime)) }
+                }
+                return .object(link)
             }
             objects.append(["Hash": .string(target), "Links": .array(links)])
         }
         return .json(["Objects": .array(objects)])
+    }
+
+    /// `2024-01-02T03:04:05Z` (with nanoseconds when stored), as Go marshals a `time.Time`.
+    static func rfc3339(_ time: UnixFSTime) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let text = formatter.string(from: Date(timeIntervalSince1970: TimeInterval(time.seconds)))
+        guard let nanos = time.nanoseconds, nanos > 0 else { return text }
+        var fraction = String(format: "%09u", nanos)
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return String(text.dropLast()) + "." + fraction + "Z"
     }
 
     /// `get`: a tar of the file or folder, named after the last path component (or the CID).

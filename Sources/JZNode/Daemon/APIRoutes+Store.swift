@@ -88,6 +88,15 @@ extension APIRoutes {
             for target in request.arguments { cids.insert(try await localCID(target)) }
             wanted = cids
         }
+        if request.flag("stream") {
+            // Kubo's `--stream`: one `{"Cid","Type"[,"Name"]}` per pin, in the store's order.
+            let lines: [JSONValue] = pins.filter { wanted?.contains($0.cid) ?? true }.map { pin in
+                var entry: [String: JSONValue] = ["Cid": .string(pin.cid.description), "Type": .string(pin.kind.rawValue)]
+                if let name = pin.name { entry["Name"] = .string(name) }
+                return .object(entry)
+            }
+            return .stream(Self.finished(lines))
+        }
         var keys: [String: JSONValue] = [:]
         for pin in pins where wanted?.contains(pin.cid) ?? true {
             keys[pin.cid.description] = ["Type": .string(pin.kind.rawValue), "Name": .string(pin.name ?? "")]
@@ -155,6 +164,32 @@ extension APIRoutes {
         return .json(["Key": .string(block.cid.description), "Size": .int(Int64(block.data.count))])
     }
 
+    /// `block/rm`: streams `{"Hash","Error"}` per block (Error empty when removed); pinned
+    /// blocks are refused; `force` skips absent blocks; `quiet` reports only failures.
+    func blockRm(_ request: APIRequest) async throws -> APIResponse {
+        _ = try requiredArgument(request, "cid")
+        let force = request.flag("force") || request.flag("f")
+        let quiet = request.flag("quiet") || request.flag("q")
+        var lines: [JSONValue] = []
+        for text in request.arguments {
+            let cid: CID
+            do { cid = try CID(text) } catch { throw APIError.remote(status: 400, message: "\(text) is not a CID: \(error)") }
+            let failure = await BlockingExecutor.run { [store] () -> String? in
+                do {
+                    guard try store.has(cid) else { return force ? nil : "block \(cid) is not in the local store" }
+                    try store.removeUnpinned(cid)
+                    return ""
+                } catch {
+                    return "\(error)"
+                }
+            }
+            guard let failure else { continue }
+            if failure.isEmpty && quiet { continue }
+            lines.append(["Hash": .string(cid.description), "Error": .string(failure)])
+        }
+        return .stream(Self.finished(lines))
+    }
+
     // MARK: - dag
 
     /// `dag/put`: `{"Cid":{"/":…}}`. Options `store-codec` (dag-cbor), `input-codec` (dag-json),
@@ -194,12 +229,13 @@ extension APIRoutes {
         guard let codec = Multicodec(name: codecName) else { throw APIError.remote(status: 400, message: "unknown output-codec \(codecName)") }
         let path: ContentPath
         do { path = try ContentPath(text) } catch { throw APIError.remote(status: 400, message: "invalid path \"\(text)\": \(error)") }
-        // The root block is fetched first when missing (links along an IPLD path are not).
-        _ = try await localContent("/ipfs/\(path.root)", request, recursive: false)
-        let local = daemon.local
-        let bytes = try await BlockingExecutor.run { () throws -> [UInt8] in
-            let value = try IPLDResolver(source: local.store).get(path.root, path: IPLDPath(segments: path.components))
-            return Array(try IPLDCodecs.encode(value, codec: codec))
+        // Blocks along the IPLD path are fetched as the walk reaches them.
+        let value = try await fetchingAlongPath(request) { store in
+            try IPLDResolver(source: store).get(path.root, path: IPLDPath(segments: path.components))
+        }
+        let bytes: [UInt8]
+        do { bytes = Array(try IPLDCodecs.encode(value, codec: codec)) } catch {
+            throw APIError.remote(status: 500, message: "\(text): \(error)")
         }
         return .bytes(Self.finished([bytes]), contentType: codec == .dagJSON ? "application/json" : "application/octet-stream")
     }
@@ -234,6 +270,36 @@ extension APIRoutes {
         let quiet = request.flag("quiet")
         let lines: [JSONValue] = quiet ? [] : result.removed.map { ["Key": ["/": .string($0.description)]] }
         return .stream(Self.finished(lines))
+    }
+
+    /// `repo/verify`: Kubo's stream of `{"Msg","Progress"}`: one message per problem, then a
+    /// summary (an error when anything is wrong).
+    func repoVerify(_ request: APIRequest) async throws -> APIResponse {
+        let report = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.verify() }
+        var lines: [JSONValue] = report.badBlocks.map { ["Msg": .string("block \($0) was corrupt"), "Progress": 0] }
+        lines += report.incompletePins.map { ["Msg": .string("pin \($0.root): missing \($0.missing) (\($0.reason))"), "Progress": 0] }
+        lines += report.integrityErrors.map { ["Msg": .string("integrity: \($0)"), "Progress": 0] }
+        lines.append(["Msg": .string(report.isOK ? "verify complete, all blocks validated." : "verify complete, some blocks were corrupt or missing"), "Progress": .int(Int64(report.blocksChecked))])
+        if !report.isOK { lines.append(APIResponse.errorDocument("verify: \(lines.count - 1) problems found", code: 0)) }
+        return .stream(Self.finished(lines))
+    }
+
+    /// `store/gc`, `store/stat`, `store/verify`: the CLI's `jz-node store` commands, with the
+    /// shapes of `StoreReport` (Kubo's `repo/gc`, `repo/stat`, `repo/verify` answer Kubo clients).
+    func storeGC(_ request: APIRequest) async throws -> APIResponse {
+        let result = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.collectGarbage(progress: nil) }
+        return .json(StoreReport.gc(result))
+    }
+
+    func storeStat(_ request: APIRequest) async throws -> APIResponse {
+        let stat = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.stat() }
+        let config = (try? daemon.home.loadConfig()) ?? daemon.local.config
+        return .json(StoreReport.stat(stat, config: config, path: store.path))
+    }
+
+    func storeVerify(_ request: APIRequest) async throws -> APIResponse {
+        let report = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.verify() }
+        return .json(StoreReport.verify(report))
     }
 
     // MARK: - bootstrap, config, key
@@ -309,7 +375,10 @@ extension APIRoutes {
         default: throw APIError.remote(status: 400, message: "unknown key type '\(typeName)'; use ed25519, rsa or secp256k1")
         }
         var bits: Int?
-        if type == .rsa, let text = request.value("size"), let value = Int(text), value > 0 { bits = value }
+        if let text = request.value("size") {
+            guard let value = Int(text), value > 0 else { throw APIError.remote(status: 400, message: "size must be a positive number, not \(text)") }
+            bits = value
+        }
         let key = try daemon.home.keystore.generate(name: name, type: type, bits: bits)
         return .json(["Name": .string(key.name), "Id": .string(try Self.formatKeyID(key.peerID, request))])
     }
@@ -327,5 +396,36 @@ extension APIRoutes {
             for value in values { continuation.yield(value) }
             continuation.finish()
         }
+    }
+}
+
+/// The JSON answers of `jz-node store gc|stat|verify`, shared by the CLI (offline) and the
+/// daemon's `store/*` commands so that both print the same.
+public enum StoreReport {
+    /// `{"Removed":[cid…],"RemovedBytes":n}`.
+    public static func gc(_ result: GCResult) -> JSONValue {
+        ["Removed": .array(result.removed.map { .string($0.description) }), "RemovedBytes": .int(Int64(result.removedBytes))]
+    }
+
+    /// `{"NumObjects","RepoSize","BlockBytes","StorageMax","RecursivePins","DirectPins","RepoPath"}`.
+    public static func stat(_ stat: StoreStat, config: NodeConfig, path: String) -> JSONValue {
+        [
+            "NumObjects": .int(Int64(stat.blockCount)), "RepoSize": .int(Int64(stat.fileBytes)),
+            "BlockBytes": .int(Int64(stat.totalBytes)),
+            "StorageMax": .string(config.value(at: "Datastore.StorageMax")?.stringValue ?? ""),
+            "RecursivePins": .int(Int64(stat.recursivePins)), "DirectPins": .int(Int64(stat.directPins)),
+            "RepoPath": .string(path),
+        ]
+    }
+
+    /// `{"BlocksChecked","BytesChecked","BadBlocks","IncompletePins","IntegrityErrors","OK"}`.
+    public static func verify(_ report: VerifyReport) -> JSONValue {
+        [
+            "BlocksChecked": .int(Int64(report.blocksChecked)), "BytesChecked": .int(Int64(report.bytesChecked)),
+            "BadBlocks": .array(report.badBlocks.map { .string($0.description) }),
+            "IncompletePins": .array(report.incompletePins.map { .string("\($0.root): missing \($0.missing) (\($0.reason))") }),
+            "IntegrityErrors": .array(report.integrityErrors.map { .string($0) }),
+            "OK": .bool(report.isOK),
+        ]
     }
 }
