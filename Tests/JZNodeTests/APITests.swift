@@ -25,6 +25,31 @@ struct APITests {
                     c.finish()
                 }
                 return .stream(stream)
+            case "parts":
+                // Echoes the multipart parts: name, type and size of each.
+                let parts = try? request.multipartParts()
+                return .json(.array((parts ?? []).map { part in
+                    ["Name": .string(part.filename ?? ""), "Type": .string(part.headers["content-type"] ?? ""),
+                     "Size": .int(Int64(part.content.count)), "Sum": .int(Int64(part.content.reduce(0) { $0 &+ Int($1) }))]
+                }))
+            case "bytes":
+                // `size` bytes of a counting pattern in 100 KiB chunks; `fail` ends early with an error.
+                let size = Int(request.value("size") ?? "0") ?? 0
+                let fail = request.flag("fail")
+                let (stream, c) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+                Task {
+                    var sent = 0
+                    while sent < size {
+                        let n = min(100 * 1024, size - sent)
+                        c.yield((sent..<(sent + n)).map { UInt8(truncatingIfNeeded: $0) })
+                        sent += n
+                    }
+                    c.finish(throwing: fail ? APIError.transport("disk on fire") : nil)
+                }
+                return .bytes(stream, contentType: "application/octet-stream")
+            case "silent":
+                try? await Task.sleep(for: .seconds(5))
+                return .json(.null)
             default:
                 return .badRequest("unknown command \(request.command)")
             }
@@ -56,6 +81,70 @@ struct APITests {
         await #expect(throws: APIError.remote(status: 400, message: "unknown command nope")) {
             _ = try await onThread { try client.call("nope") }
         }
+    }
+
+    @Test("uploads: files from disk, bytes, folders and links as Kubo's multipart parts")
+    func uploads() async throws {
+        let (server, client) = try await startServer()
+        defer { Task { await server.stop() } }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("jz-upload-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let big = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try Data(big).write(to: dir.appendingPathComponent("big.bin"))
+        let upload = APIUpload(parts: [
+            .directory(name: "d"),
+            .file(name: "d/big file&=.bin", path: dir.appendingPathComponent("big.bin").path),
+            .bytes(name: "d/ünï.txt", Array("hello".utf8)),
+            .symlink(name: "d/link", target: "big file&=.bin"),
+        ])
+        let answer = try await onThread { try client.call("parts", upload: upload) }
+        #expect(answer == [
+            ["Name": "d", "Type": "application/x-directory", "Size": 0, "Sum": 0],
+            ["Name": "d/big file&=.bin", "Type": "application/octet-stream", "Size": .int(Int64(big.count)),
+             "Sum": .int(Int64(big.reduce(0) { $0 &+ Int($1) }))],
+            ["Name": "d/ünï.txt", "Type": "application/octet-stream", "Size": 5, "Sum": .int(Int64("hello".utf8.reduce(0) { $0 &+ Int($1) }))],
+            ["Name": "d/link", "Type": "application/symlink", "Size": 14, "Sum": .int(Int64("big file&=.bin".utf8.reduce(0) { $0 &+ Int($1) }))],
+        ])
+        await #expect(throws: APIError.self) {
+            _ = try await onThread { try client.call("parts", upload: APIUpload(parts: [.file(name: "x", path: dir.appendingPathComponent("missing").path)])) }
+        }
+    }
+
+    @Test("downloads arrive whole through a slow reader; an error trailer fails the call")
+    func downloads() async throws {
+        let (server, client) = try await startServer()
+        defer { Task { await server.stop() } }
+        let size = 8 << 20
+        let (count, ok) = try await onThread { () -> (Int, Bool) in
+            var count = 0
+            var ok = true
+            try client.download("bytes", options: [("size", String(size))]) { chunk in
+                for (i, byte) in chunk.enumerated() where byte != UInt8(truncatingIfNeeded: count + i) { ok = false }
+                count += chunk.count
+                if count < (1 << 20) { usleep(2000) }  // a slow start: the daemon must wait, not buffer
+            }
+            return (count, ok)
+        }
+        #expect(count == size)
+        #expect(ok)
+        await #expect(throws: APIError.remote(status: 500, message: "\(APIError.transport("disk on fire"))")) {
+            try await onThread { try client.download("bytes", options: [("size", "300000"), ("fail", "true")]) { _ in } }
+        }
+        await #expect(throws: APIError.remote(status: 400, message: "unknown command nope")) {
+            try await onThread { try client.download("nope") { _ in } }
+        }
+    }
+
+    @Test("a daemon that stays silent fails the call after the timeout")
+    func silence() async throws {
+        let (server, started) = try await startServer()
+        defer { Task { await server.stop() } }
+        var client = started
+        client.timeout = 0.5
+        let start = ContinuousClock.now
+        await #expect(throws: APIError.self) { _ = try await onThread { [client] in try client.call("silent") } }
+        #expect(ContinuousClock.now - start < .seconds(4))
     }
 
     @Test("find() ignores a missing or stale api file")

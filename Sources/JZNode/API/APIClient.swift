@@ -1,19 +1,22 @@
 import Foundation
 import Multiformats
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A small blocking HTTP/1.1 client for the daemon's RPC API, used by the CLI.
+/// The CLI's client of the daemon's RPC API: SwiftNIO's HTTP/1.1 codec (chunked answers,
+/// trailers) under a blocking interface, for the synchronous commands.
 ///
 /// `APIClient.find(home:)` reads `<home>/api` (written by a running daemon). Each call is one
-/// `POST /api/v0/<command>` on a new connection.
+/// `POST /api/v0/<command>` on a new connection. Answers are read as they arrive, with
+/// back-pressure: a slow consumer (a `cat` into a pipe) holds the daemon back instead of
+/// buffering the answer; uploads are streamed from disk.
 public struct APIClient: Sendable, Equatable {
     /// Host (numeric) and port of the API.
     public let host: String
     public let port: Int
-    /// Seconds a call may take before it fails.
+    /// Seconds the daemon may stay silent (connecting, or between two parts of the answer)
+    /// before the call fails.
     public var timeout: Double
     /// The `Authorization` header sent with each call (the daemon's `API.Authorizations`), or nil.
     public var authorization: String?
@@ -54,24 +57,26 @@ public struct APIClient: Sendable, Equatable {
 
     /// True when something accepts TCP connections at the address.
     public func isReachable() -> Bool {
-        guard let fd = try? connectSocket(timeout: 2) else { return false }
-        close(fd)
+        guard let channel = try? connect(timeout: 2, queue: nil) else { return false }
+        try? channel.close().wait()
         return true
     }
+
+    // MARK: - Calls
 
     /// Calls `command` and returns its JSON answer. Streamed answers (several documents) are
     /// returned as a JSON array.
     public func call(
         _ command: String, arguments: [String] = [], options: [(String, String)] = [], body: [UInt8] = []
     ) throws(APIError) -> JSONValue {
-        var documents: [JSONValue] = []
-        var streamed = false
-        try stream(command, arguments: arguments, options: options, body: body) { document, isStream in
-            documents.append(document)
-            streamed = isStream
-        }
-        if streamed { return .array(documents) }
-        return documents.first ?? .null
+        try call(command, arguments: arguments, options: options, request: body.isEmpty ? .empty : .bytes(body))
+    }
+
+    /// Calls `command` with files and folders sent as Kubo's clients send them (multipart).
+    public func call(
+        _ command: String, arguments: [String] = [], options: [(String, String)] = [], upload: APIUpload
+    ) throws(APIError) -> JSONValue {
+        try call(command, arguments: arguments, options: options, request: .upload(upload))
     }
 
     /// Calls `command`, handing each JSON document of the answer to `each` as it arrives
@@ -80,73 +85,76 @@ public struct APIClient: Sendable, Equatable {
         _ command: String, arguments: [String] = [], options: [(String, String)] = [], body: [UInt8] = [],
         each: (JSONValue, _ isStream: Bool) throws -> Void
     ) throws(APIError) {
-        var query: [String] = arguments.map { "arg=\(Self.escape($0))" }
-        query += options.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }
-        let path = "/api/v0/\(command)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-        let fd = try connectSocket(timeout: timeout)
-        defer { close(fd) }
-        let auth = authorization.map { "Authorization: \($0)\r\n" } ?? ""
-        let request = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\n\(auth)Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        try sendAll(fd, Array(request.utf8) + body)
-        var reader = SocketReader(fd: fd)
-        let statusLine = try reader.line()
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
-            throw .transport("not an HTTP answer: \(statusLine.prefix(80))")
-        }
-        var headers: [String: String] = [:]
-        while true {
-            let line = try reader.line()
-            if line.isEmpty { break }
-            if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        try stream(command, arguments: arguments, options: options, request: body.isEmpty ? .empty : .bytes(body), each: each)
+    }
+
+    /// `stream` with files and folders uploaded (multipart), e.g. `add` with progress.
+    public func stream(
+        _ command: String, arguments: [String] = [], options: [(String, String)] = [], upload: APIUpload,
+        each: (JSONValue, _ isStream: Bool) throws -> Void
+    ) throws(APIError) {
+        try stream(command, arguments: arguments, options: options, request: .upload(upload), each: each)
+    }
+
+    /// Calls a command that answers with bytes (`cat`, `get`, `block/get`, `dag/export`) and
+    /// hands them to `sink` as they arrive. An error document, or Kubo's `X-Stream-Error`
+    /// trailer after a partial answer, becomes `APIError.remote`.
+    public func download(
+        _ command: String, arguments: [String] = [], options: [(String, String)] = [], body: [UInt8] = [],
+        to sink: (UnsafeRawBufferPointer) throws -> Void
+    ) throws(APIError) {
+        let answer = try exchange(command, arguments: arguments, options: options, request: body.isEmpty ? .empty : .bytes(body))
+        defer { answer.close() }
+        if answer.status >= 300 { try answer.throwError() }
+        while let chunk = try answer.next() {
+            do {
+                try chunk.withUnsafeReadableBytes { try sink($0) }
+            } catch {
+                throw .transport("\(error)")
             }
         }
-        let chunked = headers["transfer-encoding"]?.lowercased() == "chunked"
-        let isStream = headers["x-stream-output"] != nil
-        var pending: [UInt8] = []
-        func emitLines(final: Bool) throws(APIError) {
-            while let newline = pending.firstIndex(of: 0x0A) {
-                let line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
-                try emit(line)
-            }
-            if final && !pending.isEmpty {
-                try emit(pending)
-                pending = []
-            }
+        if let failure = answer.trailers?.first(name: "X-Stream-Error"), !failure.isEmpty {
+            throw .remote(status: 500, message: failure)
         }
-        func emit(_ line: [UInt8]) throws(APIError) {
-            guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) else { return }
-            let document: JSONValue
-            do { document = try JSONValue.parse(Data(line)) } catch {
-                // Refusals (403, 405) are plain text, as Kubo's.
-                if status >= 300 { throw .remote(status: status, message: "HTTP \(status): " + String(decoding: line.prefix(300), as: UTF8.self)) }
-                throw .transport("the daemon sent something that is not JSON: \(String(decoding: line.prefix(120), as: UTF8.self))")
-            }
-            if status >= 300 {
-                throw .remote(status: status, message: document["Message"]?.stringValue ?? "HTTP \(status)")
-            }
-            do { try each(document, isStream) } catch { throw .transport("\(error)") }
+    }
+
+    private func call(
+        _ command: String, arguments: [String], options: [(String, String)], request: RequestBody
+    ) throws(APIError) -> JSONValue {
+        var documents: [JSONValue] = []
+        var streamed = false
+        try stream(command, arguments: arguments, options: options, request: request) { document, isStream in
+            documents.append(document)
+            streamed = isStream
         }
-        if chunked {
-            while true {
-                let sizeLine = try reader.line()
-                guard let size = Int(sizeLine.split(separator: ";").first ?? "", radix: 16) else {
-                    throw .transport("bad chunk size \(sizeLine.prefix(20))")
-                }
-                if size == 0 { break }
-                pending += try reader.bytes(size)
-                _ = try reader.line()
-                try emitLines(final: false)
-            }
-        } else if let length = headers["content-length"].flatMap(Int.init) {
-            pending = try reader.bytes(length)
-        } else {
-            pending = try reader.rest()
+        if streamed { return .array(documents) }
+        return documents.first ?? .null
+    }
+
+    private func stream(
+        _ command: String, arguments: [String], options: [(String, String)], request: RequestBody,
+        each: (JSONValue, _ isStream: Bool) throws -> Void
+    ) throws(APIError) {
+        let answer = try exchange(command, arguments: arguments, options: options, request: request)
+        defer { answer.close() }
+        if answer.status >= 300 { try answer.throwError() }
+        let isStream = answer.headers.contains(name: "X-Stream-Output")
+        var lines = JSONLines()
+        while let chunk = try answer.next() {
+            for line in lines.feed(chunk) { try Self.emit(line, isStream: isStream, each) }
         }
-        try emitLines(final: true)
-        if status >= 300 { throw .remote(status: status, message: "HTTP \(status)") }
+        if let last = lines.finish() { try Self.emit(last, isStream: isStream, each) }
+        if let failure = answer.trailers?.first(name: "X-Stream-Error"), !failure.isEmpty {
+            throw .remote(status: 500, message: failure)
+        }
+    }
+
+    private static func emit(_ line: [UInt8], isStream: Bool, _ each: (JSONValue, Bool) throws -> Void) throws(APIError) {
+        let document: JSONValue
+        do { document = try JSONValue.parse(Data(line)) } catch {
+            throw .transport("the daemon sent something that is not JSON: \(String(decoding: line.prefix(120), as: UTF8.self))")
+        }
+        do { try each(document, isStream) } catch { throw .transport("\(error)") }
     }
 
     static func escape(_ s: String) -> String {
@@ -155,83 +163,387 @@ public struct APIClient: Sendable, Equatable {
         return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
     }
 
-    private func connectSocket(timeout: Double) throws(APIError) -> Int32 {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICHOST
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else {
-            throw .badAddress("\(host):\(port)")
-        }
-        defer { freeaddrinfo(result) }
-        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
-        guard fd >= 0 else { throw .transport("socket: \(String(cString: strerror(errno)))") }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw .transport("connect to \(host):\(port): \(reason)")
-        }
-        return fd
+    // MARK: - One exchange
+
+    private enum RequestBody {
+        case empty
+        case bytes([UInt8])
+        case upload(APIUpload)
     }
 
-    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws(APIError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw .transport("send: \(String(cString: strerror(errno)))") }
-            offset += n
+    /// Sends the request and returns once the answer's head has arrived.
+    private func exchange(
+        _ command: String, arguments: [String], options: [(String, String)], request: RequestBody
+    ) throws(APIError) -> Answer {
+        var query: [String] = arguments.map { "arg=\(Self.escape($0))" }
+        query += options.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }
+        let path = "/api/v0/\(command)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        var headers = HTTPHeaders([("Host", "\(host):\(port)"), ("Connection", "close")])
+        if let authorization { headers.add(name: "Authorization", value: authorization) }
+        let queue = AnswerQueue()
+        let channel = try connect(timeout: timeout, queue: queue)
+        let answer = Answer(channel: channel, queue: queue, timeout: timeout)
+        do {
+            switch request {
+            case .empty, .bytes:
+                var body: [UInt8] = []
+                if case .bytes(let bytes) = request { body = bytes }
+                headers.add(name: "Content-Length", value: String(body.count))
+                channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)), promise: nil)
+                if !body.isEmpty { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
+                try channel.writeAndFlush(HTTPClientRequestPart.end(nil)).wait()
+            case .upload(let upload):
+                headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(upload.boundary)")
+                headers.add(name: "Transfer-Encoding", value: "chunked")
+                try channel.writeAndFlush(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers))).wait()
+                // At most two chunks in flight: the reader stays ahead of the socket, and a
+                // large upload never sits in memory.
+                var previous: EventLoopFuture<Void>?
+                try upload.write { bytes in
+                    let sent = channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: bytes))))
+                    try previous?.wait()
+                    previous = sent
+                }
+                try previous?.wait()
+                try channel.writeAndFlush(HTTPClientRequestPart.end(nil)).wait()
+            }
+        } catch let error as APIUpload.ReadError {
+            answer.close()
+            throw .transport(error.description)
+        } catch {
+            // The daemon may refuse (403, 413) and close before the whole body is sent: its answer
+            // is the better error.
+            if (try? answer.waitForHead()) != nil { return answer }
+            answer.close()
+            throw .transport("sending \(command) to the daemon: \(error)")
+        }
+        try answer.waitForHead()
+        return answer
+    }
+
+    private func connect(timeout: Double, queue: AnswerQueue?) throws(APIError) -> any Channel {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.milliseconds(Int64(max(timeout, 0.1) * 1000)))
+            .channelOption(.autoRead, value: queue == nil)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let queue else { return }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(AnswerHandler(queue: queue))
+                }
+            }
+        do {
+            return try bootstrap.connect(host: host, port: port).wait()
+        } catch {
+            throw .transport("connect to \(host):\(port): \(error)")
         }
     }
 }
 
-/// Buffered reads of a blocking socket.
-private struct SocketReader {
-    let fd: Int32
-    var buffer: [UInt8] = []
+// MARK: - Answers
 
-    init(fd: Int32) { self.fd = fd }
+/// The answer being read: head, then body chunks pulled with `next()`.
+private final class Answer {
+    let channel: any Channel
+    let queue: AnswerQueue
+    let timeout: Double
+    private(set) var status = 0
+    private(set) var headers = HTTPHeaders()
+    private(set) var trailers: HTTPHeaders?
+    private var ended = false
 
-    /// Reads more; false at EOF.
-    mutating func fill() throws(APIError) -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n < 0 {
-            throw .transport(errno == EAGAIN || errno == EWOULDBLOCK ? "the daemon did not answer in time" : String(cString: strerror(errno)))
+    init(channel: any Channel, queue: AnswerQueue, timeout: Double) {
+        self.channel = channel
+        self.queue = queue
+        self.timeout = timeout
+    }
+
+    func waitForHead() throws(APIError) {
+        guard status == 0 else { return }
+        switch try queue.pop(timeout: timeout) {
+        case .head(let head):
+            status = Int(head.status.code)
+            headers = head.headers
+        case .body, .end:
+            throw .transport("the daemon's answer has no status line")
+        case .failed(let reason):
+            throw .transport(reason)
         }
-        if n == 0 { return false }
-        buffer += chunk[..<n]
+    }
+
+    /// The next chunk of the body, or nil at its end.
+    func next() throws(APIError) -> ByteBuffer? {
+        guard !ended else { return nil }
+        switch try queue.pop(timeout: timeout) {
+        case .body(let buffer):
+            return buffer
+        case .end(let trailers):
+            self.trailers = trailers
+            ended = true
+            return nil
+        case .head:
+            throw .transport("the daemon sent a second answer head")
+        case .failed(let reason):
+            throw .transport(reason)
+        }
+    }
+
+    /// Reads an error answer: Kubo's `{"Message": …}` document, or a plain-text refusal (403, 405).
+    func throwError() throws(APIError) -> Never {
+        var text: [UInt8] = []
+        while text.count < 64 * 1024, let chunk = try? next() {
+            text += chunk.readableBytesView
+        }
+        let document = try? JSONValue.parse(Data(text))
+        if let message = document?["Message"]?.stringValue {
+            throw .remote(status: status, message: message)
+        }
+        let plain = String(decoding: text.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        throw .remote(status: status, message: plain.isEmpty ? "HTTP \(status)" : "HTTP \(status): \(plain)")
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// What the channel handler hands the reading thread.
+private enum AnswerEvent {
+    case head(HTTPResponseHead)
+    case body(ByteBuffer)
+    case end(HTTPHeaders?)
+    case failed(String)
+}
+
+/// A bounded hand-over from the event loop to the blocked caller. The handler reads from the
+/// socket only while fewer than `window` chunks wait here.
+private final class AnswerQueue: @unchecked Sendable {
+    // Everything below is guarded by `condition`; `wantsRead` is called outside it.
+    private let condition = NSCondition()
+    private var events: [AnswerEvent] = []
+    private var wantsRead: (@Sendable () -> Void)?
+    private var readPending = false
+    static let window = 8
+
+    /// Called on the event loop. Returns false when the queue is full: the handler then waits
+    /// for the drain callback.
+    func push(_ event: AnswerEvent) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        events.append(event)
+        condition.signal()
+        if events.count >= Self.window {
+            readPending = true
+            return false
+        }
         return true
     }
 
-    mutating func line() throws(APIError) -> String {
-        while true {
-            if let i = buffer.firstIndex(of: 0x0A) {
-                var line = Array(buffer[..<i])
-                buffer.removeSubrange(...i)
-                if line.last == 0x0D { line.removeLast() }
-                return String(decoding: line, as: UTF8.self)
+    /// `resume` is called (off the lock) once a full queue has half drained; nil forgets it.
+    func onDrain(_ resume: (@Sendable () -> Void)?) {
+        condition.lock()
+        wantsRead = resume
+        condition.unlock()
+    }
+
+    func pop(timeout: Double) throws(APIError) -> AnswerEvent {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        while events.isEmpty {
+            guard condition.wait(until: deadline) || !events.isEmpty else {
+                condition.unlock()
+                throw .transport("the daemon did not answer within \(Int(timeout)) s")
             }
-            guard try fill() else { throw .transport("the daemon closed the connection mid-answer") }
+        }
+        let event = events.removeFirst()
+        var resume: (@Sendable () -> Void)?
+        if readPending && events.count < Self.window / 2 {
+            readPending = false
+            resume = wantsRead
+        }
+        condition.unlock()
+        resume?()
+        return event
+    }
+}
+
+/// Forwards the answer to the queue and reads the socket only when the queue has room.
+private final class AnswerHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let queue: AnswerQueue
+    private var paused = false
+    private var finished = false
+
+    init(queue: AnswerQueue) { self.queue = queue }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        queue.onDrain {
+            loop.execute {
+                let (handler, context) = bound.value
+                guard handler.paused else { return }
+                handler.paused = false
+                context.read()
+            }
         }
     }
 
-    mutating func bytes(_ count: Int) throws(APIError) -> [UInt8] {
-        while buffer.count < count {
-            guard try fill() else { throw .transport("the daemon closed the connection mid-answer") }
-        }
-        let out = Array(buffer[..<count])
-        buffer.removeSubrange(..<count)
-        return out
+    func handlerRemoved(context: ChannelHandlerContext) {
+        queue.onDrain(nil)
     }
 
-    mutating func rest() throws(APIError) -> [UInt8] {
-        while try fill() {}
-        defer { buffer = [] }
-        return buffer
+    func channelActive(context: ChannelHandlerContext) {
+        context.read()
+        context.fireChannelActive()
     }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !finished else { return }
+        let event: AnswerEvent
+        switch unwrapInboundIn(data) {
+        case .head(let head): event = .head(head)
+        case .body(let buffer): event = .body(buffer)
+        case .end(let trailers):
+            event = .end(trailers)
+            finished = true
+        }
+        if !queue.push(event) { paused = true }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !paused && !finished { context.read() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail("\(error)")
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail("the daemon closed the connection mid-answer")
+        context.fireChannelInactive()
+    }
+
+    private func fail(_ reason: String) {
+        guard !finished else { return }
+        finished = true
+        _ = queue.push(.failed(reason))
+    }
+}
+
+/// Splits an answer into newline-delimited JSON documents.
+private struct JSONLines {
+    private var pending: [UInt8] = []
+
+    mutating func feed(_ chunk: ByteBuffer) -> [[UInt8]] {
+        pending += chunk.readableBytesView
+        var lines: [[UInt8]] = []
+        var start = 0
+        while let newline = pending[start...].firstIndex(of: 0x0A) {
+            let line = Array(pending[start..<newline])
+            start = newline + 1
+            if !Self.isBlank(line) { lines.append(line) }
+        }
+        pending.removeFirst(start)
+        return lines
+    }
+
+    mutating func finish() -> [UInt8]? {
+        defer { pending = [] }
+        return Self.isBlank(pending) ? nil : pending
+    }
+
+    private static func isBlank(_ line: [UInt8]) -> Bool { line.allSatisfy { $0 == 0x20 || $0 == 0x0D || $0 == 0x09 } }
+}
+
+// MARK: - Uploads
+
+/// Files and folders sent as `multipart/form-data`, the way Kubo's clients send `add`: each
+/// part's `filename` is its path relative to the upload (percent-encoded), folders are parts
+/// of type `application/x-directory`, symbolic links `application/symlink`. File contents are
+/// streamed from disk.
+public struct APIUpload: Sendable, Equatable {
+    public enum Part: Sendable, Equatable {
+        /// A file read from `path` on disk, named `name` in the upload.
+        case file(name: String, path: String)
+        /// In-memory bytes named `name` (`block put`, `dag put`, standard input).
+        case bytes(name: String, [UInt8])
+        /// A folder; its entries are the parts named below it.
+        case directory(name: String)
+        /// A symbolic link to `target`.
+        case symlink(name: String, target: String)
+    }
+
+    public var parts: [Part]
+    let boundary: String
+
+    public init(parts: [Part]) {
+        self.parts = parts
+        boundary = "jz-node-" + (0..<4).map { _ in String(UInt32.random(in: 0...UInt32.max), radix: 16) }.joined()
+    }
+
+    /// A file on disk that cannot be read while it is sent.
+    struct ReadError: Error, CustomStringConvertible {
+        let path: String
+        let reason: String
+        var description: String { "cannot read \(path): \(reason)" }
+    }
+
+    /// The whole body, in pieces of at most 1 MiB, handed to `send`.
+    func write(_ send: ([UInt8]) throws -> Void) throws {
+        let chunkSize = 1 << 20
+        for part in parts {
+            let (name, type): (String, String)
+            switch part {
+            case .file(let n, _), .bytes(let n, _): (name, type) = (n, "application/octet-stream")
+            case .directory(let n): (name, type) = (n, "application/x-directory")
+            case .symlink(let n, _): (name, type) = (n, "application/symlink")
+            }
+            let encoded = name.addingPercentEncoding(withAllowedCharacters: Self.filenameAllowed) ?? name
+            let header = "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(encoded)\"\r\n"
+                + "Content-Type: \(type)\r\n\r\n"
+            try send(Array(header.utf8))
+            switch part {
+            case .file(_, let path):
+                guard let handle = FileHandle(forReadingAtPath: path) else {
+                    throw ReadError(path: path, reason: "no such file, or not readable")
+                }
+                defer { try? handle.close() }
+                while true {
+                    let data: Data
+                    do { data = try handle.read(upToCount: chunkSize) ?? Data() } catch {
+                        throw ReadError(path: path, reason: "\(error)")
+                    }
+                    if data.isEmpty { break }
+                    try send(Array(data))
+                }
+            case .bytes(_, let bytes):
+                var offset = 0
+                while offset < bytes.count {
+                    let end = min(offset + chunkSize, bytes.count)
+                    try send(Array(bytes[offset..<end]))
+                    offset = end
+                }
+            case .symlink(_, let target):
+                try send(Array(target.utf8))
+            case .directory:
+                break
+            }
+            try send(Array("\r\n".utf8))
+        }
+        try send(Array("--\(boundary)--\r\n".utf8))
+    }
+
+    /// Unreserved characters and `/` stay as they are in `filename` (Kubo's clients escape the rest).
+    private static let filenameAllowed: CharacterSet = {
+        var set = CharacterSet()
+        set.insert(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
+        return set
+    }()
 }
 
 extension NodeHome {
