@@ -165,7 +165,8 @@ def test_outputs_equal_offline(homes, work_dir):
     assert json.loads(pins)["Keys"][a_cid] == {"Type": "recursive"}
     assert f"{a_cid} recursive" in text(cli(node, "pin", "ls", "-t", "recursive"))
     assert text(cli(node, "pin", "rm", a_cid)) == f"unpinned {a_cid}\n"
-    assert a_cid not in json.loads(cli(node, "pin", "ls", "--json").stdout)["Keys"]
+    assert a_cid not in json.loads(cli(node, "pin", "ls", "--json", "-t", "recursive").stdout)["Keys"]
+    assert json.loads(cli(node, "pin", "ls", "--json").stdout)["Keys"][a_cid] == {"Type": "indirect"}
 
     # --- block put | get | stat | rm
     raw = work_dir / "block.bin"

@@ -181,7 +181,10 @@ struct AddCommand: ParsableCommand {
         try api.stream("add", options: query, upload: APIUpload(parts: parts)) { document, _ in
             try ThroughDaemon.check(document)
             if let hash = document["Hash"]?.stringValue {
-                let name = document["Name"]?.stringValue ?? hash
+                // The daemon names an unnamed root (the wrapping folder, standard input) by its
+                // CID, as Kubo; offline it has no name.
+                let given = document["Name"]?.stringValue ?? ""
+                let name = given == hash ? "" : given
                 if quieter { print(hash) } else { printAdded(name: name, cid: hash, size: document["Size"]?.stringValue ?? "", bar: bar) }
             } else if let bytes = document["Bytes"]?.intValue {
                 let name = document["Name"]?.stringValue ?? ""
