@@ -81,7 +81,13 @@ struct KeyCommand: ParsableCommand {
             }
             if let api = ThroughDaemon.client(homeOptions) {
                 var query = [("type", type.lowercased()), ("ipns-base", ipnsBase.ipnsBase)]
-                if let size { query.append(("size", String(size))) }
+                if let size {
+                    // The daemon, as Kubo's, reads the size of RSA keys only: the others are refused here as offline.
+                    if keyType != .rsa && size != 256 {
+                        throw KeystoreError.invalidKeySize(type: keyType, bits: size, reason: "\(keyType) keys are always 256 bits")
+                    }
+                    query.append(("size", String(size)))
+                }
                 let answer = try api.call("key/gen", arguments: [name], options: query)
                 KeyCommand.report(answer["Name"]?.stringValue ?? name, answer["Id"]?.stringValue ?? "", json: output.json)
                 return

@@ -375,7 +375,8 @@ extension APIRoutes {
         default: throw APIError.remote(status: 400, message: "unknown key type '\(typeName)'; use ed25519, rsa or secp256k1")
         }
         var bits: Int?
-        if let text = request.value("size") {
+        // As Kubo, `size` matters for RSA only (clients such as aioipfs always send one).
+        if type == .rsa, let text = request.value("size") {
             guard let value = Int(text), value > 0 else { throw APIError.remote(status: 400, message: "size must be a positive number, not \(text)") }
             bits = value
         }
