@@ -151,6 +151,7 @@ def test_outputs_equal_offline(homes, work_dir):
     for options in ([], ["--json"], ["-l"]):
         assert text(cli(node, "ls", dir_cid, *options)) == text(cli(ref, "ls", dir_cid, *options)), options
     assert text(cli(node, "ls", f"/ipfs/{dir_cid}/sub")) == text(cli(ref, "ls", f"/ipfs/{dir_cid}/sub"))
+    assert text(cli(node, "ls", added["d/a.txt"])) == text(cli(ref, "ls", added["d/a.txt"])) == ""  # a file: nothing
     cli(node, "get", dir_cid, "-o", str(work_dir / "via-daemon"), "-q")
     cli(ref, "get", dir_cid, "-o", str(work_dir / "offline"), "-q")
     assert tree_of(work_dir / "via-daemon") == tree_of(work_dir / "offline")

@@ -117,7 +117,8 @@ struct AddCommand: ParsableCommand {
         }
         let bar = ProgressBar(label: "adding", total: total, quiet: !showProgress)
         if let api = ThroughDaemon.client(homeOptions) {
-            try addThroughDaemon(api, bar: bar, showProgress: showProgress)
+            // The daemon's progress documents only where a bar shows them (as Kubo's default).
+            try addThroughDaemon(api, bar: bar, showProgress: showProgress && isatty(STDERR_FILENO) == 1)
             return
         }
         let node = try openLocalNode(homeOptions)
@@ -489,7 +490,7 @@ struct LsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
         abstract: "List the entries of UnixFS directories (basic and HAMT).",
-        discussion: "Prints `<cid> <size> <name>` per entry, directories with a trailing slash; -l adds the type and mode.")
+        discussion: "Prints `<cid> <size> <name>` per entry, directories with a trailing slash; -l adds the type, mode and mtime; a file lists nothing (as Kubo).")
 
     @OptionGroup var homeOptions: HomeOptions
     @OptionGroup var output: JSONOption
@@ -522,7 +523,9 @@ struct LsCommand: AsyncParsableCommand {
                 let node = try node ?? openLocalNode(homeOptions)
                 let path = try await resolvingIPNS(homeOptions, given)
                 let cid = try resolveContent(node, path)
-                entries = try node.exporter.entries(cid, resolveTypes: true).map { entry in
+                // A file lists as nothing (as Kubo's `ls`, and the daemon's).
+                let isDirectory = try node.exporter.stat(cid).kind == .directory
+                entries = try (isDirectory ? node.exporter.entries(cid, resolveTypes: true) : []).map { entry in
                     Entry(
                         name: entry.name, cid: entry.cid.description, kind: entry.info?.kind.rawValue ?? "unknown",
                         size: entry.info.map { $0.kind == .directory ? 0 : $0.size } ?? entry.tsize ?? 0,
