@@ -132,7 +132,8 @@ def test_outputs_equal_offline(homes, work_dir):
     assert text(cli(node, "add", "-r", "-Q", str(folder))) == text(cli(ref, "add", "-r", "-Q", str(folder)))
     assert text(cli(node, "add", "-q", str(folder / "a.txt"))) == text(cli(ref, "add", "-q", str(folder / "a.txt")))
     # standard input
-    assert text(cli(node, "add", "-Q", stdin=b"from stdin\n")) == text(cli(ref, "add", "-Q", stdin=b"from stdin\n"))
+    for options in (["-Q"], [], ["--json"]):
+        assert text(cli(node, "add", *options, stdin=b"from stdin\n")) == text(cli(ref, "add", *options, stdin=b"from stdin\n"))
 
     # --- cat of a 64 MiB file, byte-equal
     big = work_dir / "big.bin"
@@ -213,7 +214,20 @@ def test_outputs_equal_offline(homes, work_dir):
     assert text(cli(node, "key", "import", "k3", str(exported))).strip() == made["Id"]
     assert f"{made['Id']} k3" in text(cli(node, "key", "list", "-l"))
 
-    # --- config: get, set, show (secrets hidden)
+    # --- standard input for block put, dag put, key import
+    assert text(cli(node, "block", "put", stdin=b"piped block")) == text(cli(ref, "block", "put", stdin=b"piped block"))
+    assert text(cli(node, "dag", "put", stdin=b'{"piped": true}')) == text(cli(ref, "dag", "put", stdin=b'{"piped": true}'))
+    assert text(cli(node, "key", "import", "k4", "-", stdin=exported.read_bytes())).strip() == made["Id"]
+
+    # --- config: get, set, show (secrets hidden), replace
+    replacement = json.loads(cli(node, "config", "show").stdout)
+    replacement["Datastore"]["StorageMax"] = "25GB"
+    (work_dir / "replacement.json").write_text(json.dumps(replacement))
+    cli(node, "config", "replace", str(work_dir / "replacement.json"))
+    assert text(cli(node, "config", "Datastore.StorageMax")) == "25GB\n"
+    # the secret `show` hid is kept, so the CLI still gets in
+    assert node.read_config()["API"]["Authorizations"]["cli"]["AuthSecret"] == SECRET
+    assert text(cli(node, "config", "Datastore.StorageMax")) == "25GB\n"
     cli(node, "config", "Datastore.StorageMax", "30GB")
     assert text(cli(node, "config", "Datastore.StorageMax")) == "30GB\n"
     cli(node, "config", "--json", "Experimental.Via", "[1, 2]")

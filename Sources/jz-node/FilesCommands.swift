@@ -172,7 +172,8 @@ struct AddCommand: ParsableCommand {
         if showProgress { query.append(("progress", "true")) }
         var parts: [APIUpload.Part] = []
         if paths.isEmpty {
-            parts = [.bytes(name: "", Array(FileHandle.standardInput.readDataToEndOfFile()))]
+            // Streamed from the pipe or file as it is read, never held whole.
+            parts = [.file(name: "", path: "/dev/stdin")]
         } else {
             for path in paths { try Self.uploadParts(path, name: (path as NSString).lastPathComponent, hidden: hidden, into: &parts) }
         }
@@ -182,10 +183,9 @@ struct AddCommand: ParsableCommand {
         try api.stream("add", options: query, upload: APIUpload(parts: parts)) { document, _ in
             try ThroughDaemon.check(document)
             if let hash = document["Hash"]?.stringValue {
-                // The daemon names an unnamed root (the wrapping folder, standard input) by its
-                // CID, as Kubo; offline it has no name.
+                // The daemon names the wrapping folder by its CID, as Kubo; offline it has no name.
                 let given = document["Name"]?.stringValue ?? ""
-                let name = given == hash ? "" : given
+                let name = wrapWithDirectory && given == hash ? "" : given
                 if quieter { print(hash) } else { printAdded(name: name, cid: hash, size: document["Size"]?.stringValue ?? "", bar: bar) }
             } else if let bytes = document["Bytes"]?.intValue {
                 let name = document["Name"]?.stringValue ?? ""

@@ -59,6 +59,15 @@ struct RPCRouteHelpersTests {
         #expect(throws: NodeError.self) {
             try home.replaceConfig(with: Data(replacement.root.serialized(indent: nil).utf8), source: "foreign.json")
         }
+        // An authorization without its secret (as `config show` prints it) keeps the current one.
+        var withAuth = try home.loadConfig()
+        try withAuth.set(["cli": ["AuthSecret": "bearer:kept", "AllowedPaths": ["/api/v0"]]], at: "API.Authorizations")
+        try home.save(withAuth)
+        var edited = NodeConfig(root: withAuth.redacted)
+        try edited.set(["/api/v0/id"], at: "API.Authorizations.cli.AllowedPaths")
+        try home.replaceConfig(with: Data(edited.root.serialized(indent: nil).utf8), source: "edited.json")
+        #expect(try home.loadConfig().value(at: "API.Authorizations.cli.AuthSecret")?.stringValue == "bearer:kept")
+        #expect(try home.loadConfig().value(at: "API.Authorizations.cli.AllowedPaths") == ["/api/v0/id"])
         #expect(throws: NodeError.unreadableConfig(path: "bad.json", reason: "not valid JSON")) {
             try home.replaceConfig(with: Data("{".utf8), source: "bad.json")
         }

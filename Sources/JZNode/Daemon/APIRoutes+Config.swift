@@ -75,7 +75,10 @@ extension APIRoutes {
 
 extension NodeHome {
     /// Replaces the config with the JSON `data` (read from `source`, named in errors), keeping
-    /// `Identity.PrivKey`; the new `Identity.PeerID` must still be this node's.
+    /// `Identity.PrivKey`; the new `Identity.PeerID` must still be this node's. An
+    /// `API.Authorizations` entry without `AuthSecret` keeps the current secret of that name, so
+    /// that what `config show` prints (secrets hidden) can be edited and put back, as Kubo does
+    /// for its remote pinning services' keys.
     public func replaceConfig(with data: Data, source: String) throws(NodeError) {
         let current = try loadConfig()
         var replacement: NodeConfig
@@ -90,6 +93,16 @@ extension NodeHome {
         if replacement.value(at: "Identity.PrivKey") != nil { throw .protectedKey("Identity.PrivKey") }
         do {
             try replacement.set(current.value(at: "Identity.PrivKey") ?? .null, at: "Identity.PrivKey")
+            if case .object(var entries)? = replacement.value(at: "API.Authorizations") {
+                for (name, entry) in entries {
+                    guard case .object(var fields) = entry, fields["AuthSecret"] == nil,
+                        let secret = current.value(at: "API.Authorizations")?[name]?["AuthSecret"]
+                    else { continue }
+                    fields["AuthSecret"] = secret
+                    entries[name] = .object(fields)
+                }
+                try replacement.set(.object(entries), at: "API.Authorizations")
+            }
         } catch {
             throw .invalidConfigValue(key: "Identity", reason: "\(error)")
         }
