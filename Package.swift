@@ -174,7 +174,7 @@ let package = Package(
             name: "jz-node",
             dependencies: [
                 "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "RepoSync", "IPNS",
-                "P2PCore", "P2PHost", "Bitswap", "CMalloc",
+                "P2PCore", "P2PHost", "P2PSecurity", "Bitswap", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

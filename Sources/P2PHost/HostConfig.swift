@@ -2,6 +2,7 @@ import Logging
 import Multiformats
 import P2PCore
 import P2PCrypto
+import P2PSecurity
 
 /// Everything a `LibP2PHost` needs.
 public struct HostConfig: Sendable {
@@ -45,6 +46,9 @@ public struct HostConfig: Sendable {
     /// Settings the muxers were created with (kept for reference by callers).
     public var muxerConfig: MuxerConfig = .init()
     public var limits: Limits = .init()
+    /// A private network's key: every connection is protected with it before anything else
+    /// (libp2p PSK v1); peers without it cannot connect. Nil: the public network.
+    public var privateNetwork: PreSharedKey?
     public var connManager: ConnManager = .init()
     /// TCP connect timeout.
     public var dialTimeout: Duration = .seconds(10)

@@ -81,7 +81,8 @@ public actor LibP2PHost: P2PHost {
         self.logger = logger
         self.transport = TCPTransport(group: group, logger: logger)
         self.upgrader = Upgrader(
-            security: config.security, muxers: config.muxers, timeout: config.negotiationTimeout, logger: logger)
+            security: config.security, muxers: config.muxers, privateNetwork: config.privateNetwork,
+            timeout: config.negotiationTimeout, logger: logger)
         let gc = config.connManager.gracePeriod.components
         self.manager = ConnectionManager(
             lowWater: config.connManager.lowWater, highWater: config.connManager.highWater,
