@@ -226,6 +226,7 @@ let package = Package(
             name: "P2PHostTests",
             dependencies: [
                 "P2PHost", "P2PSecurity", "P2PMux", "P2PCore", "P2PCrypto", "Multiformats",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

@@ -14,8 +14,11 @@ public struct HostConfig: Sendable {
         public var maxStreamsPerPeer: Int = 512
         /// Inbound streams being handled at once per protocol (all peers); more are reset.
         public var maxStreamsPerProtocol: Int = 1024
-        /// Inbound connections in their handshake at once; more are refused.
+        /// Inbound connections in their handshake (not yet authenticated) at once; when a new
+        /// one arrives beyond it, the one waiting longest is dropped.
         public var maxInboundPending: Int = 64
+        /// The whole inbound handshake (security and muxer negotiation) must finish within this.
+        public var inboundHandshakeTimeout: Duration = .seconds(5)
         public init() {}
     }
 
