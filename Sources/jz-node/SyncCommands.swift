@@ -63,7 +63,7 @@ func runCheckout(_ options: HomeOptions, _ spec: RefSpec, folder: String, force:
         }
     }
     let report = try versioningCall(
-        options, "checkout", [spec.description], [("path", WorkingFolders.realPath(folder))] + option("force", force), timeout: 3600)
+        options, "checkout", [spec.description], [("path", WorkingFolders.realPath(folder))] + rpcOption("force", force), timeout: 3600)
     if json { return report }
     for conflict in report["Overwritten"]?.arrayValue ?? [] {
         print("overwrote \(conflict["Path"]?.stringValue ?? "") (\(conflict["Reason"]?.stringValue ?? ""))")
@@ -308,7 +308,7 @@ struct RemoteCommand: ParsableCommand {
 
         func run() throws {
             do { _ = try RepoSync.parseName(address) } catch { throw ValidationError("\(error)") }
-            let answer = try versioningCall(homeOptions, "remote/add", [repository, name, address], option("follow", follow))
+            let answer = try versioningCall(homeOptions, "remote/add", [repository, name, address], rpcOption("follow", follow))
             if output.json { return printJSON(answer) }
             print("added remote \(name) (\(answer["Address"]?.stringValue ?? address))\(follow ? ", followed" : ""): run 'jz-node pull \(repository) \(name)'")
         }
@@ -388,7 +388,7 @@ struct RemoteCommand: ParsableCommand {
         @Flag(name: .long, help: "Stop following.") var stop = false
 
         func run() throws {
-            _ = try versioningCall(homeOptions, "remote/follow", [repository, name], option("stop", stop))
+            _ = try versioningCall(homeOptions, "remote/follow", [repository, name], rpcOption("stop", stop))
             print(stop ? "no longer following \(name)" : "following \(name): a running daemon pulls when it publishes")
         }
     }

@@ -27,18 +27,18 @@ func versioningCall(
 }
 
 /// `(name, value)` when `value` is set.
-func option(_ name: String, _ value: String?) -> [(String, String)] {
+func rpcOption(_ name: String, _ value: String?) -> [(String, String)] {
     value.map { [(name, $0)] } ?? []
 }
 
 /// `(name, "true")` when `set`.
-func option(_ name: String, _ set: Bool) -> [(String, String)] {
+func rpcOption(_ name: String, _ set: Bool) -> [(String, String)] {
     set ? [(name, "true")] : []
 }
 
 /// The `sign` / `sign-key` options of `commit` and `merge`.
 func signOptions(_ sign: Bool?, _ signKey: String?) -> [(String, String)] {
-    option("sign", sign.map { $0 ? "true" : "false" }) + option("sign-key", signKey)
+    rpcOption("sign", sign.map { $0 ? "true" : "false" }) + rpcOption("sign-key", signKey)
 }
 
 func shortCID(_ text: String) -> String { String(text.suffix(10)) }
@@ -186,8 +186,8 @@ struct CommitCommand: ParsableCommand {
     func run() throws {
         _ = try parseRefSpec(target)
         let query: [(String, String)] = [("path", WorkingFolders.realPath(directory)), ("message", message)]
-            + option("subpath", path) + option("author", author) + inputs.map { ("input", $0) } + params.map { ("param", $0) }
-            + option("code", code) + option("allow-empty", allowEmpty) + signOptions(sign, signKey)
+            + rpcOption("subpath", path) + rpcOption("author", author) + inputs.map { ("input", $0) } + params.map { ("param", $0) }
+            + rpcOption("code", code) + rpcOption("allow-empty", allowEmpty) + signOptions(sign, signKey)
         let answer = try versioningCall(homeOptions, "commit", [target], query, timeout: 3600)
         if output.json { return printJSON(answer) }
         print(answer["Cid"]?.stringValue ?? "")
@@ -205,7 +205,7 @@ struct LogCommand: ParsableCommand {
     var showSignature = false
 
     func run() throws {
-        let answer = try versioningCall(homeOptions, "log", [target], option("n", n.map(String.init)) + option("show-signature", showSignature))
+        let answer = try versioningCall(homeOptions, "log", [target], rpcOption("n", n.map(String.init)) + rpcOption("show-signature", showSignature))
         if output.json { return printJSON(answer) }
         for c in answer.arrayValue ?? [] {
             let cid = c["Cid"]?.stringValue ?? ""
@@ -266,7 +266,7 @@ struct BranchCommand: ParsableCommand {
         @Option(name: .long, help: "Start from this ref (branch, tag, commit CID, REF~N).") var from: String?
 
         func run() throws {
-            let answer = try versioningCall(homeOptions, "branch/create", [repo, name], option("from", from))
+            let answer = try versioningCall(homeOptions, "branch/create", [repo, name], rpcOption("from", from))
             print("created branch \(name)" + (answer["Target"]?.stringValue.map { " at \($0)" } ?? " (empty)"))
         }
     }
@@ -309,7 +309,7 @@ struct TagCommand: ParsableCommand {
         @Option(name: .long, help: "The ref to tag.") var at: String?
 
         func run() throws {
-            let answer = try versioningCall(homeOptions, "tag/create", [repo, name], option("at", at))
+            let answer = try versioningCall(homeOptions, "tag/create", [repo, name], rpcOption("at", at))
             print("created tag \(name) at \(answer["Target"]?.stringValue ?? "")")
         }
     }
@@ -390,7 +390,7 @@ struct MergeCommand: ParsableCommand {
         }
         let answer = try versioningCall(
             homeOptions, "merge", [repo, from],
-            option("into", into) + [("strategy", strategy)] + option("message", message) + signOptions(sign, signKey), timeout: 3600)
+            rpcOption("into", into) + [("strategy", strategy)] + rpcOption("message", message) + signOptions(sign, signKey), timeout: 3600)
         let result = answer["Result"]?.stringValue ?? ""
         let conflicts = answer["Conflicts"]?.arrayValue ?? []
         if output.json {
