@@ -174,7 +174,7 @@ let package = Package(
             name: "jz-node",
             dependencies: [
                 "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "RepoSync", "IPNS",
-                "P2PCore", "P2PHost", "Bitswap", "CMalloc",
+                "P2PCore", "P2PHost", "P2PSecurity", "Bitswap", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -226,6 +226,7 @@ let package = Package(
             name: "P2PHostTests",
             dependencies: [
                 "P2PHost", "P2PSecurity", "P2PMux", "P2PCore", "P2PCrypto", "Multiformats",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(

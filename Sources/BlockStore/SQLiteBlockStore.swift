@@ -102,7 +102,7 @@ public final class SQLiteBlockStore: PinStore {
     private let logger: Logger
     private let writer: Locked<WriterState>
     private let idleReaders = Locked<[SQLiteConnection]>([])
-    private let coordinator = GCCoordinator()
+    private let coordinator: GCCoordinator
     /// The pack files beside the database.
     let packs: PackDirectory
     let appender: PackAppender
@@ -123,6 +123,8 @@ public final class SQLiteBlockStore: PinStore {
         self.options = options
         self.logger = logger
         packs = PackDirectory(databasePath: path)
+        // Leases and collections of every process that opens this store meet in this lock.
+        coordinator = try GCCoordinator(lockPath: path + ".gc-lock")
         appender = PackAppender(directory: packs, limit: options.packLimit)
         let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: options.busyTimeoutMilliseconds)
         try Self.prepareSchema(connection, options: options, logger: logger)

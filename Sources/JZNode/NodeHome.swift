@@ -2,6 +2,7 @@ import Foundation
 import BlockStore
 import Logging
 import P2PCrypto
+import P2PSecurity
 
 /// The node home: the folder holding a node's config, identity and stores.
 ///
@@ -42,6 +43,25 @@ public struct NodeHome: Sendable {
 
     /// `<home>/dht.sqlite`: the DHT's provider records and reprovider progress.
     public var dhtDatabasePath: String { (path as NSString).appendingPathComponent(NodeHome.dhtDatabaseFileName) }
+
+    /// `<home>/swarm.key`: a private network's pre-shared key (Kubo's file and format).
+    public var swarmKeyPath: String { (path as NSString).appendingPathComponent("swarm.key") }
+
+    /// The private network key from `<home>/swarm.key`, or nil when the file is absent. With
+    /// `LIBP2P_FORCE_PNET=1` in `environment` (as Kubo) a missing key is an error.
+    public func loadSwarmKey(environment: [String: String] = ProcessInfo.processInfo.environment) throws(NodeError) -> PreSharedKey? {
+        guard let data = FileManager.default.contents(atPath: swarmKeyPath) else {
+            if environment["LIBP2P_FORCE_PNET"] == "1" {
+                throw .io(path: swarmKeyPath, reason: "LIBP2P_FORCE_PNET=1 and there is no private network key: write one with `jz-node swarm key gen > \(swarmKeyPath)`, or unset LIBP2P_FORCE_PNET")
+            }
+            return nil
+        }
+        do {
+            return try PreSharedKey.parse(Array(data))
+        } catch {
+            throw .io(path: swarmKeyPath, reason: error.description)
+        }
+    }
 
     /// The named keys in `<home>/keystore/` (and `self`, the identity).
     public var keystore: Keystore { Keystore(home: self) }

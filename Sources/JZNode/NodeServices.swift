@@ -24,6 +24,8 @@ public final class NodeServices: Sendable {
     public let dht: DualDHT?
     public let local: LocalNode
     public let settings: NetworkSettings
+    /// The private network key (`<home>/swarm.key`), or nil on the public network.
+    public let privateNetwork: PreSharedKey?
     let storage: SQLiteProviderBackend?
     /// IPNS publishing and resolution (the daemon's; nil for a one-shot node or without a DHT).
     public let names: NameService?
@@ -40,7 +42,13 @@ public final class NodeServices: Sendable {
         self.settings = settings
         self.local = local
         self.logger = logger
-        let host = LibP2PHost(config: Self.hostConfig(settings, identity: identity, logger: logger), group: group)
+        var hostConfig = Self.hostConfig(settings, identity: identity, logger: logger)
+        privateNetwork = try home.loadSwarmKey()
+        hostConfig.privateNetwork = privateNetwork
+        if let key = hostConfig.privateNetwork {
+            logger.notice("swarm is limited to the private network of peers with the swarm key", metadata: ["fingerprint": "\(key.fingerprintHex)"])
+        }
+        let host = LibP2PHost(config: hostConfig, group: group)
         self.host = host
         identify = IdentifyService(
             host: host, privateKey: identity.privateKey, agentVersion: JZNodeInfo.agentVersion,

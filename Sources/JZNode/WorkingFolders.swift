@@ -105,7 +105,7 @@ public struct WorkingFolders: Sendable {
     }
 
     /// The real absolute path of `folder`; for an absent folder, its parent's real path + its name.
-    static func realPath(_ folder: String) -> String {
+    public static func realPath(_ folder: String) -> String {
         let absolute = folder.hasPrefix("/") ? folder : FileManager.default.currentDirectoryPath + "/" + folder
         if let resolved = realpath(absolute, nil) {
             defer { free(resolved) }

@@ -2,6 +2,7 @@ import Logging
 import Multiformats
 import P2PCore
 import P2PCrypto
+import P2PSecurity
 
 /// Everything a `LibP2PHost` needs.
 public struct HostConfig: Sendable {
@@ -13,8 +14,11 @@ public struct HostConfig: Sendable {
         public var maxStreamsPerPeer: Int = 512
         /// Inbound streams being handled at once per protocol (all peers); more are reset.
         public var maxStreamsPerProtocol: Int = 1024
-        /// Inbound connections in their handshake at once; more are refused.
+        /// Inbound connections in their handshake (not yet authenticated) at once; when a new
+        /// one arrives beyond it, the one waiting longest is dropped.
         public var maxInboundPending: Int = 64
+        /// The whole inbound handshake (security and muxer negotiation) must finish within this.
+        public var inboundHandshakeTimeout: Duration = .seconds(5)
         public init() {}
     }
 
@@ -45,6 +49,9 @@ public struct HostConfig: Sendable {
     /// Settings the muxers were created with (kept for reference by callers).
     public var muxerConfig: MuxerConfig = .init()
     public var limits: Limits = .init()
+    /// A private network's key: every connection is protected with it before anything else
+    /// (libp2p PSK v1); peers without it cannot connect. Nil: the public network.
+    public var privateNetwork: PreSharedKey?
     public var connManager: ConnManager = .init()
     /// TCP connect timeout.
     public var dialTimeout: Duration = .seconds(10)

@@ -63,7 +63,9 @@ public actor LibP2PHost: P2PHost {
     private var backoff: [PeerID: (until: Double, failures: Int)] = [:]
     private var handlers: [ProtocolID: StreamHandler] = [:]
     private var observers: [@Sendable (HostEvent) -> Void] = []
-    private var inboundPending = 0
+    /// Inbound connections in their handshake, by a local number, with when they arrived.
+    private var pendingInbound: [UInt64: (raw: TCPConnection, since: ContinuousClock.Instant)] = [:]
+    private var nextPendingID: UInt64 = 0
     private var inboundEstablished = 0
     private var streamsPerPeer: [PeerID: Int] = [:]
     private var streamsPerProtocol: [ProtocolID: Int] = [:]
@@ -81,7 +83,8 @@ public actor LibP2PHost: P2PHost {
         self.logger = logger
         self.transport = TCPTransport(group: group, logger: logger)
         self.upgrader = Upgrader(
-            security: config.security, muxers: config.muxers, timeout: config.negotiationTimeout, logger: logger)
+            security: config.security, muxers: config.muxers, privateNetwork: config.privateNetwork,
+            timeout: config.negotiationTimeout, logger: logger)
         let gc = config.connManager.gracePeriod.components
         self.manager = ConnectionManager(
             lowWater: config.connManager.lowWater, highWater: config.connManager.highWater,
@@ -326,25 +329,38 @@ public actor LibP2PHost: P2PHost {
             await raw.reset()
             return
         }
-        guard inboundPending < config.limits.maxInboundPending else {
-            logger.warning("rejected inbound connection", metadata: ["address": "\(raw.remoteAddress)", "reason": "too many pending handshakes"])
-            await raw.reset()
-            return
-        }
         guard inboundEstablished < config.limits.maxInboundConnections else {
             logger.warning("rejected inbound connection", metadata: ["address": "\(raw.remoteAddress)", "reason": "inbound connection limit \(config.limits.maxInboundConnections) reached"])
             await raw.reset()
             return
         }
-        inboundPending += 1
+        // Connections that have not authenticated have a bound of their own. When it is
+        // reached, the one waiting longest is dropped to make room: sockets that open and say
+        // nothing cannot keep a real peer out, and each one is dropped at the deadline anyway.
+        if pendingInbound.count >= config.limits.maxInboundPending,
+            let oldest = pendingInbound.min(by: { $0.value.since < $1.value.since })
+        {
+            pendingInbound[oldest.key] = nil
+            logger.info("dropped the oldest pending inbound handshake", metadata: ["address": "\(oldest.value.raw.remoteAddress)", "reason": "\(config.limits.maxInboundPending) handshakes pending"])
+            let evicted = oldest.value.raw
+            Task { await evicted.reset() }
+        }
+        nextPendingID &+= 1
+        let pendingID = nextPendingID
+        pendingInbound[pendingID] = (raw, ContinuousClock.now)
         let upgrader = self.upgrader
         let result: Result<UpgradedConnection, any Error>
         do {
-            result = .success(try await upgrader.upgradeInbound(raw))
+            let upgraded = try await withTimeout(
+                config.limits.inboundHandshakeTimeout, what: "inbound handshake", onTimeout: { await raw.reset() }
+            ) {
+                try await upgrader.upgradeInbound(raw)
+            }
+            result = .success(upgraded)
         } catch {
             result = .failure(error)
         }
-        inboundPending -= 1
+        pendingInbound[pendingID] = nil
         switch result {
         case .success(let upgraded):
             guard inboundEstablished < config.limits.maxInboundConnections else {

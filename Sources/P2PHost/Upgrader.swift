@@ -1,6 +1,7 @@
 import Logging
 import P2PCore
 import P2PCrypto
+import P2PSecurity
 
 /// A connection after the upgrade: secured, multiplexed, with the remote's identity proven.
 public struct UpgradedConnection: Sendable {
@@ -39,13 +40,19 @@ public struct Upgrader: Sendable {
     public let security: [any SecurityTransport]
     /// Muxers in order of preference.
     public let muxers: [any StreamMuxer]
+    /// A private network's key: the raw connection is protected with it first.
+    public let privateNetwork: PreSharedKey?
     /// The whole upgrade must finish within this time.
     public let timeout: Duration
     private let logger: Logger
 
-    public init(security: [any SecurityTransport], muxers: [any StreamMuxer], timeout: Duration = .seconds(15), logger: Logger) {
+    public init(
+        security: [any SecurityTransport], muxers: [any StreamMuxer], privateNetwork: PreSharedKey? = nil,
+        timeout: Duration = .seconds(15), logger: Logger
+    ) {
         self.security = security
         self.muxers = muxers
+        self.privateNetwork = privateNetwork
         self.timeout = timeout
         self.logger = logger
     }
@@ -60,7 +67,8 @@ public struct Upgrader: Sendable {
         try await upgrade(raw, outbound: false, remotePeer: nil)
     }
 
-    private func upgrade(_ raw: any ByteStream, outbound: Bool, remotePeer: PeerID?) async throws -> UpgradedConnection {
+    private func upgrade(_ connection: any ByteStream, outbound: Bool, remotePeer: PeerID?) async throws -> UpgradedConnection {
+        let raw: any ByteStream = privateNetwork.map { PrivateNetworkStream(base: connection, key: $0) } ?? connection
         guard !security.isEmpty else { throw UpgradeError.notConfigured("security transport") }
         guard !muxers.isEmpty else { throw UpgradeError.notConfigured("stream muxer") }
         let security = self.security

@@ -18,6 +18,8 @@ struct DaemonCommand: AsyncParsableCommand {
             false disables, a number is a priority, lower first), dials the Bootstrap peers, and serves
             Kubo's RPC API (POST /api/v0/...) on Addresses.API. While it runs, `jz-node id|swarm|ping`
             go through it; its API address is written to <home>/api.
+            With a swarm.key in the node home (Kubo's private network key; see `jz-node swarm key`)
+            every connection is protected with it, and only peers with the same key can connect.
             Prints "Daemon is ready" once listening. SIGINT or SIGTERM (or `jz-node shutdown`) stops it
             cleanly. Logs go to stderr at level info (JZ_LOG=debug for more).
             """
@@ -58,6 +60,11 @@ struct DaemonCommand: AsyncParsableCommand {
         print("Initializing daemon...")
         print("jz-node version: \(JZNodeInfo.version)")
         print("PeerID: \(daemon.identity.peerID)")
+        if let key = daemon.services.privateNetwork {
+            // Kubo's lines, so scripts that look for them work with both.
+            print("Swarm is limited to private network of peers with the swarm key")
+            print("Swarm key fingerprint: \(key.fingerprintHex)")
+        }
         do {
             try await daemon.run { swarm, api in
                 for address in swarm { print("Swarm listening on \(address)") }

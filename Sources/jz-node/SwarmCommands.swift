@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import JZNode
+import P2PSecurity
 
 struct SwarmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swarm",
         abstract: "Inspect and change the daemon's peer connections.",
-        discussion: "These commands need a running daemon (`jz-node daemon`).",
-        subcommands: [SwarmPeersCommand.self, SwarmConnectCommand.self, SwarmDisconnectCommand.self, SwarmAddrsCommand.self]
+        discussion: "These commands need a running daemon (`jz-node daemon`), except `swarm key`.",
+        subcommands: [SwarmPeersCommand.self, SwarmConnectCommand.self, SwarmDisconnectCommand.self, SwarmAddrsCommand.self, SwarmKeyCommand.self]
     )
 }
 
@@ -123,5 +124,62 @@ struct PingCommand: ParsableCommand {
             fflush(nil)
         }
         if answers == 0 { throw ExitCode.failure }
+    }
+}
+
+struct SwarmKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key",
+        abstract: "Private networks: make or inspect the swarm key (<home>/swarm.key).",
+        discussion: """
+            A node whose home holds a swarm.key (libp2p PSK v1, the file Kubo reads from
+            $IPFS_PATH/swarm.key) protects every connection with it, before security
+            negotiation: only peers with the same key can connect, in either direction. Copy
+            the same file into every node of the network, Kubo or jz-node, and restart them.
+            LIBP2P_FORCE_PNET=1 makes a node refuse to start without a key.
+            """,
+        subcommands: [Gen.self, Show.self])
+
+    struct Gen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a new random swarm key; print it (as ipfs-swarm-key-gen) or write it to the home.")
+        @OptionGroup var homeOptions: HomeOptions
+        @Flag(name: .long, help: "Write <home>/swarm.key instead of printing the key.")
+        var write = false
+        @Flag(name: .long, help: "With --write, replace an existing swarm.key.")
+        var force = false
+
+        func run() throws {
+            let key = PreSharedKey.generate()
+            guard write else { return print(key.fileText, terminator: "") }
+            let path = homeOptions.home.swarmKeyPath
+            guard force || !FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("\(path) exists: replacing it moves this node to another network (use --force)")
+            }
+            guard homeOptions.home.isInitialized else { throw NodeError.notInitialized(path: homeOptions.home.path) }
+            guard FileManager.default.createFile(
+                atPath: path, contents: Data(key.fileText.utf8), attributes: [.posixPermissions: 0o600])
+            else { throw NodeError.io(path: path, reason: "cannot write the swarm key") }
+            print("wrote \(path) (fingerprint \(key.fingerprintHex)); restart the daemon to use it")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show whether this node is in a private network, and the key's fingerprint (not the key).")
+        @OptionGroup var homeOptions: HomeOptions
+        @OptionGroup var output: JSONOption
+
+        func run() throws {
+            let key = try homeOptions.home.loadSwarmKey(environment: [:])
+            if output.json {
+                return printJSON([
+                    "Path": .string(homeOptions.home.swarmKeyPath),
+                    "Fingerprint": key.map { .string($0.fingerprintHex) } ?? .null,
+                ])
+            }
+            guard let key else { return print("public network: no \(homeOptions.home.swarmKeyPath)") }
+            print("private network, swarm key fingerprint \(key.fingerprintHex)")
+        }
     }
 }

@@ -52,26 +52,27 @@ func fetchLazyData(_ options: HomeOptions, _ versions: VersionStore, repo: Strin
 
 /// Checks a commit's tree out into `folder` (fresh, or in place over an earlier checkout) and
 /// prints what was done (`checkout`, `pull --checkout`); with `json`, returns the JSON report
-/// instead of printing.
+/// instead of printing. Goes through the daemon's `checkout` command when one runs (it fetches
+/// the data of a history-only clone itself); offline, a short-lived node fetches that data first.
 @discardableResult
 func runCheckout(_ options: HomeOptions, _ spec: RefSpec, folder: String, force: Bool, json: Bool) async throws -> JSONValue? {
-    let (node, versions) = try openVersions(options)
-    try await fetchLazyData(options, versions, repo: spec.repository, tree: try versions.resolveTree(spec))
-    let report = try WorkingFolders(home: node.home, versions: versions).updateCheckout(
-        repo: spec.repository, ref: spec.ref, path: spec.path, folder: folder, force: force)
-    if json {
-        return [
-            "Tree": .string(report.tree.description), "Previous": report.previous.map { .string($0.description) } ?? .null,
-            "Written": .int(Int64(report.written)), "Removed": .int(Int64(report.removed)),
-            "Unchanged": .int(Int64(report.unchanged)),
-            "Conflicts": .array(report.conflicts.map { .string($0.path) }), "Seconds": .double(report.seconds),
-        ]
+    if DaemonFetch.daemon(options) == nil {
+        let versions = try openLocalNode(options).versionStore()
+        if let tree = try? versions.resolveTree(spec) {
+            try await fetchLazyData(options, versions, repo: spec.repository, tree: tree)
+        }
     }
-    for conflict in report.conflicts { print("overwrote \(conflict.path) (\(conflict.reason.rawValue))") }
-    if report.previous == nil {
-        print("checked out \(report.tree) into \(folder)")
+    let report = try versioningCall(
+        options, "checkout", [spec.description], [("path", WorkingFolders.realPath(folder))] + rpcOption("force", force), timeout: 3600)
+    if json { return report }
+    for conflict in report["Overwritten"]?.arrayValue ?? [] {
+        print("overwrote \(conflict["Path"]?.stringValue ?? "") (\(conflict["Reason"]?.stringValue ?? ""))")
+    }
+    let tree = report["Tree"]?.stringValue ?? ""
+    if report["Previous"]?.stringValue == nil {
+        print("checked out \(tree) into \(folder)")
     } else {
-        print("updated \(folder) to \(report.tree) (\(report.written) written, \(report.removed) removed, \(report.unchanged) unchanged)")
+        print("updated \(folder) to \(tree) (\(report["Written"]?.intValue ?? 0) written, \(report["Removed"]?.intValue ?? 0) removed, \(report["Unchanged"]?.intValue ?? 0) unchanged)")
     }
     return nil
 }
@@ -306,12 +307,10 @@ struct RemoteCommand: ParsableCommand {
         @Flag(name: .long, help: "Have the daemon pull whenever the remote publishes.") var follow = false
 
         func run() throws {
-            let parsed: String
-            do { parsed = try RepoSync.parseName(address).path } catch { throw ValidationError("\(error)") }
-            let (_, versions) = try openVersions(homeOptions)
-            try versions.refs.addRemote(repository, name, address: parsed, follow: follow)
-            if output.json { return printJSON(["Repository": .string(repository), "Name": .string(name), "Address": .string(parsed), "Follow": .bool(follow)]) }
-            print("added remote \(name) (\(parsed))\(follow ? ", followed" : ""): run 'jz-node pull \(repository) \(name)'")
+            do { _ = try RepoSync.parseName(address) } catch { throw ValidationError("\(error)") }
+            let answer = try versioningCall(homeOptions, "remote/add", [repository, name, address], rpcOption("follow", follow))
+            if output.json { return printJSON(answer) }
+            print("added remote \(name) (\(answer["Address"]?.stringValue ?? address))\(follow ? ", followed" : ""): run 'jz-node pull \(repository) \(name)'")
         }
     }
 
@@ -323,11 +322,12 @@ struct RemoteCommand: ParsableCommand {
         @Flag(name: [.short, .long], help: "Show addresses.") var verbose = false
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            let remotes = try versions.refs.remotes(repository)
-            if output.json { return printJSON(.array(remotes.map(remoteJSON))) }
-            for remote in remotes {
-                print(verbose ? "\(remote.name)\t\(remote.address)\(remote.follow ? "\t(follow)" : "")" : remote.name)
+            let answer = try versioningCall(homeOptions, "remote/ls", [repository])
+            if output.json { return printJSON(answer) }
+            for remote in answer.arrayValue ?? [] {
+                let name = remote["Name"]?.stringValue ?? ""
+                let follow = remote["Follow"]?.boolValue == true ? "\t(follow)" : ""
+                print(verbose ? "\(name)\t\(remote["Address"]?.stringValue ?? "")\(follow)" : name)
             }
         }
     }
@@ -340,34 +340,26 @@ struct RemoteCommand: ParsableCommand {
         @Argument(help: "The remote.") var name: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            guard let remote = try versions.refs.remote(repository, name) else {
-                throw VersioningError.remoteNotFound(repo: repository, remote: name)
-            }
-            let refs = try versions.refs.remoteRefs(repository, name)
-            let branches = Dictionary(try versions.refs.branches(repository).map { ($0.name, $0.target) }, uniquingKeysWith: { a, _ in a })
-            if output.json {
-                var json = remoteJSON(remote)
-                json = json.setting("Refs", .array(refs.map {
-                    ["Kind": .string($0.kind.rawValue), "Name": .string($0.name), "Target": .string($0.target.description)]
-                }))
-                return printJSON(json)
-            }
-            print("remote \(remote.name)")
-            print("  address:  \(remote.address)")
-            print("  follow:   \(remote.follow ? "yes (the daemon pulls when it publishes)" : "no")")
-            if let state = remote.stateCID {
-                let when = remote.fetched.map { Date(timeIntervalSince1970: TimeInterval($0)).description } ?? "?"
-                print("  state:    \(state) (sequence \(remote.stateSequence), fetched \(when))")
+            let remote = try versioningCall(homeOptions, "remote/show", [repository, name])
+            if output.json { return printJSON(remote) }
+            print("remote \(remote["Name"]?.stringValue ?? name)")
+            print("  address:  \(remote["Address"]?.stringValue ?? "")")
+            print("  follow:   \(remote["Follow"]?.boolValue == true ? "yes (the daemon pulls when it publishes)" : "no")")
+            if let state = remote["State"]?.stringValue {
+                let when = remote["Fetched"]?.intValue.map { Date(timeIntervalSince1970: TimeInterval($0)).description } ?? "?"
+                print("  state:    \(state) (sequence \(remote["Sequence"]?.intValue ?? 0), fetched \(when))")
             } else {
                 print("  state:    never fetched (run 'jz-node pull \(repository) \(name)')")
             }
-            if remote.shallow { print("  history:  shallow (fetched to a depth)") }
-            if remote.lazyData { print("  data:     fetched on demand (--no-checkout-data)") }
-            for ref in refs {
-                var line = "  \(ref.kind == .branch ? "branch" : "tag   ") \(name)/\(ref.name) \(ref.target)"
-                if ref.kind == .branch, let local = branches[ref.name] {
-                    line += local == ref.target ? "  (local \(ref.name) up to date)" : "  (local \(ref.name) differs)"
+            if remote["Shallow"]?.boolValue == true { print("  history:  shallow (fetched to a depth)") }
+            if remote["LazyData"]?.boolValue == true { print("  data:     fetched on demand (--no-checkout-data)") }
+            for ref in remote["Refs"]?.arrayValue ?? [] {
+                let refName = ref["Name"]?.stringValue ?? ""
+                let target = ref["Target"]?.stringValue ?? ""
+                let isBranch = ref["Kind"]?.stringValue == "branch"
+                var line = "  \(isBranch ? "branch" : "tag   ") \(name)/\(refName) \(target)"
+                if isBranch, let local = ref["Local"]?.stringValue {
+                    line += local == target ? "  (local \(refName) up to date)" : "  (local \(refName) differs)"
                 }
                 print(line)
             }
@@ -382,8 +374,7 @@ struct RemoteCommand: ParsableCommand {
         @Argument(help: "The remote.") var name: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            try versions.refs.removeRemote(repository, name)
+            _ = try versioningCall(homeOptions, "remote/rm", [repository, name])
             print("removed remote \(name)")
         }
     }
@@ -397,17 +388,8 @@ struct RemoteCommand: ParsableCommand {
         @Flag(name: .long, help: "Stop following.") var stop = false
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            try versions.refs.setFollow(repository, name, follow: !stop)
+            _ = try versioningCall(homeOptions, "remote/follow", [repository, name], rpcOption("stop", stop))
             print(stop ? "no longer following \(name)" : "following \(name): a running daemon pulls when it publishes")
         }
     }
-}
-
-func remoteJSON(_ remote: RemoteRecord) -> JSONValue {
-    [
-        "Name": .string(remote.name), "Address": .string(remote.address), "Follow": .bool(remote.follow),
-        "State": remote.stateCID.map { .string($0.description) } ?? .null, "Sequence": .int(Int64(clamping: remote.stateSequence)),
-        "Fetched": remote.fetched.map { .int($0) } ?? .null, "Shallow": .bool(remote.shallow), "LazyData": .bool(remote.lazyData),
-    ]
 }

@@ -7,7 +7,7 @@ import P2PCrypto
 import UnixFS
 import Versioning
 
-/// Parses `REPO@REF[:PATH]`.
+/// Parses `REPO@REF[:PATH]` (to check the command line before anything runs).
 func parseRefSpec(_ text: String) throws -> RefSpec {
     do {
         return try RefSyntax.parse(text)
@@ -16,62 +16,70 @@ func parseRefSpec(_ text: String) throws -> RefSpec {
     }
 }
 
-/// Opens the node and its versioning layer.
-func openVersions(_ options: HomeOptions) throws -> (LocalNode, VersionStore) {
-    let node = try openLocalNode(options)
-    return (node, node.versionStore())
+/// Runs a versioning command (`VersioningCommands`): through the daemon when one runs, else
+/// in-process on the node home. `timeout`: seconds for long commands (commit, diff, merge, checkout).
+func versioningCall(
+    _ home: HomeOptions, _ command: String, _ arguments: [String], _ options: [(String, String)] = [], timeout: Double? = nil
+) throws -> JSONValue {
+    try nodeCall(home, command, arguments: arguments, options: options, timeout: timeout) { node, request in
+        try VersioningCommands.run(node, request)
+    }
 }
 
-func shortCID(_ cid: CID) -> String {
-    let s = cid.description
-    return String(s.suffix(10))
+/// `(name, value)` when `value` is set.
+func rpcOption(_ name: String, _ value: String?) -> [(String, String)] {
+    value.map { [(name, $0)] } ?? []
 }
 
-func commitJSON(_ cid: CID, _ commit: Commit) -> JSONValue {
-    var params: [String: JSONValue] = [:]
-    for (k, v) in commit.lineage.parameters { params[k] = .string(v) }
-    return [
-        "Cid": .string(cid.description), "Tree": .string(commit.tree.description),
-        "Parents": .array(commit.parents.map { .string($0.description) }),
-        "Author": .string(commit.author.description), "Committer": .string(commit.committer.description),
-        "Time": .int(commit.time), "Message": .string(commit.message),
-        "Lineage": ["Inputs": .array(commit.lineage.inputs.map { .string($0.description) }),
-                    "Code": commit.lineage.code.map { .string($0) } ?? .null, "Parameters": .object(params)],
-    ]
+/// `(name, "true")` when `set`.
+func rpcOption(_ name: String, _ set: Bool) -> [(String, String)] {
+    set ? [(name, "true")] : []
 }
 
-/// `{name: target CID or null}` for branches or tags.
-func refsJSON(_ entries: [RefEntry]) -> JSONValue {
-    .object(Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.target.map { JSONValue.string($0.description) } ?? .null) }))
+/// The `sign` / `sign-key` options of `commit` and `merge`.
+func signOptions(_ sign: Bool?, _ signKey: String?) -> [(String, String)] {
+    rpcOption("sign", sign.map { $0 ? "true" : "false" }) + rpcOption("sign-key", signKey)
 }
 
-func changeJSON(_ change: TreeChange) -> JSONValue {
-    [
-        "Path": .string(change.path), "Kind": .string("\(change.kind)"),
-        "Old": change.oldCID.map { .string($0.description) } ?? .null,
-        "New": change.newCID.map { .string($0.description) } ?? .null,
-        "OldSize": change.oldSize.map { .int(Int64(clamping: $0)) } ?? .null,
-        "NewSize": change.newSize.map { .int(Int64(clamping: $0)) } ?? .null,
-    ]
+func shortCID(_ text: String) -> String { String(text.suffix(10)) }
+
+/// `{name: CID or null}` (a `refs` answer) sorted by name.
+func sortedRefs(_ value: JSONValue?) -> [(name: String, target: String?)] {
+    guard case let .object(members)? = value else { return [] }
+    return members.keys.sorted().map { ($0, members[$0]?.stringValue) }
 }
 
-func printChanges(_ changes: [TreeChange], stat: Bool) {
+func dateText(_ seconds: JSONValue?) -> String {
+    Date(timeIntervalSince1970: TimeInterval(seconds?.intValue ?? 0)).description
+}
+
+/// Prints `Changes` documents as `A|D|M  path`, with sizes and a summary under `stat`.
+func printChanges(_ changes: [JSONValue], stat: Bool) {
+    var counts: [String: Int] = [:]
     for change in changes {
-        let marker: String
-        switch change.kind {
-        case .added: marker = "A"
-        case .removed: marker = "D"
-        case .modified: marker = "M"
-        }
-        let sizes = "\(change.oldSize.map(String.init) ?? "-") -> \(change.newSize.map(String.init) ?? "-")"
-        print(stat ? "\(marker)  \(change.path)  (\(sizes))" : "\(marker)  \(change.path)")
+        let kind = change["Kind"]?.stringValue ?? ""
+        counts[kind, default: 0] += 1
+        let marker = kind == "added" ? "A" : kind == "removed" ? "D" : "M"
+        let path = change["Path"]?.stringValue ?? ""
+        let sizes = "\(change["OldSize"]?.intValue.map(String.init) ?? "-") -> \(change["NewSize"]?.intValue.map(String.init) ?? "-")"
+        print(stat ? "\(marker)  \(path)  (\(sizes))" : "\(marker)  \(path)")
     }
     if stat {
-        let added = changes.filter { $0.kind == .added }.count
-        let removed = changes.filter { $0.kind == .removed }.count
-        let modified = changes.filter { $0.kind == .modified }.count
-        print("\(changes.count) paths changed: \(added) added, \(modified) modified, \(removed) removed")
+        print("\(changes.count) paths changed: \(counts["added", default: 0]) added, \(counts["modified", default: 0]) modified, \(counts["removed", default: 0]) removed")
     }
+}
+
+/// git-style, from a commit's `Signature` document: `Good signature by k51… (key NAME)` /
+/// `BAD signature by k51…: reason`; nil when unsigned or absent.
+func signatureLine(_ commit: JSONValue) -> String? {
+    guard let signature = commit["Signature"], signature != .null else { return nil }
+    let key = signature["Key"]?.stringValue
+    let valid = signature["Valid"]?.boolValue == true
+    let reason = signature["Reason"]?.stringValue
+    if !valid && key == nil && reason == "unsigned" { return nil }
+    let by = key.map { " by \($0)" } ?? ""
+    let ours = signature["KeyName"]?.stringValue.map { " (key \($0))" } ?? ""
+    return valid ? "Good signature\(by)\(ours)" : "BAD signature\(by)\(ours): \(reason ?? "")"
 }
 
 struct RepoCommand: ParsableCommand {
@@ -88,13 +96,9 @@ struct RepoCommand: ParsableCommand {
         @Option(name: .long, help: "Name of the default branch.") var defaultBranch = "main"
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            let info = try versions.createRepository(name, defaultBranch: defaultBranch)
-            if output.json {
-                printJSON(["Name": .string(info.record.name), "DefaultBranch": .string(info.record.defaultBranch)])
-            } else {
-                print("created repository \(info.record.name) (default branch \(info.record.defaultBranch))")
-            }
+            let answer = try versioningCall(homeOptions, "repo/create", [name], [("default-branch", defaultBranch)])
+            if output.json { return printJSON(answer) }
+            print("created repository \(answer["Name"]?.stringValue ?? name) (default branch \(answer["DefaultBranch"]?.stringValue ?? ""))")
         }
     }
 
@@ -104,13 +108,9 @@ struct RepoCommand: ParsableCommand {
         @OptionGroup var output: JSONOption
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            let repos = try versions.repositories()
-            if output.json {
-                printJSON(.array(repos.map { ["Name": .string($0.name), "DefaultBranch": .string($0.defaultBranch)] }))
-            } else {
-                for repo in repos { print(repo.name) }
-            }
+            let answer = try versioningCall(homeOptions, "repo/ls", [])
+            if output.json { return printJSON(answer) }
+            for repo in answer.arrayValue ?? [] { print(repo["Name"]?.stringValue ?? "") }
         }
     }
 
@@ -121,37 +121,22 @@ struct RepoCommand: ParsableCommand {
         @Argument(help: "Repository name.") var name: String
 
         func run() throws {
-            let (node, versions) = try openVersions(homeOptions)
-            let info = try versions.repository(name)
-            let state = try versions.currentState(name)
-            let remotes = try versions.refs.remotes(name)
-            // The name it is published under, when its key is still in the keystore.
-            let published = info.record.publishKey.flatMap { try? node.home.keystore.key(named: $0) }
-                .map { IPNSName(publicKey: $0.privateKey.publicKey).path }
-            if output.json {
-                printJSON([
-                    "Name": .string(info.record.name), "DefaultBranch": .string(info.record.defaultBranch),
-                    "Branches": refsJSON(info.branches),
-                    "Tags": refsJSON(info.tags),
-                    "State": .string(state.cid.description), "Sequence": .int(Int64(state.state.sequence)),
-                    "Published": published.map { name in
-                        ["Name": .string(name), "Key": .string(info.record.publishKey ?? ""),
-                         "Sequence": .int(Int64(clamping: info.record.publishedSequence)), "Auto": .bool(info.record.publishAuto)]
-                    } ?? .null,
-                    "Remotes": .array(remotes.map(remoteJSON)),
-                ])
-            } else {
-                print("repository \(info.record.name)  (default branch \(info.record.defaultBranch))")
-                for b in info.branches { print("  branch \(b.name)\t\(b.target?.description ?? "(empty)")") }
-                for t in info.tags { print("  tag    \(t.name)\t\(t.target?.description ?? "")") }
-                print("  state  \(state.cid) (sequence \(state.state.sequence))")
-                if let published {
-                    let behind = info.record.publishedSequence < state.state.sequence ? "; changed since: run 'jz-node publish \(name)'" : ""
-                    print("  published as \(published) (sequence \(info.record.publishedSequence)\(info.record.publishAuto ? ", auto" : "")\(behind))")
-                }
-                for remote in remotes {
-                    print("  remote \(remote.name)\t\(remote.address)\(remote.follow ? " (follow)" : "")")
-                }
+            let answer = try versioningCall(homeOptions, "repo/show", [name])
+            if output.json { return printJSON(answer) }
+            print("repository \(answer["Name"]?.stringValue ?? name)  (default branch \(answer["DefaultBranch"]?.stringValue ?? ""))")
+            for b in sortedRefs(answer["Branches"]) { print("  branch \(b.name)\t\(b.target ?? "(empty)")") }
+            for t in sortedRefs(answer["Tags"]) { print("  tag    \(t.name)\t\(t.target ?? "")") }
+            let sequence = answer["Sequence"]?.intValue ?? 0
+            print("  state  \(answer["State"]?.stringValue ?? "") (sequence \(sequence))")
+            if let published = answer["Published"], published != .null {
+                let publishedSequence = published["Sequence"]?.intValue ?? 0
+                let behind = publishedSequence < sequence ? "; changed since: run 'jz-node publish \(name)'" : ""
+                let auto = published["Auto"]?.boolValue == true ? ", auto" : ""
+                print("  published as \(published["Name"]?.stringValue ?? "") (sequence \(publishedSequence)\(auto)\(behind))")
+            }
+            for remote in answer["Remotes"]?.arrayValue ?? [] {
+                let follow = remote["Follow"]?.boolValue == true ? " (follow)" : ""
+                print("  remote \(remote["Name"]?.stringValue ?? "")\t\(remote["Address"]?.stringValue ?? "")\(follow)")
             }
         }
     }
@@ -162,8 +147,7 @@ struct RepoCommand: ParsableCommand {
         @Argument(help: "Repository name.") var name: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            try versions.deleteRepository(name)
+            _ = try versioningCall(homeOptions, "repo/rm", [name])
             print("deleted repository \(name)")
         }
     }
@@ -200,33 +184,13 @@ struct CommitCommand: ParsableCommand {
     }
 
     func run() throws {
-        let spec = try parseRefSpec(target)
-        let (node, versions) = try openVersions(homeOptions)
-        let signer = try CommitSigning.signer(for: node, sign: sign, keyName: signKey)
-        var person = node.defaultAuthor
-        if let author {
-            guard let parsed = Person(parsing: author) else { throw ValidationError("--author must look like \"Name <email>\"") }
-            person = parsed
-        }
-        var parameters: [String: String] = [:]
-        for p in params {
-            guard let eq = p.firstIndex(of: "=") else { throw ValidationError("--param \(p): use K=V") }
-            parameters[String(p[..<eq])] = String(p[p.index(after: eq)...])
-        }
-        let lineage = Lineage(inputs: try inputs.map(parseCID), code: code, parameters: parameters)
-        let result = try versions.commit(
-            spec.repository, branch: spec.ref?.base, directory: directory, message: message, author: person,
-            subpath: path, lineage: lineage, allowEmpty: allowEmpty, signer: signer)
-        DaemonAnnounce.provide(homeOptions, [result.cid, result.commit.tree])
-        if output.json {
-            var value = commitJSON(result.cid, result.commit)
-            if signer != nil {
-                value = LogCommand.addingSignature(to: value, result.commit, keyNames: CommitSigning.localKeyNames(keystore: node.home.keystore))
-            }
-            printJSON(value)
-        } else {
-            print(result.cid)
-        }
+        _ = try parseRefSpec(target)
+        let query: [(String, String)] = [("path", WorkingFolders.realPath(directory)), ("message", message)]
+            + rpcOption("subpath", path) + rpcOption("author", author) + inputs.map { ("input", $0) } + params.map { ("param", $0) }
+            + rpcOption("code", code) + rpcOption("allow-empty", allowEmpty) + signOptions(sign, signKey)
+        let answer = try versioningCall(homeOptions, "commit", [target], query, timeout: 3600)
+        if output.json { return printJSON(answer) }
+        print(answer["Cid"]?.stringValue ?? "")
     }
 }
 
@@ -241,64 +205,24 @@ struct LogCommand: ParsableCommand {
     var showSignature = false
 
     func run() throws {
-        let spec = try parseRefSpec(target)
-        let (node, versions) = try openVersions(homeOptions)
-        let entries = try versions.log(spec.repository, spec.ref, limit: n)
-        let keyNames = showSignature ? CommitSigning.localKeyNames(keystore: node.home.keystore) : [:]
-        if output.json {
-            printJSON(.array(entries.map { entry in
-                let value = commitJSON(entry.cid, entry.commit)
-                return showSignature ? Self.addingSignature(to: value, entry.commit, keyNames: keyNames) : value
-            }))
-            return
-        }
-        for entry in entries {
-            let c = entry.commit
+        let answer = try versioningCall(homeOptions, "log", [target], rpcOption("n", n.map(String.init)) + rpcOption("show-signature", showSignature))
+        if output.json { return printJSON(answer) }
+        for c in answer.arrayValue ?? [] {
+            let cid = c["Cid"]?.stringValue ?? ""
+            let message = c["Message"]?.stringValue ?? ""
             if oneline {
-                print("\(entry.cid) \(c.message.split(separator: "\n").first ?? "")")
-                if showSignature, let line = Self.signatureLine(c, keyNames: keyNames) { print("    \(line)") }
+                print("\(cid) \(message.split(separator: "\n").first ?? "")")
+                if let line = signatureLine(c) { print("    \(line)") }
             } else {
-                print("commit \(entry.cid)")
-                if showSignature, let line = Self.signatureLine(c, keyNames: keyNames) { print(line) }
-                if c.parents.count > 1 { print("Merge: " + c.parents.map(shortCID).joined(separator: " ")) }
-                print("Author: \(c.author)")
-                print("Date:   \(Date(timeIntervalSince1970: TimeInterval(c.time)))")
-                print("\n    \(c.message.replacingOccurrences(of: "\n", with: "\n    "))\n")
+                print("commit \(cid)")
+                if let line = signatureLine(c) { print(line) }
+                let parents = c["Parents"]?.stringArray ?? []
+                if parents.count > 1 { print("Merge: " + parents.map(shortCID).joined(separator: " ")) }
+                print("Author: \(c["Author"]?.stringValue ?? "")")
+                print("Date:   \(dateText(c["Time"]))")
+                print("\n    \(message.replacingOccurrences(of: "\n", with: "\n    "))\n")
             }
         }
-    }
-
-    /// git-style: `Good signature by k51… (key NAME)` / `BAD signature by k51…: reason`; nil when unsigned.
-    static func signatureLine(_ commit: Commit, keyNames: [PeerID: String]) -> String? {
-        let verification = CommitSigning.verify(commit)
-        let by = verification.signerName.map { " by \($0)" } ?? ""
-        let ours = verification.signer.flatMap { keyNames[$0] }.map { " (key \($0))" } ?? ""
-        switch verification {
-        case .unsigned: return nil
-        case .good: return "Good signature\(by)\(ours)"
-        case let .bad(_, reason): return "BAD signature\(by)\(ours): \(reason)"
-        }
-    }
-
-    /// `value` (a `commitJSON` object) with `"Signature": {"Key": k51…|null, "KeyName": name|null,
-    /// "Valid": bool, "Reason": text|null}`; unsigned commits give Key null, Valid false, Reason "unsigned".
-    static func addingSignature(to value: JSONValue, _ commit: Commit, keyNames: [PeerID: String]) -> JSONValue {
-        guard case var .object(members) = value else { return value }
-        let verification = CommitSigning.verify(commit)
-        let reason: JSONValue
-        switch verification {
-        case .unsigned: reason = "unsigned"
-        case .good: reason = .null
-        case let .bad(_, text): reason = .string(text)
-        }
-        var valid = false
-        if case .good = verification { valid = true }
-        members["Signature"] = [
-            "Key": verification.signerName.map { .string($0) } ?? .null,
-            "KeyName": verification.signer.flatMap { keyNames[$0] }.map { .string($0) } ?? .null,
-            "Valid": .bool(valid), "Reason": reason,
-        ]
-        return .object(members)
     }
 }
 
@@ -309,35 +233,26 @@ struct ShowCommand: ParsableCommand {
     @Argument(help: "REPO@REF") var target: String
 
     func run() throws {
-        let spec = try parseRefSpec(target)
-        let (node, versions) = try openVersions(homeOptions)
-        let details = try versions.show(try versions.resolve(spec))
-        let keyNames = details.commit.signature == nil ? [:] : CommitSigning.localKeyNames(keystore: node.home.keystore)
-        if output.json {
-            var value = LogCommand.addingSignature(to: commitJSON(details.cid, details.commit), details.commit, keyNames: keyNames)
-            if case var .object(members) = value {
-                members["Changes"] = .array(details.changes.map(changeJSON))
-                value = .object(members)
-            }
-            printJSON(value)
-            return
-        }
-        let c = details.commit
-        print("commit \(details.cid)\ntree   \(c.tree)")
-        for p in c.parents { print("parent \(p)") }
-        if let line = LogCommand.signatureLine(c, keyNames: keyNames) { print(line) }
-        print("Author: \(c.author)\nDate:   \(Date(timeIntervalSince1970: TimeInterval(c.time)))\n\n    \(c.message)\n")
-        if !c.lineage.isEmpty {
+        let c = try versioningCall(homeOptions, "show", [target])
+        if output.json { return printJSON(c) }
+        print("commit \(c["Cid"]?.stringValue ?? "")\ntree   \(c["Tree"]?.stringValue ?? "")")
+        for p in c["Parents"]?.stringArray ?? [] { print("parent \(p)") }
+        if let line = signatureLine(c) { print(line) }
+        print("Author: \(c["Author"]?.stringValue ?? "")\nDate:   \(dateText(c["Time"]))\n\n    \(c["Message"]?.stringValue ?? "")\n")
+        let inputs = c["Lineage"]?["Inputs"]?.stringArray ?? []
+        let code = c["Lineage"]?["Code"]?.stringValue
+        let parameters: [String: JSONValue]
+        if case let .object(members)? = c["Lineage"]?["Parameters"] { parameters = members } else { parameters = [:] }
+        if !inputs.isEmpty || code != nil || !parameters.isEmpty {
             print("Lineage:")
-            for input in c.lineage.inputs { print("  input \(input)") }
-            if let code = c.lineage.code { print("  code  \(code)") }
-            for (k, v) in c.lineage.parameters.sorted(by: { $0.key < $1.key }) { print("  param \(k)=\(v)") }
+            for input in inputs { print("  input \(input)") }
+            if let code { print("  code  \(code)") }
+            for k in parameters.keys.sorted() { print("  param \(k)=\(parameters[k]?.stringValue ?? "")") }
             print()
         }
-        printChanges(details.changes, stat: true)
+        printChanges(c["Changes"]?.arrayValue ?? [], stat: true)
     }
 }
-
 
 struct BranchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -351,10 +266,8 @@ struct BranchCommand: ParsableCommand {
         @Option(name: .long, help: "Start from this ref (branch, tag, commit CID, REF~N).") var from: String?
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            let start = try from.map { try parseRefSpec("\(repo)@\($0)").ref }
-            let target = try versions.createBranch(repo, name, from: start ?? nil)
-            print("created branch \(name)" + (target.map { " at \($0)" } ?? " (empty)"))
+            let answer = try versioningCall(homeOptions, "branch/create", [repo, name], rpcOption("from", from))
+            print("created branch \(name)" + (answer["Target"]?.stringValue.map { " at \($0)" } ?? " (empty)"))
         }
     }
 
@@ -365,13 +278,9 @@ struct BranchCommand: ParsableCommand {
         @Argument(help: "Repository.") var repo: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            let branches = try versions.branches(repo)
-            if output.json {
-                printJSON(refsJSON(branches))
-            } else {
-                for b in branches { print("\(b.name)\t\(b.target?.description ?? "(empty)")") }
-            }
+            let answer = try versioningCall(homeOptions, "branch/ls", [repo])
+            if output.json { return printJSON(answer) }
+            for b in sortedRefs(answer) { print("\(b.name)\t\(b.target ?? "(empty)")") }
         }
     }
 
@@ -382,8 +291,7 @@ struct BranchCommand: ParsableCommand {
         @Argument(help: "Branch name.") var name: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            try versions.deleteBranch(repo, name)
+            _ = try versioningCall(homeOptions, "branch/rm", [repo, name])
             print("deleted branch \(name)")
         }
     }
@@ -401,10 +309,8 @@ struct TagCommand: ParsableCommand {
         @Option(name: .long, help: "The ref to tag.") var at: String?
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            let ref = try at.map { try parseRefSpec("\(repo)@\($0)").ref }
-            let target = try versions.createTag(repo, name, at: ref ?? nil)
-            print("created tag \(name) at \(target)")
+            let answer = try versioningCall(homeOptions, "tag/create", [repo, name], rpcOption("at", at))
+            print("created tag \(name) at \(answer["Target"]?.stringValue ?? "")")
         }
     }
 
@@ -415,13 +321,9 @@ struct TagCommand: ParsableCommand {
         @Argument(help: "Repository.") var repo: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            let tags = try versions.tags(repo)
-            if output.json {
-                printJSON(refsJSON(tags))
-            } else {
-                for t in tags { print("\(t.name)\t\(t.target?.description ?? "")") }
-            }
+            let answer = try versioningCall(homeOptions, "tag/ls", [repo])
+            if output.json { return printJSON(answer) }
+            for t in sortedRefs(answer) { print("\(t.name)\t\(t.target ?? "")") }
         }
     }
 
@@ -432,8 +334,7 @@ struct TagCommand: ParsableCommand {
         @Argument(help: "Tag name.") var name: String
 
         func run() throws {
-            let (_, versions) = try openVersions(homeOptions)
-            try versions.deleteTag(repo, name)
+            _ = try versioningCall(homeOptions, "tag/rm", [repo, name])
             print("deleted tag \(name)")
         }
     }
@@ -451,21 +352,12 @@ struct DiffCommand: ParsableCommand {
     @Flag(name: .long, help: "Sizes and a summary line.") var stat = false
 
     func run() throws {
-        let (_, versions) = try openVersions(homeOptions)
-        let oldTree = try versions.resolveTree(try parseRefSpec(old))
-        let diff = TreeDiff(source: versions.blocks)
         var isDirectory: ObjCBool = false
-        let changes: [TreeChange]
-        if FileManager.default.fileExists(atPath: new, isDirectory: &isDirectory), isDirectory.boolValue {
-            changes = try diff.diff(old: oldTree, folder: new, options: versions.importOptions)
-        } else {
-            changes = try diff.diff(old: oldTree, new: try versions.resolveTree(try parseRefSpec(new)))
-        }
-        if output.json {
-            printJSON(["Changes": .array(changes.map(changeJSON)), "BlocksRead": .int(Int64(diff.blocksRead))])
-        } else {
-            printChanges(changes, stat: stat)
-        }
+        let folder = FileManager.default.fileExists(atPath: new, isDirectory: &isDirectory) && isDirectory.boolValue
+        let answer = try versioningCall(
+            homeOptions, "diff", folder ? [old] : [old, new], folder ? [("folder", WorkingFolders.realPath(new))] : [], timeout: 3600)
+        if output.json { return printJSON(answer) }
+        printChanges(answer["Changes"]?.arrayValue ?? [], stat: stat)
     }
 }
 
@@ -493,38 +385,30 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let strategy = MergeStrategy(rawValue: strategy) else {
+        guard MergeStrategy(rawValue: strategy) != nil else {
             throw ValidationError("unknown strategy \(strategy): use fail, ours or theirs")
         }
-        let (node, versions) = try openVersions(homeOptions)
-        let signer = try CommitSigning.signer(for: node, sign: sign, keyName: signKey)
-        guard let ref = try parseRefSpec("\(repo)@\(from)").ref else { throw ValidationError("give a ref to merge") }
-        let outcome = try versions.merge(
-            repo, from: ref, into: into, strategy: strategy, message: message, author: node.defaultAuthor, signer: signer)
+        let answer = try versioningCall(
+            homeOptions, "merge", [repo, from],
+            rpcOption("into", into) + [("strategy", strategy)] + rpcOption("message", message) + signOptions(sign, signKey), timeout: 3600)
+        let result = answer["Result"]?.stringValue ?? ""
+        let conflicts = answer["Conflicts"]?.arrayValue ?? []
         if output.json {
-            printJSON([
-                "Result": .string(outcome.kind.rawValue), "Head": .string(outcome.head.description),
-                "Base": outcome.base.map { .string($0.description) } ?? .null,
-                "Conflicts": .array(outcome.conflicts.map { c in
-                    ["Path": .string(c.path), "Base": c.base.map { .string($0.description) } ?? .null,
-                     "Ours": c.ours.map { .string($0.description) } ?? .null,
-                     "Theirs": c.theirs.map { .string($0.description) } ?? .null]
-                }),
-            ])
+            printJSON(answer)
         } else {
-            switch outcome.kind {
-            case .upToDate: print("already up to date")
-            case .fastForward: print("fast-forward to \(outcome.head)")
-            case .merged:
-                print("merged: \(outcome.head)")
-                for c in outcome.conflicts { print("  resolved conflict (\(strategy.rawValue)): \(c.path)") }
-            case .conflicts:
-                for c in outcome.conflicts {
-                    printError("conflict: \(c.path)  ours \(c.ours?.description ?? "(deleted)")  theirs \(c.theirs?.description ?? "(deleted)")")
+            switch result {
+            case "up-to-date": print("already up to date")
+            case "fast-forward": print("fast-forward to \(answer["Head"]?.stringValue ?? "")")
+            case "merged":
+                print("merged: \(answer["Head"]?.stringValue ?? "")")
+                for c in conflicts { print("  resolved conflict (\(strategy)): \(c["Path"]?.stringValue ?? "")") }
+            default:
+                for c in conflicts {
+                    printError("conflict: \(c["Path"]?.stringValue ?? "")  ours \(c["Ours"]?.stringValue ?? "(deleted)")  theirs \(c["Theirs"]?.stringValue ?? "(deleted)")")
                 }
             }
         }
-        if outcome.kind == .conflicts { throw ExitCode.failure }
+        if result == "conflicts" { throw ExitCode.failure }
     }
 }
 
@@ -553,11 +437,11 @@ struct CheckoutCommand: AsyncParsableCommand {
     @Argument(help: "REPO@REF[:PATH]") var target: String
     @Argument(help: "Destination folder: absent, empty, or an earlier checkout of REPO.") var directory: String
     @Flag(name: .long, help: "Overwrite local changes to the paths the update writes or removes.") var force = false
-    @Flag(name: .long, help: "JSON output: Tree, Previous, Written, Removed, Unchanged, Conflicts, Seconds.") var json = false
+    @Flag(name: .long, help: "JSON output: Tree, Previous, Written, Removed, Unchanged, Conflicts, Overwritten, Seconds.") var json = false
 
     func run() async throws {
         if let report = try await runCheckout(homeOptions, try parseRefSpec(target), folder: directory, force: force, json: json) {
-            printJSON(report, keyOrder: ["Tree", "Previous", "Written", "Removed", "Unchanged", "Conflicts", "Seconds"])
+            printJSON(report, keyOrder: ["Tree", "Previous", "Written", "Removed", "Unchanged", "Conflicts", "Overwritten", "Seconds"])
         }
     }
 }
@@ -569,18 +453,11 @@ struct LineageCommand: ParsableCommand {
     @Argument(help: "REPO@REF") var target: String
 
     func run() throws {
-        let (_, versions) = try openVersions(homeOptions)
-        let nodes = try versions.lineage(try versions.resolve(try parseRefSpec(target)))
-        if output.json {
-            printJSON(.array(nodes.map { n in
-                ["Cid": .string(n.cid.description), "Depth": .int(Int64(n.depth)),
-                 "InputOf": n.inputOf.map { .string($0.description) } ?? .null,
-                 "Message": n.commit.map { .string($0.message) } ?? .null]
-            }))
-        } else {
-            for n in nodes {
-                print(String(repeating: "  ", count: n.depth) + "\(n.cid)" + (n.commit.map { "  \($0.message.split(separator: "\n").first ?? "")" } ?? "  (data)"))
-            }
+        let answer = try versioningCall(homeOptions, "lineage", [target])
+        if output.json { return printJSON(answer) }
+        for n in answer.arrayValue ?? [] {
+            let message = n["Message"]?.stringValue.map { "  \($0.split(separator: "\n").first ?? "")" } ?? "  (data)"
+            print(String(repeating: "  ", count: n["Depth"]?.intValue ?? 0) + (n["Cid"]?.stringValue ?? "") + message)
         }
     }
 }

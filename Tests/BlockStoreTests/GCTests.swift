@@ -45,6 +45,33 @@ struct GCTests {
         #expect(try store.collectGarbage().removed.isEmpty)
     }
 
+    /// Two handles on one store file stand for two processes: each has its own lock on the
+    /// file beside the store, as two processes have.
+    @Test("a lease held by another handle on the same file holds off GC until it is released")
+    func leasesAcrossHandles() async throws {
+        let dir = try TempDir()
+        let path = dir.path("store.sqlite")
+        let writer = try SQLiteBlockStore(path: path)
+        let collector = try SQLiteBlockStore(path: path)
+        let block = try rawBlock("stored, not yet pinned")
+        let lease = writer.gcLease()
+        try writer.put(block)
+        let gc = Task.detached { try collector.collectGarbage() }
+        // GC waits on the writer's lease; the block is still there while it waits.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try writer.has(block.cid))
+        try writer.pin(block.cid, recursive: false, name: nil)
+        lease.release()
+        let result = try await gc.value
+        #expect(result.removed.isEmpty)
+        #expect(try collector.has(block.cid))
+        // And a lease taken while a collection runs elsewhere waits for it: after GC ends,
+        // leases come and go freely on both handles.
+        writer.gcLease().release()
+        collector.gcLease().release()
+        #expect(try collector.collectGarbage().removed.isEmpty)
+    }
+
     @Test("unregistered providers no longer protect; a failing provider aborts GC", arguments: StoreKind.allCases)
     func providers(kind: StoreKind) throws {
         let dir = try TempDir()

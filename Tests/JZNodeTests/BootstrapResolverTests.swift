@@ -287,16 +287,19 @@ struct BootstrapResolverTests {
     /// without a network it answers (an error, normally) and does not hang.
     @Test(.timeLimit(.minutes(1)))
     func systemResolverAnswersWithinTheTimeout() async throws {
-        let start = ContinuousClock.now
-        let result = await BlockingExecutor.run { () -> Result<[String], DNSLookupError> in
+        // Timed inside the blocking pool, so a wait for a free thread (other suites' work) is
+        // not counted against the lookup.
+        let (result, took) = await BlockingExecutor.run { () -> (Result<[String], DNSLookupError>, Duration) in
+            let start = ContinuousClock.now
             do throws(DNSLookupError) {
-                return .success(try SystemDNS.lookupTXT("_dnsaddr.jz-node-test.invalid", timeout: .seconds(2)))
+                let strings = try SystemDNS.lookupTXT("_dnsaddr.jz-node-test.invalid", timeout: .seconds(2))
+                return (.success(strings), ContinuousClock.now - start)
             } catch {
-                return .failure(error)
+                return (.failure(error), ContinuousClock.now - start)
             }
         }
         // glibc's own retries are sized to the timeout (one server: about 2 s; allow slack).
-        #expect(ContinuousClock.now - start < .seconds(8))
+        #expect(took < .seconds(8))
         if case .success(let strings) = result { #expect(strings.isEmpty) }
 
         let log = LogLines()

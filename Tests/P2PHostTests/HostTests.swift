@@ -5,6 +5,7 @@ import P2PCrypto
 import P2PMux
 import P2PSecurity
 import Testing
+import NIOPosix
 
 @testable import P2PHost
 
@@ -248,6 +249,54 @@ struct HostTests {
             #expect(try await echoRoundTrip(c1, server.localPeer, [2]) == [2])
         }
         for h in [server, c1, c2] { await h.stop() }
+    }
+
+    /// Sockets that connect and say nothing take a bounded number of handshake slots, are
+    /// dropped oldest first when a newcomer needs a slot, and at the handshake deadline.
+    @Test func idleSocketsNeverKeepARealPeerOut() async throws {
+        let server = try await makeHost {
+            $0.limits.maxInboundPending = 4
+            $0.limits.inboundHandshakeTimeout = .seconds(1)
+        }
+        await installEcho(server)
+        let client = try await makeHost()
+        let address = try await dialAddress(of: server)
+        let port = Int(try #require(address.value(for: .tcp)).valueString)!
+        var idle: [TCPConnection] = []
+        let transport = TCPTransport(group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "idle"))
+        for _ in 0..<12 { idle.append(try await transport.dial(try Multiaddr("/ip4/127.0.0.1/tcp/\(port)"))) }
+        try await withTimeout(.seconds(20), what: "real peer among idle sockets") {
+            try await client.connect(address)
+            #expect(try await echoRoundTrip(client, server.localPeer, [7, 7]) == [7, 7])
+        }
+        // Every idle socket is closed by the server: the oldest evicted, the rest at the deadline.
+        let started = ContinuousClock.now
+        for socket in idle {
+            try await withTimeout(.seconds(10), what: "idle socket dropped") {
+                // The server's multistream header, then EOF, or a reset (evicted sockets).
+                do { while try await socket.read() != nil {} } catch {}
+            }
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        for h in [server, client] { await h.stop() }
+    }
+
+    /// Hosts with the same swarm key connect; a host without it, or with another, cannot.
+    @Test func privateNetworks() async throws {
+        let key = PreSharedKey.generate()
+        let a = try await makeHost(.noiseYamux) { $0.privateNetwork = key }
+        let b = try await makeHost(.noiseYamux) { $0.privateNetwork = key }
+        let outsider = try await makeHost(.noiseYamux)
+        let stranger = try await makeHost(.noiseYamux) { $0.privateNetwork = PreSharedKey.generate() }
+        await installEcho(b)
+        try await withTimeout(.seconds(20), what: "private network") {
+            try await a.connect(try await dialAddress(of: b))
+            #expect(try await echoRoundTrip(a, b.localPeer, [1, 2, 3]) == [1, 2, 3])
+            for (dialer, target) in [(outsider, b), (b, outsider), (stranger, b), (b, stranger)] {
+                await #expect(throws: (any Error).self) { try await dialer.connect(try await dialAddress(of: target)) }
+            }
+        }
+        for h in [a, b, outsider, stranger] { await h.stop() }
     }
 
     @Test func perProtocolStreamLimit() async throws {

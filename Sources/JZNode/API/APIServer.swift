@@ -26,7 +26,7 @@ public final class APIServer: @unchecked Sendable {
     private var access: APIAccess
 
     /// Commands whose body carries data (multipart files or blocks): bounded by `maxUploadBytes`.
-    public static let uploadCommands: Set<String> = ["add", "block/put", "dag/put", "dag/import"]
+    public static let uploadCommands: Set<String> = ["add", "block/put", "dag/put", "dag/import", "commit"]
 
     /// `maxBodyBytes` bounds every request body (held in memory), `maxUploadBytes` (default
     /// 1 GiB) the bodies of `uploadCommands`, which are spooled to a temporary file as they

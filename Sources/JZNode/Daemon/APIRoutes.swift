@@ -71,6 +71,8 @@ struct APIRoutes {
             case "repo/pull": return try repoPull(request)
             case "stats/dht": return try await statsDHT(request)
             case "stats/provide": return try statsProvide(request)
+            // Versioning: repositories, commits, refs, diff, merge, checkout, remotes (APIRoutes+Versioning).
+            case let command where VersioningCommands.handlers[command] != nil: return try await versioning(request)
             case "shutdown":
                 daemon.shutdown()
                 return .json(.null)
