@@ -283,13 +283,19 @@ public enum WebUI {
             }
             let first = number * pageSize
             let count = listing.entries.count
-            var summary = count == 0 ? "no entries" : "entries \(first + 1)–\(first + count)"
-            if let total = listing.count {
-                summary += " of \(total)"
-            } else if listing.hasMore {
-                summary += " (more follow)"
-            } else if after == nil {
-                summary += " of \(count)"
+            var summary: String
+            if let after, number == 0 {
+                // A cursor without a page number (a hand-made link): say where the page starts.
+                summary = "\(count) \(count == 1 ? "entry" : "entries") after “\(after)”" + (listing.count.map { " (\($0) in the directory)" } ?? "")
+            } else {
+                summary = count == 0 ? "no entries" : "entries \(first + 1)–\(first + count)"
+                if let total = listing.count {
+                    summary += " of \(total)"
+                } else if listing.hasMore {
+                    summary += " (more follow)"
+                } else if after == nil {
+                    summary += " of \(count)"
+                }
             }
             if listing.isSharded { summary += " · sharded directory, in shard order" }
             h.raw("<p class=\"muted\">\(HTML.escape(summary))</p><table><tr><th>name</th><th>size</th></tr>")

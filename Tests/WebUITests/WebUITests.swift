@@ -87,6 +87,14 @@ struct Site {
         let (_, third) = await s.get("/webui/repo/climate/tree/main/tables", ["after": names[199], "page": "2"])
         #expect(third.contains("« first page") && !third.contains("next »") && third.contains("entries 201–251 of 251"))
         #expect(third.contains(">\(names[200])</a>") && !third.contains(">\(names[199])</a>"))
+        // A hand-made cursor (no page number), one that names no entry, and the empty cursor.
+        let (_, last) = await s.get("/webui/repo/climate/tree/main/tables", ["after": names[249]])
+        #expect(last.contains("1 entry after “\(names[249])” (251 in the directory)") && last.contains(">\(names[250])</a>"))
+        let (_, absent) = await s.get("/webui/repo/climate/tree/main/tables", ["after": "f2", "page": "1"])
+        // "f2" sorts just before "f2.txt": the page starts there.
+        #expect(absent.contains(">f2.txt</a>") && !absent.contains(">f199.txt</a>") && absent.contains("entries 101–200 of 251"))
+        let (_, empty) = await s.get("/webui/repo/climate/tree/main/tables", ["after": ""])
+        #expect(empty.contains("entries 1–100 of 251"))
         let (_, csv) = await s.get("/webui/repo/climate/tree/main/tables/t.csv")
         #expect(csv.contains("<th>station</th>") && csv.contains("<td>3.0</td>"))
         let (_, old) = await s.get("/webui/repo/climate/tree/main~1/tables/t.csv")
