@@ -62,6 +62,10 @@ public enum DirectoryListing {
     /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values (also used by the
     /// repository web page).
     public static func escape(_ text: String) -> String {
+        // Most names need nothing: answer them without rebuilding the string.
+        guard text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else {
+            return text
+        }
         var out = ""
         for c in text {
             switch c {
