@@ -13,7 +13,8 @@ import Multiformats
 /// - **HAMT**: the name is hashed and the shards on its hash path are loaded, one per level;
 ///   listing continues right after the place the name has (or would have) in shard order.
 /// - **Basic directory** with sorted links: binary search for the first link whose name sorts
-///   after `name` (byte order).
+///   after `name` (byte order). Its one block is decoded whole anyway, so checking that the
+///   links are sorted (one pass) costs nothing more.
 /// - A name that is **not in the directory** is not an error: listing resumes at the first entry
 ///   that follows it in listing order, so a page link stays valid when the entry it names has
 ///   gone (a branch moved on between two pages). The exception is a basic directory whose links
@@ -123,7 +124,6 @@ public struct DirectoryCursor {
     private static func basicStart(_ root: DecodedNode, after name: String) throws(ExportError) -> Int {
         let links = root.links
         let target = Array(name.utf8)
-        func precedesOrEqual(_ a: String?, _ b: [UInt8]) -> Bool { !b.lexicographicallyPrecedes((a ?? "").utf8) }
         let sorted = zip(links, links.dropFirst()).allSatisfy { pair in
             !(pair.1.name ?? "").utf8.lexicographicallyPrecedes((pair.0.name ?? "").utf8)
         }
@@ -133,7 +133,7 @@ public struct DirectoryCursor {
             var high = links.count
             while low < high {
                 let mid = (low + high) / 2
-                if precedesOrEqual(links[mid].name, target) { low = mid + 1 } else { high = mid }
+                if !target.lexicographicallyPrecedes((links[mid].name ?? "").utf8) { low = mid + 1 } else { high = mid }
             }
             return low
         }
