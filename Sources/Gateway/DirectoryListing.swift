@@ -21,11 +21,15 @@ public enum DirectoryListing {
         if path.split(separator: "/").count > 2 {
             rows += "<tr><td><a href=\"../\">..</a></td><td></td><td></td></tr>\n"
         }
+        rows.reserveCapacity(page.entries.count * 300)
         for entry in page.entries {
-            let href = base + (entry.name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/", "?", "#"])) ?? entry.name)
+            let name = isUnreserved(entry.name)
+                ? entry.name
+                : entry.name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/", "?", "#"])) ?? entry.name
             let size = entry.tsize.map { sizeText($0) } ?? ""
-            rows += "<tr><td><a href=\"\(escape(href))\">\(escape(entry.name))</a></td>"
-                + "<td><a class=\"cid\" href=\"/ipfs/\(entry.cid)\">\(entry.cid)</a></td><td>\(size)</td></tr>\n"
+            let cid = entry.cid.description
+            rows += "<tr><td><a href=\"\(escape(base + name))\">\(escape(entry.name))</a></td>"
+                + "<td><a class=\"cid\" href=\"/ipfs/\(cid)\">\(cid)</a></td><td>\(size)</td></tr>\n"
         }
         var summary = page.count.map { "\($0) entries" } ?? "sharded directory (HAMT), entries in shard order"
         summary += " · \(sizeText(page.dagSize))"
@@ -54,9 +58,20 @@ public enum DirectoryListing {
     /// Percent-encodes one path segment or query value: everything but ASCII letters, digits and
     /// `-._~` (also used by the repository web page).
     public static func component(_ text: String) -> String {
+        if isUnreserved(text) { return text }
         var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         allowed.insert(charactersIn: "-._~")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    /// Whether `text` is only ASCII letters, digits and `-._~` (nothing to percent-encode).
+    static func isUnreserved(_ text: String) -> Bool {
+        text.utf8.allSatisfy { byte in
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E: return true
+            default: return false
+            }
+        }
     }
 
     /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values (also used by the
