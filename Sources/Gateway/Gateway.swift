@@ -372,20 +372,33 @@ public final class Gateway: Sendable {
         }
         let store = self.store
         let terminal = resolved.terminal
-        let entries = try await withFetching(request) { try Exporter(source: store).entries(terminal) }
-        if let index = entries.first(where: { $0.name == "index.html" }) {
-            let info = try await withFetching(request) { try Exporter(source: store).stat(index.cid) }
+        // index.html is looked up by name (O(depth) in a HAMT), not by reading the listing.
+        let index = try await withFetching(request) { () throws -> CID? in
+            do throws(ExportError) {
+                return try Exporter(source: store).resolve(terminal, components: ["index.html"])
+            } catch {
+                if case .notFound = error { return nil }
+                throw error
+            }
+        }
+        if let index {
+            let info = try await withFetching(request) { try Exporter(source: store).stat(index) }
             if info.kind == .file {
                 let inner = Resolved(
-                    terminal: index.cid, roots: resolved.roots + [index.cid], pathBlocks: [],
+                    terminal: index, roots: resolved.roots + [index], pathBlocks: [],
                     components: resolved.components + ["index.html"])
                 return try await file(info, inner, request, name: "index.html")
             }
         }
-        let etag = "\"DirIndex-1_CID-\(terminal)\""
+        // One page of the listing, resumed after the entry `?after=` names.
+        let after = request.query["after"].flatMap { $0.isEmpty ? nil : $0 }
+        let etag = "\"DirIndex-2_CID-\(terminal)" + (after.map { "_after-" + String(Self.fnv1a($0), radix: 36) } ?? "") + "\""
         var headers = commonHeaders(resolved, request, etag: etag)
         if let answer = notModified(request, etag: etag, headers: headers) { return answer }
-        let html = Array(DirectoryListing.html(path: request.path, cid: terminal, entries: entries).utf8)
+        let page = try await withFetching(request) {
+            try Exporter(source: store).page(terminal, after: after, limit: DirectoryListing.pageSize)
+        }
+        let html = Array(DirectoryListing.html(path: request.path, cid: terminal, page: page, after: after).utf8)
         headers += [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", String(html.count))]
         return GatewayResponse(status: 200, headers: headers, body: .bytes(html))
     }

@@ -282,53 +282,17 @@ public struct Exporter: Sendable {
         _ directory: DecodedNode, resolveTypes: Bool, onMissing: ((MissingBlock) -> Void)?,
         _ body: (DirectoryEntry) throws -> Void
     ) throws {
-        func emit(_ name: String, _ link: PBLink) throws {
+        var cursor = try DirectoryCursor(exporter: self, directory: directory, after: nil, onMissing: onMissing)
+        while let entry = try cursor.next() {
             var info: UnixFSNodeInfo?
             if resolveTypes {
-                switch loadNode(link.hash, reportingMissing: onMissing != nil) {
+                switch loadNode(entry.cid, reportingMissing: onMissing != nil) {
                 case let .success(child?): info = try child.info()
-                case .success(nil): onMissing?(.entry(name: name, cid: link.hash))
+                case .success(nil): onMissing?(.entry(name: entry.name, cid: entry.cid))
                 case let .failure(error): throw error
                 }
             }
-            try body(DirectoryEntry(name: name, cid: link.hash, tsize: link.tsize, info: info))
-        }
-        switch directory.type {
-        case .directory:
-            for link in directory.links { try emit(link.name ?? "", link) }
-        case .hamtShard:
-            try walkShard(directory, onMissing: onMissing, emit)
-        default:
-            throw ExportError.notADirectory(directory.cid, path: "/ipfs/\(directory.cid)")
-        }
-    }
-
-    private func walkShard(
-        _ shard: DecodedNode, onMissing: ((MissingBlock) -> Void)?, _ emit: (String, PBLink) throws -> Void
-    ) throws {
-        let (fanout, _, padLength) = try shard.hamtParameters()
-        for link in shard.links {
-            let name = link.name ?? ""
-            let count = name.utf8.count
-            guard count >= padLength else {
-                throw ExportError.malformed(shard.cid, reason: "HAMT link name \"\(name)\" is shorter than its \(padLength)-digit bucket")
-            }
-            if count == padLength {
-                let child: DecodedNode
-                switch loadNode(link.hash, reportingMissing: onMissing != nil) {
-                case let .success(loaded?): child = loaded
-                case .success(nil):
-                    onMissing?(.shard(link.hash))
-                    continue
-                case let .failure(error): throw error
-                }
-                guard child.type == .hamtShard, try child.hamtParameters().fanout == fanout else {
-                    throw ExportError.malformed(shard.cid, reason: "HAMT link \(name) does not point to a shard of fanout \(fanout)")
-                }
-                try walkShard(child, onMissing: onMissing, emit)
-            } else {
-                try emit(String(decoding: name.utf8.dropFirst(padLength), as: UTF8.self), link)
-            }
+            try body(DirectoryEntry(name: entry.name, cid: entry.cid, tsize: entry.tsize, info: info))
         }
     }
 

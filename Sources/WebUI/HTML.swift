@@ -10,12 +10,8 @@ struct HTML {
     /// Escapes `&`, `<`, `>`, `"` and `'` (the gateway's escaper, one for both pages).
     static func escape(_ s: String) -> String { DirectoryListing.escape(s) }
 
-    /// Percent-encodes one path segment or query value.
-    static func component(_ s: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
-    }
+    /// Percent-encodes one path segment or query value (the gateway's encoder).
+    static func component(_ s: String) -> String { DirectoryListing.component(s) }
 
     /// Appends trusted markup.
     mutating func raw(_ markup: String) { text += markup }

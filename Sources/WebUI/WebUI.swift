@@ -39,8 +39,9 @@ public struct WebUIContext: Sendable {
 
 /// The repository web page (`/webui/` on the gateway port): server-rendered HTML, no JavaScript.
 /// Repositories; one repository's branches, tags, remotes and paged log; a commit with its
-/// lineage and changes; a side-by-side diff between two refs; a paged file browser with previews
-/// (text, CSV as a table, images); peers. Blocking reads run on the blocking pool.
+/// lineage and changes; a side-by-side diff between two refs; a file browser paged by cursor
+/// (`?after=NAME`) with previews (text, CSV as a table, images); peers. Blocking reads run on the
+/// blocking pool.
 public enum WebUI {
     /// Entries per page in listings and logs.
     public static let pageSize = 100
@@ -90,7 +91,7 @@ public enum WebUI {
         case 3 where rest[0] == "repo" && rest[2] == "diff":
             return try diffPage(rest[1], from: query["from"] ?? "", to: query["to"] ?? "", v)
         case _ where rest.count >= 4 && rest[0] == "repo" && rest[2] == "tree":
-            return try browse(rest[1], ref: rest[3], path: Array(rest.dropFirst(4)), v, page: pageNumber, context: context)
+            return try browse(rest[1], ref: rest[3], path: Array(rest.dropFirst(4)), v, page: pageNumber, after: query["after"], context: context)
         default:
             return .html("Not found", "<p>Not found.</p>", status: 404)
         }
@@ -253,7 +254,7 @@ public enum WebUI {
     }
 
     private static func browse(
-        _ repo: String, ref: String, path: [String], _ v: VersionStore, page: Int, context: WebUIContext
+        _ repo: String, ref: String, path: [String], _ v: VersionStore, page: Int, after: String?, context: WebUIContext
     ) throws -> WebPage {
         let spec = RefSpec(repository: repo, ref: try RefSyntax.parseRef(ref), path: path.isEmpty ? nil : path.joined(separator: "/"))
         let cid = try v.resolveTree(spec)
@@ -268,33 +269,43 @@ public enum WebUI {
         h.raw("</h1>")
         switch info.kind {
         case .directory:
-            // The listing stops one entry past the page: a 100,000-entry HAMT directory is not
-            // read whole to show its first page.
-            struct PageFull: Error {}
-            var entries: [DirectoryEntry] = []
-            var total = 0
-            let first = page * pageSize
+            // Paged by cursor: `after` names the last entry of the previous page and the listing
+            // resumes there in O(depth + page) blocks, so page 1,000 of a 100,000-entry HAMT
+            // costs what page 1 does. `page` only numbers the entries shown (it is carried along
+            // in the links, never walked).
+            let after = after.flatMap { $0.isEmpty ? nil : $0 }
+            let number = after == nil ? 0 : page
+            let listing: DirectoryPage
             do {
-                try exporter.list(cid) { entry in
-                    if total >= first + pageSize { throw PageFull() }
-                    if total >= first { entries.append(entry) }
-                    total += 1
-                }
-            } catch is PageFull {
-                total += 1
+                listing = try exporter.page(cid, after: after, limit: pageSize)
             } catch {
-                throw VersioningError.treeEdit(path: spec.path ?? "", reason: "\(error)")
+                throw VersioningError.treeEdit(path: spec.path ?? "", reason: error.description)
             }
-            let more = total > first + pageSize
-            let range = entries.isEmpty ? "no entries" : "entries \(first + 1)–\(first + entries.count)"
-            h.raw("<p class=\"muted\">\(range)\(more ? " (more follow)" : " of \(total)")</p><table><tr><th>name</th><th>size</th></tr>")
-            for e in entries {
+            let first = number * pageSize
+            let count = listing.entries.count
+            var summary: String
+            if let after, number == 0 {
+                // A cursor without a page number (a hand-made link): say where the page starts.
+                summary = "\(count) \(count == 1 ? "entry" : "entries") after “\(after)”" + (listing.count.map { " (\($0) in the directory)" } ?? "")
+            } else {
+                summary = count == 0 ? "no entries" : "entries \(first + 1)–\(first + count)"
+                if let total = listing.count {
+                    summary += " of \(total)"
+                } else if listing.hasMore {
+                    summary += " (more follow)"
+                } else if after == nil {
+                    summary += " of \(count)"
+                }
+            }
+            if listing.isSharded { summary += " · sharded directory, in shard order" }
+            h.raw("<p class=\"muted\">\(HTML.escape(summary))</p><table><tr><th>name</th><th>size</th></tr>")
+            for e in listing.entries {
                 h.raw("<tr><td>"); h.link(base + "/" + HTML.component(e.name), e.name)
                 h.raw("</td><td>\(e.tsize.map(String.init) ?? "")</td></tr>")
             }
             h.raw("</table>")
-            if page > 0 { h.link("\(base)?page=\(page - 1)", "« previous"); h.raw(" ") }
-            if total > first + pageSize { h.link("\(base)?page=\(page + 1)", "next »") }
+            if after != nil { h.link(base, "« first page"); h.raw(" ") }
+            if let next = listing.next { h.link("\(base)?after=\(HTML.component(next))&page=\(number + 1)", "next »") }
         case .symlink:
             h.raw("<p>symlink → "); h.text(info.symlinkTarget ?? ""); h.raw("</p>")
         case .file:
