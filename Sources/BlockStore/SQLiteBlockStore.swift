@@ -123,10 +123,10 @@ public final class SQLiteBlockStore: PinStore {
         self.options = options
         self.logger = logger
         packs = PackDirectory(databasePath: path)
-        // Leases and collections of every process that opens this store meet in this lock.
-        coordinator = try GCCoordinator(lockPath: path + ".gc-lock")
         appender = PackAppender(directory: packs, limit: options.packLimit)
         let connection = try SQLiteConnection(path: path, busyTimeoutMilliseconds: options.busyTimeoutMilliseconds)
+        // Leases and collections of every process that opens this store meet in this lock.
+        coordinator = try GCCoordinator(lockPath: path + ".gc-lock")
         try Self.prepareSchema(connection, options: options, logger: logger)
         try Self.configureWriter(connection, options: options, logger: logger)
         writer = Locked(WriterState(connection: connection))
