@@ -110,6 +110,7 @@ public final class NodeServices: Sendable {
         config.connManager.gracePeriod = Duration.milliseconds(Int64(settings.connGracePeriod * 1000))
         config.limits.maxInboundConnections = settings.maxInboundConnections
         config.limits.maxStreamsPerPeer = settings.maxStreamsPerPeer
+        config.limits.maxInboundConnectionsPerPeer = settings.maxConnectionsPerPeer
         return config
     }
 

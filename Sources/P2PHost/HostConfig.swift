@@ -10,6 +10,8 @@ public struct HostConfig: Sendable {
     public struct Limits: Sendable {
         /// Established inbound connections at once; more are refused.
         public var maxInboundConnections: Int = 256
+        /// Established inbound connections from one peer at once; more are closed.
+        public var maxInboundConnectionsPerPeer: Int = 8
         /// Inbound streams being handled at once per peer; more are reset.
         public var maxStreamsPerPeer: Int = 512
         /// Inbound streams being handled at once per protocol (all peers); more are reset.

@@ -368,6 +368,13 @@ public actor LibP2PHost: P2PHost {
                 await upgraded.connection.close()
                 return
             }
+            // One peer may not take the whole inbound budget (go-libp2p's per-peer limit).
+            let fromPeer = connectionsByPeer[upgraded.remotePeer, default: []].filter { $0.info.direction == .inbound }.count
+            guard fromPeer < config.limits.maxInboundConnectionsPerPeer else {
+                logger.warning("rejected inbound connection", metadata: ["peer": "\(upgraded.remotePeer)", "address": "\(raw.remoteAddress)", "reason": "per-peer inbound connection limit \(config.limits.maxInboundConnectionsPerPeer) reached"])
+                await upgraded.connection.close()
+                return
+            }
             _ = register(upgraded, raw: raw, direction: .inbound)
         case .failure(let error):
             logger.warning("inbound connection failed", metadata: ["address": "\(raw.remoteAddress)", "reason": "\(error)"])

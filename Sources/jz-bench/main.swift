@@ -18,6 +18,7 @@ func usage() -> Never {
                jz-bench net [--mib N] [--streams N] [--json] (--help for more)
                jz-bench dht-sim --nodes N [--churn F] [--lookups N] [--provide N] [--seed S] [--json] (--help for more)
                jz-bench dht-mem [--records N] [--network N] [--sqlite DIR] [--json]
+               jz-bench flood --target MADDR [--idle N] [--connections N] [--streams N] [--hold S]
 
         """.utf8))
     exit(2)
@@ -69,6 +70,14 @@ case "net":
     exit(ok ? 0 : 1)
 case "dht-mem":
     exit(runDHTMem(Array(args.dropFirst())) ? 0 : 1)
+case "flood":
+    do {
+        try await runFlood(parseFlood(Array(args.dropFirst())))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("flood: \(error)\n".utf8))
+        exit(1)
+    }
 default:
     usage()
 }

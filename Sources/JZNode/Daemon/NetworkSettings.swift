@@ -24,6 +24,7 @@ public struct NetworkSettings: Sendable, Equatable {
     public var connGracePeriod: Double
     public var maxInboundConnections: Int
     public var maxStreamsPerPeer: Int
+    public var maxConnectionsPerPeer: Int
     /// `Routing.Type`: how the node takes part in the DHT.
     public var routing: RoutingMode
     /// `Reprovider.Strategy`: what the node announces.
@@ -91,6 +92,7 @@ public struct NetworkSettings: Sendable, Equatable {
         connGracePeriod = try Self.duration(config, "Swarm.ConnMgr.GracePeriod", default: 20)
         maxInboundConnections = try Self.int(config, "Swarm.ResourceMgr.MaxInboundConnections", default: 256)
         maxStreamsPerPeer = try Self.int(config, "Swarm.ResourceMgr.MaxStreamsPerPeer", default: 512)
+        maxConnectionsPerPeer = try Self.int(config, "Swarm.ResourceMgr.MaxConnectionsPerPeer", default: 8)
         let routingText = config.value(at: "Routing.Type")?.stringValue ?? "auto"
         // Kubo's "dht" is its dual DHT in automatic mode: our `auto`.
         guard let routing = RoutingMode(rawValue: routingText.isEmpty || routingText == "dht" ? "auto" : routingText) else {
