@@ -90,9 +90,10 @@ public final class Gateway: Sendable {
         if format == .deserialized && !config.deserializedResponses {
             throw GatewayFailure(406, "deserialized responses are disabled on this gateway (Gateway.DeserializedResponses): ask for application/vnd.ipld.raw or application/vnd.ipld.car")
         }
+        // A v0 CID has one text form (base58, slow to encode): the URL's.
         let request = Request(
             method: method, path: path, query: query, headers: headers, accept: accept, immutable: immutable,
-            deadline: .now + config.retrievalTimeout)
+            deadline: .now + config.retrievalTimeout, rootText: root.version == .v0 ? parts[1] : root.description)
         let resolved = try await resolve(
             root: root, components: Array(parts.dropFirst(2)), request, prefetch: format == .deserialized)
         switch format {
@@ -112,6 +113,8 @@ public final class Gateway: Sendable {
         let accept: String?
         let immutable: Bool
         let deadline: ContinuousClock.Instant
+        /// The root CID as text.
+        var rootText: String? = nil
     }
 
     struct Resolved: Sendable {
@@ -125,6 +128,11 @@ public final class Gateway: Sendable {
         var terminalBlock: Block? = nil
         /// What the terminal is (and a small file's bytes), when read while resolving.
         var prefetched: Prefetched? = nil
+        /// `roots` as text, when known (each CID encoded once per request).
+        var texts: [String]? = nil
+
+        var rootTexts: [String] { texts ?? roots.map(\.description) }
+        var terminalText: String { texts?.last ?? terminal.description }
     }
 
     /// What a UnixFS node is and, for a file up to `inlineFileLimit`, its bytes.
@@ -228,9 +236,10 @@ public final class Gateway: Sendable {
             if prefetch, current.codec == .dagPB || current.codec == .raw {
                 prefetched = try Self.prefetch(current, source: KnownBlockSource(terminalBlock, base: store))
             }
+            let texts = [request.rootText ?? root.description] + roots.dropFirst().map(\.description)
             return Resolved(
                 terminal: current, roots: roots, pathBlocks: recorder.take(), components: components,
-                terminalBlock: terminalBlock, prefetched: prefetched)
+                terminalBlock: terminalBlock, prefetched: prefetched, texts: texts)
         }
     }
 
@@ -241,7 +250,7 @@ public final class Gateway: Sendable {
             ("Etag", etag),
             ("Cache-Control", request.immutable ? Self.immutableCacheControl : "public, max-age=60"),
             ("X-Ipfs-Path", request.path),
-            ("X-Ipfs-Roots", resolved.roots.map(\.description).joined(separator: ",")),
+            ("X-Ipfs-Roots", resolved.rootTexts.joined(separator: ",")),
             ("Vary", "Accept"),
         ]
     }
@@ -378,7 +387,7 @@ public final class Gateway: Sendable {
     private func file(
         _ info: UnixFSNodeInfo, _ resolved: Resolved, _ request: Request, name: String?, content: [UInt8]? = nil
     ) async throws(GatewayFailure) -> GatewayResponse {
-        let etag = "\"\(resolved.terminal)\""
+        let etag = "\"\(resolved.terminalText)\""
         var headers = commonHeaders(resolved, request, etag: etag)
         if let answer = notModified(request, etag: etag, headers: headers) { return answer }
         let terminal = resolved.terminal

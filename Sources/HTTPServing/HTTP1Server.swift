@@ -44,7 +44,7 @@ public final class HTTP1Server: Sendable {
                     }
                 }
         } catch {
-            let reason = (error as? IOError)?.errnoCode == EADDRINUSE ? "the address is already in use (\(error))" : "\(error)"
+            let reason = (error as? IOError)?.errnoCode == EADDRINUSE ? "the address is already in use" : "\(error)"
             throw HTTP1ServerError(address: HTTP1ServerError.address(host: host, port: port), reason: reason)
         }
         let boundPort = server.channel.localAddress?.port ?? port

@@ -79,7 +79,7 @@ public final class NodeDaemon: Sendable {
             boundPort = try await api.start(host: apiHost, port: apiPort)
         } catch {
             await services.stop()
-            throw NodeError.io(path: settings.apiAddress.description, reason: "cannot serve the RPC API: \(error)")
+            throw NodeError.io(path: settings.apiAddress.description, reason: "cannot serve the RPC API (Addresses.API): \(error)")
         }
         let apiText = (settings.apiAddress.value(for: .ip6) != nil ? "/ip6/\(apiHost)" : "/ip4/\(apiHost)") + "/tcp/\(boundPort)"
         do {
