@@ -21,6 +21,10 @@ public final class Gateway: Sendable {
     let names: (any GatewayNameResolver)?
     public let config: GatewayConfig
     let logger: Logger
+    /// `/ipfs/` paths resolved before (immutable: the same path always names the same CIDs), so
+    /// a repeated path is not walked again through its directories; bounded, emptied when full.
+    private let resolvedPaths = Locked<[ResolvedPathKey: [CID]]>([:])
+    static let resolvedPathLimit = 4096
 
     /// `Cache-Control` of immutable `/ipfs/` answers.
     public static let immutableCacheControl = "public, max-age=29030400, immutable"
@@ -218,14 +222,22 @@ public final class Gateway: Sendable {
         let store = self.store
         // One store read per path component and one for the terminal (which the answer reads
         // again from memory): a missing root surfaces as the first component's missing block.
-        return try await withFetching(request) { () throws -> Resolved in
+        // The path blocks are kept for CAR answers: only other answers use (and fill) the cache.
+        let key = ResolvedPathKey(root: root, components: components)
+        let cached = prefetch && !components.isEmpty ? resolvedPaths.withLock { $0[key] } : nil
+        let resolved = try await withFetching(request) { () throws -> Resolved in
             let recorder = RecordingSource(store)
             let exporter = Exporter(source: recorder)
             var current = root
             var roots = [root]
-            for name in components {
-                current = try exporter.resolve(current, components: [name])
-                roots.append(current)
+            if let cached {
+                roots = cached
+                current = cached[cached.count - 1]
+            } else {
+                for name in components {
+                    current = try exporter.resolve(current, components: [name])
+                    roots.append(current)
+                }
             }
             var terminalBlock: Block?
             if current.multihash.function != .identity {
@@ -241,6 +253,13 @@ public final class Gateway: Sendable {
                 terminal: current, roots: roots, pathBlocks: recorder.take(), components: components,
                 terminalBlock: terminalBlock, prefetched: prefetched, texts: texts)
         }
+        if prefetch, cached == nil, !components.isEmpty {
+            resolvedPaths.withLock { paths in
+                if paths.count >= Self.resolvedPathLimit { paths.removeAll(keepingCapacity: true) }
+                paths[key] = resolved.roots
+            }
+        }
+        return resolved
     }
 
     // MARK: - Headers
@@ -499,6 +518,12 @@ final class FetchingSource: BlockSource, @unchecked Sendable {
         if let reason = failure.withLock({ $0 }) { throw ExportError.blockSource(cid, reason: "cannot retrieve it: \(reason)") }
         return try store.get(cid)
     }
+}
+
+/// A root CID and the path below it.
+struct ResolvedPathKey: Hashable, Sendable {
+    let root: CID
+    let components: [String]
 }
 
 /// `base`, with one block already in memory (the resolved terminal) served without a store read.
