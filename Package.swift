@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "IPNS", targets: ["IPNS"]),
         .library(name: "RepoSync", targets: ["RepoSync"]),
         .library(name: "WebUI", targets: ["WebUI"]),
+        .library(name: "HTTPServing", targets: ["HTTPServing"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "JZNode", targets: ["JZNode"]),
     ],
@@ -144,12 +145,22 @@ let package = Package(
         .target(
             name: "WebUI",
             dependencies: ["Versioning", "UnixFS", "IPLD", "Multiformats", "P2PCore", "Gateway"]),
+        // The HTTP/1.1 listener (SwiftNIO bootstrap, pipeline, bind, close) the RPC API and the
+        // gateway share.
+        .target(
+            name: "HTTPServing",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The IPFS HTTP gateway: trustless (raw, CAR, IPNS records) and path gateway; blocks and
         // names behind protocols (JZNode wires Bitswap and the name service).
         .target(
             name: "Gateway",
             dependencies: [
-                "UnixFS", "IPLD", "BlockStore", "Multiformats", "P2PCore",
+                "UnixFS", "IPLD", "BlockStore", "Multiformats", "P2PCore", "HTTPServing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -165,6 +176,7 @@ let package = Package(
             dependencies: [
                 "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "CSQLite",
                 "P2PCore", "P2PHost", "P2PSecurity", "P2PMux", "Bitswap", "KadDHT", "IPNS", "CResolv", "RepoSync", "WebUI", "Gateway",
+                "HTTPServing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

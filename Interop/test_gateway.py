@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -190,3 +192,27 @@ def test_missing_root_is_404_with_nofetch(gateway):
     missing = base32_cid(bytes([1, 0x55, 0x12, 0x20]) + hashlib.sha256(b"not in the store").digest())
     r = curl("-D", "/dev/stderr", "-o", "/dev/null", f"{base}/ipfs/{missing}")
     assert headers_of(r.stderr)[0] == 404
+
+
+@pytest.mark.parametrize("key,what", [("Addresses.Gateway", "the gateway"), ("Addresses.API", "the RPC API")])
+def test_daemon_fails_to_start_when_its_port_is_taken(jz, key, what):
+    """As Kubo: a gateway (or API) address that cannot be bound stops the daemon with an error
+    naming the address, instead of running without it."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        d = JzDaemon(jz("taken"))
+        d.configure()
+        d.cli("config", "--json", key, json.dumps(f"/ip4/127.0.0.1/tcp/{port}"))
+        env = dict(os.environ, JZ_PATH=str(d.node.home), HOME=str(d.node.home.parent))
+        p = subprocess.run([*d.node.wrap, str(d.node.binary), "daemon", "--repo-dir", str(d.node.home)],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert p.returncode != 0, p.stdout
+        assert "Daemon is ready" not in p.stdout
+        assert f"127.0.0.1:{port}" in p.stderr and key in p.stderr and what in p.stderr, p.stderr
+        assert "already in use" in p.stderr, p.stderr
+        assert not (d.node.home / "api").exists() and not (d.node.home / "gateway").exists()
+    finally:
+        holder.close()

@@ -4,8 +4,12 @@
 Measures, in one run, beside the machine's own limits (memcpy and sha256 speed, cores):
   * a 1 GiB file through `curl` to a file, byte-equal (sha256 compared)          target >= 1 GB/s
   * 1,000 concurrent small requests (keep-alive connections; 200 by default)     target p99 < 50 ms
+    and the daemon's CPU time per request (utime + stime from /proc/PID/stat before and after
+    each burst, divided by the requests): independent of what else runs on the machine, unlike
+    the latencies, so the load average is printed beside them
 Usage:
   python3 bench/gateway.py [--mib 1024] [--requests 1000] [--connections 200] [--bin PATH]
+  (--mib 0 skips the large file: the small requests only)
 Without --bin it builds the release binary: swift build -c release --product jz-node --scratch-path .build-bench
 """
 from __future__ import annotations
@@ -65,6 +69,20 @@ def start_daemon(binary: str, home: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.05)
     parts = gateway_file.read_text().strip().split("/")
     return proc, f"{parts[2]}:{parts[4]}"
+
+
+def daemon_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (all its threads, living and ended), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(pid: int, before: float, requests: int) -> str:
+    return f"daemon CPU {(daemon_cpu_seconds(pid) - before) / requests * 1e6:.0f} µs/request"
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -128,6 +146,50 @@ def curl_parallel(address: str, paths: list[str], total: int, connections: int, 
     return [float(line[1]) for line in lines], wall
 
 
+def add_large_file(binary: str, home: Path, work: Path, mib: int) -> tuple[str, bytes]:
+    """Adds `mib` MiB of random bytes; returns the CID and the bytes' sha256."""
+    big = work / "big.bin"
+    digest = hashlib.sha256()
+    with open(big, "wb") as f:
+        for _ in range(mib):
+            chunk = os.urandom(1 << 20)
+            digest.update(chunk)
+            f.write(chunk)
+    cid = jz(binary, home, "add", "-Q", str(big)).stdout.strip()
+    big.unlink()
+    return cid, digest.digest()
+
+
+def read_large_file(binary: str, home: Path, address: str, work: Path, big_cid: str, digest: bytes, mib: int) -> None:
+    """Checks the large file through the gateway byte for byte, then times it to /dev/null."""
+    # Byte-equality: once to a file (not timed: the disk would be measured).
+    out = work / "out.bin"
+    subprocess.run(["curl", "-sS", "-o", str(out), f"http://{address}/ipfs/{big_cid}"], check=True)
+    h = hashlib.sha256()
+    with open(out, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    if h.digest() != digest:
+        sys.exit("the file read through the gateway differs from the one added")
+    out.unlink()
+    size = mib << 20
+    runs = []
+    for _ in range(3):
+        p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
+                            f"http://{address}/ipfs/{big_cid}"], check=True, capture_output=True, text=True)
+        got, seconds = p.stdout.split()
+        if int(got) != size:
+            sys.exit(f"curl got {got} bytes of {size}")
+        runs.append(float(seconds))
+    best = min(runs)
+    print(f"1 file of {mib} MiB via curl: byte-equal (sha256); to /dev/null {size / best / 1e9:.2f} GB/s best of "
+          f"{len(runs)} ({', '.join(f'{size / r / 1e9:.2f}' for r in runs)} GB/s); target >= 1 GB/s")
+    catted = time.perf_counter()
+    subprocess.run([binary, "cat", big_cid, "--repo-dir", str(home)], stdout=subprocess.DEVNULL, check=False)
+    print(f"for comparison, `jz-node cat` of the same file to /dev/null while the daemon runs: "
+          f"{size / (time.perf_counter() - catted) / 1e9:.2f} GB/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mib", type=int, default=1024)
@@ -153,15 +215,7 @@ def main() -> None:
         for key, value in [("Addresses.Swarm", ["/ip4/127.0.0.1/tcp/0"]), ("Addresses.API", "/ip4/127.0.0.1/tcp/0"),
                            ("Addresses.Gateway", "/ip4/127.0.0.1/tcp/0"), ("Bootstrap", []), ("Gateway.NoFetch", True)]:
             jz(binary, home, "config", "--json", key, json.dumps(value))
-        big = work / "big.bin"
-        digest = hashlib.sha256()
-        with open(big, "wb") as f:
-            for _ in range(args.mib):
-                chunk = os.urandom(1 << 20)
-                digest.update(chunk)
-                f.write(chunk)
-        big_cid = jz(binary, home, "add", "-Q", str(big)).stdout.strip()
-        big.unlink()
+        big = add_large_file(binary, home, work, args.mib) if args.mib > 0 else None
         small = work / "small"
         small.mkdir()
         for i in range(100):
@@ -169,42 +223,22 @@ def main() -> None:
         small_cid = jz(binary, home, "add", "-Q", "-r", str(small)).stdout.strip()
         proc, address = start_daemon(binary, home)
         try:
-            # Byte-equality: once to a file (not timed: the disk would be measured).
-            out = work / "out.bin"
-            subprocess.run(["curl", "-sS", "-o", str(out), f"http://{address}/ipfs/{big_cid}"], check=True)
-            h = hashlib.sha256()
-            with open(out, "rb") as f:
-                while chunk := f.read(1 << 22):
-                    h.update(chunk)
-            if h.digest() != digest.digest():
-                sys.exit("the file read through the gateway differs from the one added")
-            out.unlink()
-            size = args.mib << 20
-            runs = []
-            for _ in range(3):
-                p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
-                                    f"http://{address}/ipfs/{big_cid}"], check=True, capture_output=True, text=True)
-                got, seconds = p.stdout.split()
-                if int(got) != size:
-                    sys.exit(f"curl got {got} bytes of {size}")
-                runs.append(float(seconds))
-            best = min(runs)
-            print(f"1 file of {args.mib} MiB via curl: byte-equal (sha256); to /dev/null {size / best / 1e9:.2f} GB/s best of "
-                  f"{len(runs)} ({', '.join(f'{size / r / 1e9:.2f}' for r in runs)} GB/s); target >= 1 GB/s")
-            catted = time.perf_counter()
-            subprocess.run([binary, "cat", big_cid, "--repo-dir", str(home)], stdout=subprocess.DEVNULL, check=False)
-            print(f"for comparison, `jz-node cat` of the same file to /dev/null while the daemon runs: "
-                  f"{size / (time.perf_counter() - catted) / 1e9:.2f} GB/s")
+            if big is not None:
+                read_large_file(binary, home, address, work, *big, args.mib)
             paths = [f"/ipfs/{small_cid}/f{i:03}.txt" for i in range(100)]
             small_requests(address, paths, 200, 20)  # warm-up
+            cpu = daemon_cpu_seconds(proc.pid)
             latencies, wall = small_requests(address, paths, args.requests, args.connections)
             print(f"{args.requests} small requests over {args.connections} concurrent connections: "
                   f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
-                  f"max {max(latencies) * 1000:.1f} ms, {args.requests / wall:.0f} req/s (Python client threads); target p99 < 50 ms")
+                  f"max {max(latencies) * 1000:.1f} ms, {args.requests / wall:.0f} req/s (Python client threads); "
+                  f"{cpu_per_request(proc.pid, cpu, args.requests)}; {load_average()}; target p99 < 50 ms")
+            cpu = daemon_cpu_seconds(proc.pid)
             latencies, wall = curl_parallel(address, paths, args.requests, args.connections, work)
             print(f"{args.requests} small requests by curl --parallel (up to {args.connections} at once): "
                   f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms, "
-                  f"max {max(latencies) * 1000:.1f} ms, {args.requests / wall:.0f} req/s; target p99 < 50 ms")
+                  f"max {max(latencies) * 1000:.1f} ms, {args.requests / wall:.0f} req/s; "
+                  f"{cpu_per_request(proc.pid, cpu, args.requests)}; {load_average()}; target p99 < 50 ms")
         finally:
             proc.send_signal(signal.SIGINT)
             try:

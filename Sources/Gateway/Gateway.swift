@@ -21,6 +21,10 @@ public final class Gateway: Sendable {
     let names: (any GatewayNameResolver)?
     public let config: GatewayConfig
     let logger: Logger
+    /// `/ipfs/` paths resolved before (immutable: the same path always names the same CIDs), so
+    /// a repeated path is not walked again through its directories; bounded, emptied when full.
+    private let resolvedPaths = Locked<[ResolvedPathKey: [CID]]>([:])
+    static let resolvedPathLimit = 4096
 
     /// `Cache-Control` of immutable `/ipfs/` answers.
     public static let immutableCacheControl = "public, max-age=29030400, immutable"
@@ -90,10 +94,12 @@ public final class Gateway: Sendable {
         if format == .deserialized && !config.deserializedResponses {
             throw GatewayFailure(406, "deserialized responses are disabled on this gateway (Gateway.DeserializedResponses): ask for application/vnd.ipld.raw or application/vnd.ipld.car")
         }
+        // A v0 CID has one text form (base58, slow to encode): the URL's.
         let request = Request(
             method: method, path: path, query: query, headers: headers, accept: accept, immutable: immutable,
-            deadline: .now + config.retrievalTimeout)
-        let resolved = try await resolve(root: root, components: Array(parts.dropFirst(2)), request)
+            deadline: .now + config.retrievalTimeout, rootText: root.version == .v0 ? parts[1] : root.description)
+        let resolved = try await resolve(
+            root: root, components: Array(parts.dropFirst(2)), request, prefetch: format == .deserialized)
         switch format {
         case .raw: return try await rawBlock(resolved, request)
         case .car: return try await car(resolved, request)
@@ -111,6 +117,8 @@ public final class Gateway: Sendable {
         let accept: String?
         let immutable: Bool
         let deadline: ContinuousClock.Instant
+        /// The root CID as text.
+        var rootText: String? = nil
     }
 
     struct Resolved: Sendable {
@@ -120,6 +128,43 @@ public final class Gateway: Sendable {
         /// Blocks read while resolving, in order.
         let pathBlocks: [Block]
         let components: [String]
+        /// The terminal's block, read while resolving (nil for an identity CID or when not read).
+        var terminalBlock: Block? = nil
+        /// What the terminal is (and a small file's bytes), when read while resolving.
+        var prefetched: Prefetched? = nil
+        /// `roots` as text, when known (each CID encoded once per request).
+        var texts: [String]? = nil
+
+        var rootTexts: [String] { texts ?? roots.map(\.description) }
+        var terminalText: String { texts?.last ?? terminal.description }
+    }
+
+    /// What a UnixFS node is and, for a file up to `inlineFileLimit`, its bytes.
+    struct Prefetched: Sendable {
+        let info: UnixFSNodeInfo
+        /// Nil for larger files, other kinds, and when a block below the file is missing (the
+        /// answer then streams it, fetching).
+        let content: [UInt8]?
+    }
+
+    /// Files up to this size are read whole with their metadata, in the same pass on the
+    /// blocking executor as the path, and answered from memory.
+    static let inlineFileLimit: UInt64 = 256 << 10
+
+    static func prefetch(_ cid: CID, source: any BlockSource) throws -> Prefetched {
+        let exporter = Exporter(source: source)
+        let info = try exporter.stat(cid)
+        guard info.kind == .file, info.size <= inlineFileLimit else { return Prefetched(info: info, content: nil) }
+        do {
+            var reader = try exporter.reader(cid)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(Int(info.size))
+            while let slice = try reader.next() { bytes += slice }
+            return Prefetched(info: info, content: bytes)
+        } catch {
+            if missingBlock(in: error) != nil { return Prefetched(info: info, content: nil) }
+            throw error
+        }
     }
 
     // MARK: - Blocks and the network
@@ -171,25 +216,50 @@ public final class Gateway: Sendable {
         return FetchingSource(store: store, fetcher: fetcher, recursive: recursive, timeout: config.retrievalTimeout)
     }
 
-    func resolve(root: CID, components: [String], _ request: Request) async throws(GatewayFailure) -> Resolved {
+    /// Resolves the path; with `prefetch`, also what a UnixFS terminal is (and a small file's
+    /// bytes), in the same pass.
+    func resolve(root: CID, components: [String], _ request: Request, prefetch: Bool = false) async throws(GatewayFailure) -> Resolved {
         let store = self.store
-        return try await withFetching(request) { () throws -> Resolved in
-            if root.multihash.function != .identity, try !store.has(root) {
-                throw ExportError.missingBlock(root, path: nil)
-            }
+        // One store read per path component and one for the terminal (which the answer reads
+        // again from memory): a missing root surfaces as the first component's missing block.
+        // The path blocks are kept for CAR answers: only other answers use (and fill) the cache.
+        let key = ResolvedPathKey(root: root, components: components)
+        let cached = prefetch && !components.isEmpty ? resolvedPaths.withLock { $0[key] } : nil
+        let resolved = try await withFetching(request) { () throws -> Resolved in
             let recorder = RecordingSource(store)
             let exporter = Exporter(source: recorder)
             var current = root
             var roots = [root]
-            for name in components {
-                current = try exporter.resolve(current, components: [name])
-                roots.append(current)
+            if let cached {
+                roots = cached
+                current = cached[cached.count - 1]
+            } else {
+                for name in components {
+                    current = try exporter.resolve(current, components: [name])
+                    roots.append(current)
+                }
             }
-            if current.multihash.function != .identity, try !store.has(current) {
-                throw ExportError.missingBlock(current, path: nil)
+            var terminalBlock: Block?
+            if current.multihash.function != .identity {
+                guard let block = try store.get(current) else { throw ExportError.missingBlock(current, path: nil) }
+                terminalBlock = block
             }
-            return Resolved(terminal: current, roots: roots, pathBlocks: recorder.take(), components: components)
+            var prefetched: Prefetched?
+            if prefetch, current.codec == .dagPB || current.codec == .raw {
+                prefetched = try Self.prefetch(current, source: KnownBlockSource(terminalBlock, base: store))
+            }
+            let texts = [request.rootText ?? root.description] + roots.dropFirst().map(\.description)
+            return Resolved(
+                terminal: current, roots: roots, pathBlocks: recorder.take(), components: components,
+                terminalBlock: terminalBlock, prefetched: prefetched, texts: texts)
         }
+        if prefetch, cached == nil, !components.isEmpty {
+            resolvedPaths.withLock { paths in
+                if paths.count >= Self.resolvedPathLimit { paths.removeAll(keepingCapacity: true) }
+                paths[key] = resolved.roots
+            }
+        }
+        return resolved
     }
 
     // MARK: - Headers
@@ -199,7 +269,7 @@ public final class Gateway: Sendable {
             ("Etag", etag),
             ("Cache-Control", request.immutable ? Self.immutableCacheControl : "public, max-age=60"),
             ("X-Ipfs-Path", request.path),
-            ("X-Ipfs-Roots", resolved.roots.map(\.description).joined(separator: ",")),
+            ("X-Ipfs-Roots", resolved.rootTexts.joined(separator: ",")),
             ("Vary", "Accept"),
         ]
     }
@@ -226,10 +296,15 @@ public final class Gateway: Sendable {
         if let answer = notModified(request, etag: etag, headers: headers) { return answer }
         let store = self.store
         let terminal = resolved.terminal
-        let block = try await withFetching(request) { () throws -> Block in
-            if terminal.multihash.function == .identity { return Block(cid: terminal, data: terminal.multihash.digest) }
-            guard let block = try store.get(terminal) else { throw ExportError.missingBlock(terminal, path: nil) }
-            return block
+        let block: Block
+        if let known = resolved.terminalBlock {
+            block = known
+        } else {
+            block = try await withFetching(request) { () throws -> Block in
+                if terminal.multihash.function == .identity { return Block(cid: terminal, data: terminal.multihash.digest) }
+                guard let block = try store.get(terminal) else { throw ExportError.missingBlock(terminal, path: nil) }
+                return block
+            }
         }
         headers += [
             ("Content-Type", GatewayFormat.rawType),
@@ -301,16 +376,22 @@ public final class Gateway: Sendable {
     // MARK: - Deserialized
 
     private func deserialized(_ resolved: Resolved, _ request: Request) async throws(GatewayFailure) -> GatewayResponse {
-        let store = self.store
         let terminal = resolved.terminal
         guard terminal.codec == .dagPB || terminal.codec == .raw else {
             throw GatewayFailure(
                 501, "\(terminal) is \(terminal.codec), not UnixFS: ask for ?format=raw or ?format=car")
         }
-        let info = try await withFetching(request) { try Exporter(source: store).stat(terminal) }
+        let prefetched: Prefetched
+        if let known = resolved.prefetched {
+            prefetched = known
+        } else {
+            let source = KnownBlockSource(resolved.terminalBlock, base: store)
+            prefetched = try await withFetching(request) { try Self.prefetch(terminal, source: source) }
+        }
+        let info = prefetched.info
         switch info.kind {
         case .file:
-            return try await file(info, resolved, request, name: resolved.components.last)
+            return try await file(info, resolved, request, name: resolved.components.last, content: prefetched.content)
         case .directory:
             return try await directory(resolved, request)
         case .symlink:
@@ -321,18 +402,26 @@ public final class Gateway: Sendable {
         }
     }
 
-    private func file(_ info: UnixFSNodeInfo, _ resolved: Resolved, _ request: Request, name: String?) async throws(GatewayFailure) -> GatewayResponse {
-        let etag = "\"\(resolved.terminal)\""
+    /// - Parameter content: the whole file when it was already read (small files).
+    private func file(
+        _ info: UnixFSNodeInfo, _ resolved: Resolved, _ request: Request, name: String?, content: [UInt8]? = nil
+    ) async throws(GatewayFailure) -> GatewayResponse {
+        let etag = "\"\(resolved.terminalText)\""
         var headers = commonHeaders(resolved, request, etag: etag)
         if let answer = notModified(request, etag: etag, headers: headers) { return answer }
         let terminal = resolved.terminal
         let store = self.store
         let size = info.size
-        let head = try await withFetching(request) { () throws -> [UInt8] in
-            var reader = try Exporter(source: store).reader(terminal, offset: 0, length: 512)
-            var bytes: [UInt8] = []
-            while let slice = try reader.next() { bytes += slice }
-            return bytes
+        let head: [UInt8]
+        if let content {
+            head = Array(content.prefix(512))
+        } else {
+            head = try await withFetching(request) { () throws -> [UInt8] in
+                var reader = try Exporter(source: store).reader(terminal, offset: 0, length: 512)
+                var bytes: [UInt8] = []
+                while let slice = try reader.next() { bytes += slice }
+                return bytes
+            }
         }
         headers.append(("Content-Type", ContentTypes.of(name: request.query["filename"] ?? name, head: head)))
         if let filename = request.query["filename"] {
@@ -355,6 +444,12 @@ public final class Gateway: Sendable {
         }
         headers.append(("Content-Length", String(length)))
         if request.method == .HEAD { return GatewayResponse(status: status, headers: headers, body: .empty) }
+        if let content {
+            let from = Int(offset)
+            let to = from + Int(length)
+            let body: [UInt8] = from == 0 && to == content.count ? content : Array(content[from..<to])
+            return GatewayResponse(status: status, headers: headers, body: .bytes(body))
+        }
         let (start, count) = (offset, length)
         let streaming = streamingSource(recursive: true)
         let stream = try await withFetching(request) { () throws -> FileChunks in
@@ -435,6 +530,28 @@ final class FetchingSource: BlockSource, @unchecked Sendable {
         done.wait()
         if let reason = failure.withLock({ $0 }) { throw ExportError.blockSource(cid, reason: "cannot retrieve it: \(reason)") }
         return try store.get(cid)
+    }
+}
+
+/// A root CID and the path below it.
+struct ResolvedPathKey: Hashable, Sendable {
+    let root: CID
+    let components: [String]
+}
+
+/// `base`, with one block already in memory (the resolved terminal) served without a store read.
+struct KnownBlockSource: BlockSource {
+    let known: Block?
+    let base: any BlockSource
+
+    init(_ known: Block?, base: any BlockSource) {
+        self.known = known
+        self.base = base
+    }
+
+    func block(for cid: CID) throws -> Block? {
+        if let known, known.cid == cid { return known }
+        return try base.block(for: cid)
     }
 }
 

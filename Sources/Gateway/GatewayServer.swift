@@ -1,3 +1,4 @@
+import HTTPServing
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -10,7 +11,7 @@ public final class GatewayServer: Sendable {
     private let group: any EventLoopGroup
     private let gateway: Gateway
     private let logger: Logger
-    private let serverChannel = Locked<(any Channel)?>(nil)
+    private let listener = Locked<HTTP1Server?>(nil)
     /// The version announced in `Server`.
     private let serverName: String
 
@@ -27,48 +28,26 @@ public final class GatewayServer: Sendable {
         self.route = route
     }
 
-    /// Binds `host:port` (port 0 picks one) and serves until `stop()`. Returns the bound port.
-    public func start(host: String, port: Int) async throws -> Int {
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(ChannelOptions.backlog, value: 1024)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                        wrappingChannelSynchronously: channel)
-                }
-            }
-        serverChannel.withLock { $0 = server.channel }
-        let boundPort = server.channel.localAddress?.port ?? port
-        let logger = self.logger
-        Task { [self] in
-            do {
-                try await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { connections in
-                        for try await connection in connections {
-                            group.addTask { await self.serve(connection) }
-                        }
-                    }
-                }
-            } catch {
-                logger.debug("gateway server stopped: \(error)")
-            }
-        }
-        return boundPort
+    /// Binds `host:port` (port 0 picks one) and serves until `stop()`. Returns the bound port;
+    /// an address that cannot be bound (the port taken) throws, naming it.
+    public func start(host: String, port: Int) async throws(HTTP1ServerError) -> Int {
+        let server = try await HTTP1Server.start(
+            group: group, host: host, port: port, name: "gateway", logger: logger,
+            serve: { [self] connection in await serve(connection) })
+        listener.withLock { $0 = server }
+        return server.port
     }
 
     /// Stops accepting connections.
     public func stop() async {
-        let channel = serverChannel.withLock { current -> (any Channel)? in
+        let server = listener.withLock { current -> HTTP1Server? in
             defer { current = nil }
             return current
         }
-        try? await channel?.close()
+        await server?.stop()
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func serve(_ connection: HTTP1Server.Connection) async {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var head: HTTPRequestHead?
@@ -111,18 +90,19 @@ public final class GatewayServer: Sendable {
         } else if request.version.major == 1 && request.version.minor == 0 {
             headers.add(name: "Connection", value: "keep-alive")
         }
-        let status = HTTPResponseStatus(statusCode: response.status)
-        try await outbound.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
-        if request.method != .HEAD {
-            switch response.body {
-            case .empty: break
-            case .bytes(let bytes):
-                if !bytes.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
-            case .stream(let source, _):
-                try await stream(source, to: outbound)
-            }
+        let head = HTTPServerResponsePart.head(
+            HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers))
+        // An answer in memory goes out in one write (one hop to the event loop, one flush).
+        switch response.body {
+        case .stream(let source, _) where request.method != .HEAD:
+            try await outbound.write(head)
+            try await stream(source, to: outbound)
+            try await outbound.write(.end(nil))
+        case .bytes(let bytes) where request.method != .HEAD && !bytes.isEmpty:
+            try await outbound.write(contentsOf: [head, .body(.byteBuffer(ByteBuffer(bytes: bytes))), .end(nil)])
+        case .empty, .bytes, .stream:
+            try await outbound.write(contentsOf: [head, .end(nil)])
         }
-        try await outbound.write(.end(nil))
     }
 
     /// Writes the chunks of `source`, producing the next one while the current one is written.

@@ -62,4 +62,21 @@ private func exchange(port: Int, _ requests: String) throws -> [UInt8] {
         await server.stop()
         try await group.shutdownGracefully()
     }
+
+    @Test func aTakenPortIsAnErrorNamingTheAddress() async throws {
+        let (_, store) = try importTree(.file(name: "a.txt", contents: Array("a\n".utf8)), chunk: 262_144)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let first = GatewayServer(group: group, gateway: makeGateway(store), logger: Logger(label: "gateway-test"))
+        let port = try await first.start(host: "127.0.0.1", port: 0)
+        let second = GatewayServer(group: group, gateway: makeGateway(store), logger: Logger(label: "gateway-test"))
+        do {
+            _ = try await second.start(host: "127.0.0.1", port: port)
+            Issue.record("a second server bound port \(port)")
+        } catch {
+            #expect(error.address == "127.0.0.1:\(port)")
+            #expect(error.description.contains("already in use"))
+        }
+        await first.stop()
+        try await group.shutdownGracefully()
+    }
 }

@@ -189,6 +189,25 @@ private func sampleTree() throws -> (root: CID, store: MemoryBlockStore, big: [U
         #expect(try await ask(gateway, "/ipfs/\(root)", method: .POST).status == 405)
     }
 
+    @Test func aRepeatedPathAnswersTheSameAndCARsKeepTheirPathBlocks() async throws {
+        let (root, store, _) = try sampleTree()
+        let gateway = makeGateway(store)
+        let exporter = Exporter(source: store)
+        let sub = try exporter.resolve(root, components: ["sub"])
+        let note = try exporter.resolve(root, components: ["sub", "note.md"])
+        // The second answer comes from the resolved-path cache the first one filled.
+        let first = try await ask(gateway, "/ipfs/\(root)/sub/note.md")
+        let second = try await ask(gateway, "/ipfs/\(root)/sub/note.md")
+        #expect(first.status == 200 && second.status == 200 && second.body == first.body)
+        #expect(second.header("X-Ipfs-Roots") == "\(root),\(sub),\(note)")
+        #expect(second.header("Etag") == "\"\(note)\"" && second.header("Etag") == first.header("Etag"))
+        // A CAR of the same path still proves it block by block.
+        let car = try carBlocks(try await ask(gateway, "/ipfs/\(root)/sub/note.md?format=car&dag-scope=block").body)
+        #expect(car.blocks.map(\.cid) == [root, sub, note])
+        // A name that is not there stays a 404 after the others were cached.
+        #expect(try await ask(gateway, "/ipfs/\(root)/sub/missing.md").status == 404)
+    }
+
     @Test func directoriesListOrServeIndexHTML() async throws {
         let (root, store, _) = try sampleTree()
         let gateway = makeGateway(store)

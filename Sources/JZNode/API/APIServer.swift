@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServing
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -21,7 +22,7 @@ public final class APIServer: @unchecked Sendable {
     private let maxBodyBytes: Int
     private let maxUploadBytes: Int
     private let lock = Mutex()
-    private var serverChannel: Channel?
+    private var listener: HTTP1Server?
     /// The rules, with `<port>` in the default origins set once bound.
     private var access: APIAccess
 
@@ -55,48 +56,28 @@ public final class APIServer: @unchecked Sendable {
     }
 
 
-    /// Binds `host:port` (port 0 picks one) and serves until `stop()`. Returns the bound port.
-    public func start(host: String, port: Int) async throws -> Int {
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                        wrappingChannelSynchronously: channel)
-                }
-            }
-        let boundPort = server.channel.localAddress?.port ?? port
-        lock.withLock {
-            serverChannel = server.channel
-            access = access.boundTo(port: boundPort)
-        }
-        Task { [self] in
-            do {
-                try await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { connections in
-                        for try await connection in connections {
-                            group.addTask { await self.serve(connection) }
-                        }
-                    }
-                }
-            } catch {
-                logger.debug("API server stopped: \(error)")
-            }
-        }
-        return boundPort
+    /// Binds `host:port` (port 0 picks one) and serves until `stop()`. Returns the bound port;
+    /// an address that cannot be bound (the port taken) throws, naming it.
+    public func start(host: String, port: Int) async throws(HTTP1ServerError) -> Int {
+        // The access rules name the bound port: set before the first connection is served.
+        let server = try await HTTP1Server.start(
+            group: group, host: host, port: port, name: "API", logger: logger,
+            bound: { [self] port in lock.withLock { access = access.boundTo(port: port) } },
+            serve: { [self] connection in await serve(connection) })
+        lock.withLock { listener = server }
+        return server.port
     }
 
     /// Stops accepting connections.
     public func stop() async {
-        let channel = lock.withLock { () -> Channel? in
-            defer { serverChannel = nil }
-            return serverChannel
+        let server = lock.withLock { () -> HTTP1Server? in
+            defer { listener = nil }
+            return listener
         }
-        try? await channel?.close()
+        await server?.stop()
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func serve(_ connection: HTTP1Server.Connection) async {
         let rules = lock.withLock { access }
         do {
             try await connection.executeThenClose { inbound, _ in

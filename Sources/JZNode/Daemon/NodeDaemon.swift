@@ -79,7 +79,7 @@ public final class NodeDaemon: Sendable {
             boundPort = try await api.start(host: apiHost, port: apiPort)
         } catch {
             await services.stop()
-            throw NodeError.io(path: settings.apiAddress.description, reason: "cannot serve the RPC API: \(error)")
+            throw NodeError.io(path: settings.apiAddress.description, reason: "cannot serve the RPC API (Addresses.API): \(error)")
         }
         let apiText = (settings.apiAddress.value(for: .ip6) != nil ? "/ip6/\(apiHost)" : "/ip4/\(apiHost)") + "/tcp/\(boundPort)"
         do {
@@ -87,8 +87,8 @@ public final class NodeDaemon: Sendable {
         } catch {
             logger.warning("cannot write \(home.apiFilePath): \(error)")
         }
-        // The HTTP gateway on Addresses.Gateway (none when it is "" or []). A port already taken
-        // leaves the node running without a gateway, with a warning.
+        // The HTTP gateway on Addresses.Gateway (none when it is "" or []). An address that
+        // cannot be bound stops the daemon, as Kubo does.
         var gateway: GatewayService?
         if let gatewayAddress = settings.gatewayAddress {
             let service = GatewayService(
@@ -99,7 +99,10 @@ public final class NodeDaemon: Sendable {
                 logger.info("gateway listening on \(gatewayText)")
                 gateway = service
             } catch {
-                logger.warning("\(error); running without a gateway (set Addresses.Gateway to a free port)")
+                await api.stop()
+                await services.stop()
+                try? FileManager.default.removeItem(atPath: home.apiFilePath)
+                throw error
             }
         }
         ready(await host.listenAddresses(), apiText)
