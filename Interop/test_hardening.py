@@ -8,8 +8,10 @@ sockets after its handshake deadline instead of holding them.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -160,3 +162,52 @@ def test_daemon_fetch_add_and_gc_from_three_processes(jz, kubo, tmp_path):
         assert out.read_bytes() == big.read_bytes()
     d.cli("store", "verify", timeout=600)
     d.stop()
+
+
+# ----- floods from one hostile peer --------------------------------------------------------------
+def daemon_memory_kib(d: JzDaemon) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of the daemon process, in KiB."""
+    fields = {}
+    for line in Path(f"/proc/{d.proc.pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def test_stream_and_connection_flood_leaves_the_daemon_serving_others(jz, kubo, jz_node_bin, tmp_path):
+    """One peer opens 300 idle sockets, 1,000 authenticated connections and 10,000 streams at
+    once; meanwhile Kubo connects and fetches from the daemon, the API answers, and the daemon
+    stays under 300 MiB."""
+    bench = Path(jz_node_bin).parent / "jz-bench"
+    if not bench.exists():
+        pytest.skip(f"{bench} not built")
+    d = JzDaemon(jz("jz")).start()
+    node = kubo("kubo", run=True)
+    data = tmp_path / "served.bin"
+    data.write_bytes(os.urandom(2 << 20))
+    cid = d.cli("add", "-Q", str(data)).stdout.strip()
+    flood = subprocess.Popen(
+        [str(bench), "flood", "--target", d.dial_addr(), "--idle", "300", "--connections", "1000",
+         "--streams", "10000", "--hold", "30", "--timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = flood.stdout.readline()  # printed once everything is open; then it holds
+        assert line, f"flood printed nothing: {flood.stderr.read() if flood.poll() is not None else ''}"
+        report = json.loads(line)
+        # The daemon refused what is beyond its limits instead of serving it.
+        assert report["IdleOpened"] == 300
+        assert report["ConnectionsStillOpen"] <= 16, report  # the per-peer limit (8) closes the rest
+        assert report["StreamsNegotiated"] <= 600, report
+        # While the flood holds everything open: Kubo connects and fetches, the API answers.
+        node.connect(d.dial_addr(), timeout=30)
+        out = tmp_path / "fetched.bin"
+        node.download(cid, out, timeout=60)
+        assert out.read_bytes() == data.read_bytes()
+        assert node.peer_id() in d.peer_ids()
+        rss, peak = daemon_memory_kib(d)
+        assert peak < 300 * 1024, f"daemon peak memory {peak // 1024} MiB"
+        print(f"flood: {report}; daemon RSS {rss // 1024} MiB, peak {peak // 1024} MiB")
+    finally:
+        flood.kill()
+        flood.wait(10)
+        d.stop()
