@@ -9,8 +9,8 @@ import P2PCore
 ///
 /// Who may call it is `APIAccess`'s decision (Kubo's rules: POST only, `Origin`/`Referer` checks,
 /// `API.Authorizations`); refusals are Kubo's plain-text answers. Bodies are bounded
-/// (`maxBodyBytes`; larger ones get 413), except uploads (`uploadCommands`), which go to disk. Each connection serves one request and closes (the CLI
-/// makes one request per command).
+/// (`maxBodyBytes`; larger ones get 413), except uploads (`uploadCommands`), which go to disk.
+/// Each connection serves one request and closes (the CLI makes one request per command).
 public final class APIServer: @unchecked Sendable {
     /// Answers one request.
     public typealias Handler = @Sendable (APIRequest) async -> APIResponse
