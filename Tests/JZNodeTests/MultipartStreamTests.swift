@@ -150,8 +150,10 @@ struct UploadWriterTests {
     var contentType: String { "multipart/form-data; boundary=\(boundary)" }
 
     /// Feeds `body` in chunks of `chunk` bytes.
-    func upload(_ body: [UInt8], layout: UploadLayout = .tree, chunk: Int = 7, declared: Int64? = nil) throws(UploadError) -> UploadedFolder {
-        let writer = try UploadWriter(contentType: contentType, layout: layout, declaredBytes: declared)
+    func upload(
+        _ body: [UInt8], layout: UploadLayout = .tree, chunk: Int = 7, declared: Int64? = nil, in folder: String = NSTemporaryDirectory()
+    ) throws(UploadError) -> UploadedFolder {
+        let writer = try UploadWriter(contentType: contentType, layout: layout, declaredBytes: declared, temporaryFolder: folder)
         do {
             for start in stride(from: 0, to: body.count, by: chunk) { try writer.write(Array(body[start..<min(start + chunk, body.count)])) }
             return try writer.finish()
@@ -201,8 +203,9 @@ struct UploadWriterTests {
     @Test("names escaping the folder are refused with 400: .., absolute, through a symlink or a file; twice")
     func escapes() throws {
         let outside = NSTemporaryDirectory() + "jz-escape-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: outside) }
+        let uploads = NSTemporaryDirectory() + "jz-escape-uploads-\(UUID().uuidString)"
+        for folder in [outside, uploads] { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        defer { for folder in [outside, uploads] { try? FileManager.default.removeItem(atPath: folder) } }
         let cases: [(String, [(type: String, name: String?, content: [UInt8])])] = [
             ("..", [("application/octet-stream", "../x", [1])]),
             ("inner ..", [("application/octet-stream", "a/../../x", [1])]),
@@ -215,7 +218,7 @@ struct UploadWriterTests {
         ]
         for (label, parts) in cases {
             do {
-                let folder = try upload(multipartBody(parts, boundary: boundary))
+                let folder = try upload(multipartBody(parts, boundary: boundary), in: uploads)
                 folder.remove()
                 Issue.record("\(label): accepted")
             } catch {
@@ -224,7 +227,8 @@ struct UploadWriterTests {
             }
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("jz-upload-") }.isEmpty)
+        // Nothing written outside, nothing left of the refused uploads.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: uploads).isEmpty)
     }
 
     @Test("a body larger than the free space is refused with 507; a cut body with 400")

@@ -2,6 +2,7 @@ import BlockStore
 import Foundation
 import Logging
 import NIOPosix
+import P2PCore
 import Testing
 import UnixFS
 @testable import JZNode
@@ -279,6 +280,7 @@ struct APIServerPlumbingTests {
 
     @Test("binary answers stream whole; uploads are written to a folder as they arrive; bounds give 413")
     func plumbing() async throws {
+        let roots = Locked<[String]>([])
         let big = (0..<5_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let server = APIServer(
             group: MultiThreadedEventLoopGroup.singleton, maxBodyBytes: 1000, logger: Logger(label: "t")
@@ -294,8 +296,9 @@ struct APIServerPlumbingTests {
                 }, contentType: "text/plain")
             case "add":
                 do {
-                    let entries = try request.uploadedFolder().entries
-                    let sizes = entries.map { (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int) ?? -1 }
+                    let upload = try request.uploadedFolder()
+                    let sizes = upload.entries.map { (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int) ?? -1 }
+                    roots.withLock { $0.append(upload.root) }
                     return .json(["Spooled": .bool(request.body.isEmpty), "Sizes": .array(sizes.map { .int(Int64($0)) })])
                 } catch {
                     return .badRequest("\(error)")
@@ -349,7 +352,16 @@ struct APIServerPlumbingTests {
         }
         #expect(tooBigUpload.status == 413)
         // No upload folder is left behind.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("jz-upload-") }
-        #expect(leftovers.isEmpty)
+        // (removed right after the answer is written: waited for, bounded).
+        let seen = roots.withLock { $0 }
+        #expect(seen.count == 2)
+        for root in seen {
+            var waited = 0
+            while FileManager.default.fileExists(atPath: root), waited < 200 {
+                try await Task.sleep(for: .milliseconds(10))
+                waited += 1
+            }
+            #expect(!FileManager.default.fileExists(atPath: root), "\(root)")
+        }
     }
 }
