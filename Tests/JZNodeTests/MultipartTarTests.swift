@@ -228,23 +228,41 @@ struct RouteArgumentTests {
 struct APIServerPlumbingTests {
     /// One raw HTTP/1.1 exchange over a socket: the status code, headers and de-chunked body.
     static func exchange(port: Int, _ request: [UInt8]) throws -> (status: Int, headers: String, body: [UInt8]) {
+        let fd = try connect(port: port)
+        defer { close(fd) }
+        send(fd, request)
+        return try receive(fd)
+    }
+
+    /// A connected socket to the server on loopback.
+    static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw APIError.transport("socket") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw APIError.transport("connect") }
+        guard connected == 0 else {
+            close(fd)
+            throw APIError.transport("connect")
+        }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ request: [UInt8]) {
         var sent = 0
         while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            let n = request[sent...].withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }  // the server may answer 413 and close before reading everything
             sent += n
         }
+    }
+
+    /// The answer: status code, headers and de-chunked body.
+    static func receive(_ fd: Int32) throws -> (status: Int, headers: String, body: [UInt8]) {
         var answer: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -363,5 +381,38 @@ struct APIServerPlumbingTests {
             }
             #expect(!FileManager.default.fileExists(atPath: root), "\(root)")
         }
+    }
+
+    @Test("an upload's file grows on disk while its body is still arriving")
+    func streamsToDisk() async throws {
+        let server = APIServer(group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t")) { request in
+            .json(["Entries": .int(Int64(request.upload?.entries.count ?? -1))])
+        }
+        let port = try await server.start(host: "127.0.0.1", port: 0)
+        defer { Task { await server.stop() } }
+        let boundary = "b0undary"
+        let name = "stream-\(UUID().uuidString)"
+        let first = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\n\r\n".utf8)
+            + [UInt8](repeating: 5, count: 3 << 20)
+        let rest = [UInt8](repeating: 6, count: 1 << 20) + Array("\r\n--\(boundary)--\r\n".utf8)
+        func chunk(_ bytes: [UInt8]) -> [UInt8] { Array(String(bytes.count, radix: 16).utf8) + [13, 10] + bytes + [13, 10] }
+        let fd = try Self.connect(port: port)
+        defer { close(fd) }
+        Self.send(fd, Array("POST /api/v0/add HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=\(boundary)\r\nTransfer-Encoding: chunked\r\n\r\n".utf8) + chunk(first))
+        // The body is not complete, yet its file is being written (in 1 MiB batches).
+        var size = 0
+        for _ in 0..<500 where size < 2 << 20 {
+            let folders = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+            for folder in folders where folder.hasPrefix("jz-upload-") {
+                let path = NSTemporaryDirectory() + folder + "/tree/" + name
+                if let bytes = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int { size = bytes }
+            }
+            if size < 2 << 20 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(size >= 2 << 20)
+        Self.send(fd, chunk(rest) + Array("0\r\n\r\n".utf8))
+        let answer = try await onThread { try Self.receive(fd) }
+        #expect(answer.status == 200)
+        #expect(try JSONValue.parse(Data(answer.body)) == ["Entries": 1])
     }
 }
