@@ -25,12 +25,21 @@ struct APITests {
                     c.finish()
                 }
                 return .stream(stream)
-            case "parts":
-                // Echoes the multipart parts: name, type and size of each.
-                let parts = try? request.multipartParts()
-                return .json(.array((parts ?? []).map { part in
-                    ["Name": .string(part.filename ?? ""), "Type": .string(part.headers["content-type"] ?? ""),
-                     "Size": .int(Int64(part.content.count)), "Sum": .int(Int64(part.content.reduce(0) { $0 &+ Int($1) }))]
+            case "add":
+                // Echoes the uploaded folder: name, kind and size and byte sum of each file.
+                guard let upload = request.upload else { return .badRequest("no upload") }
+                let tree = upload.root + "/tree"
+                let paths = (FileManager.default.subpaths(atPath: tree) ?? []).sorted()
+                return .json(.array(paths.map { path in
+                    let full = tree + "/" + path
+                    let type = (try? FileManager.default.attributesOfItem(atPath: full)[.type] as? FileAttributeType) ?? .typeUnknown
+                    let content: [UInt8] = switch type {
+                    case .typeSymbolicLink: Array(((try? FileManager.default.destinationOfSymbolicLink(atPath: full)) ?? "").utf8)
+                    case .typeDirectory: []
+                    default: [UInt8](FileManager.default.contents(atPath: full) ?? Data())
+                    }
+                    return ["Name": .string(path), "Type": .string(type.rawValue), "Size": .int(Int64(content.count)),
+                            "Sum": .int(Int64(content.reduce(0) { $0 &+ Int($1) }))]
                 }))
             case "bytes":
                 // `size` bytes of a counting pattern in 100 KiB chunks; `fail` ends early with an error.
@@ -98,16 +107,16 @@ struct APITests {
             .bytes(name: "d/ünï.txt", Array("hello".utf8)),
             .symlink(name: "d/link", target: "big file&=.bin"),
         ])
-        let answer = try await onThread { try client.call("parts", upload: upload) }
+        let answer = try await onThread { try client.call("add", upload: upload) }
         #expect(answer == [
-            ["Name": "d", "Type": "application/x-directory", "Size": 0, "Sum": 0],
-            ["Name": "d/big file&=.bin", "Type": "application/octet-stream", "Size": .int(Int64(big.count)),
+            ["Name": "d", "Type": "NSFileTypeDirectory", "Size": 0, "Sum": 0],
+            ["Name": "d/big file&=.bin", "Type": "NSFileTypeRegular", "Size": .int(Int64(big.count)),
              "Sum": .int(Int64(big.reduce(0) { $0 &+ Int($1) }))],
-            ["Name": "d/ünï.txt", "Type": "application/octet-stream", "Size": 5, "Sum": .int(Int64("hello".utf8.reduce(0) { $0 &+ Int($1) }))],
-            ["Name": "d/link", "Type": "application/symlink", "Size": 14, "Sum": .int(Int64("big file&=.bin".utf8.reduce(0) { $0 &+ Int($1) }))],
+            ["Name": "d/link", "Type": "NSFileTypeSymbolicLink", "Size": 14, "Sum": .int(Int64("big file&=.bin".utf8.reduce(0) { $0 &+ Int($1) }))],
+            ["Name": "d/ünï.txt", "Type": "NSFileTypeRegular", "Size": 5, "Sum": .int(Int64("hello".utf8.reduce(0) { $0 &+ Int($1) }))],
         ])
         await #expect(throws: APIError.self) {
-            _ = try await onThread { try client.call("parts", upload: APIUpload(parts: [.file(name: "x", path: dir.appendingPathComponent("missing").path)])) }
+            _ = try await onThread { try client.call("add", upload: APIUpload(parts: [.file(name: "x", path: dir.appendingPathComponent("missing").path)])) }
         }
     }
 

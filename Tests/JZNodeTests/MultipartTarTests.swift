@@ -2,6 +2,7 @@ import BlockStore
 import Foundation
 import Logging
 import NIOPosix
+import P2PCore
 import Testing
 import UnixFS
 @testable import JZNode
@@ -49,11 +50,11 @@ struct MultipartTests {
         let parts = try MultipartParser.parse(folderBody, contentType: contentType)
         #expect(parts.map(\.filename) == ["d", "d/a.txt", "d/sub", "d/sub/b.txt"])
         #expect(parts.map(\.isDirectory) == [true, false, true, false])
-        #expect(parts[1].data == Array("hello\n".utf8))
-        #expect(parts[3].data == Array("deep\n".utf8))
+        #expect(parts[1].content == Array("hello\n".utf8))
+        #expect(parts[3].content == Array("deep\n".utf8))
         #expect(parts[1].headers["abspath"] == "/tmp/cap/d/a.txt")
-        #expect(parts[1].name == "file")
-        #expect(parts[0].data.isEmpty)
+        #expect(MultipartHeaders(parts[1].headers).name == "file")
+        #expect(parts[0].content.isEmpty)
     }
 
     @Test("binary data containing CRLF and dashes survives")
@@ -63,7 +64,7 @@ struct MultipartTests {
         body += payload + Array("\r\n--\(boundary)--\r\n".utf8)
         let parts = try MultipartParser.parse(body, contentType: "multipart/form-data; boundary=\"\(boundary)\"")
         #expect(parts.count == 1)
-        #expect(parts[0].data == payload)
+        #expect(parts[0].content == payload)
         #expect(parts[0].contentType == "application/octet-stream")
     }
 
@@ -91,14 +92,6 @@ struct MultipartTests {
         #expect(throws: MultipartError.truncated(part: 0)) {
             try MultipartParser.parse(headersCut, contentType: contentType)
         }
-    }
-
-    @Test("a part larger than the bound is refused")
-    func oversized() {
-        #expect(throws: MultipartError.partTooLarge(part: 1, limit: 5)) {
-            try MultipartParser.parse(folderBody, contentType: contentType, maxPartBytes: 5)
-        }
-        #expect(throws: Never.self) { try MultipartParser.parse(folderBody, contentType: contentType, maxPartBytes: 6) }
     }
 
     @Test("malformed part headers are refused")
@@ -218,32 +211,16 @@ struct RouteArgumentTests {
         #expect(throws: APIError.self) { try APIRoutes.importOptions(APIRequest(command: "add", parameters: [("hash", "md5x")])) }
     }
 
-    @Test("upload commands get the larger body bound")
-    func bodyLimit() {
-        let server = APIServer(group: MultiThreadedEventLoopGroup.singleton, maxBodyBytes: 10, maxUploadBytes: 100, logger: Logger(label: "t")) { _ in .json(.null) }
-        #expect(server.bodyLimit(uri: "/api/v0/add?cid-version=1") == 100)
-        #expect(server.bodyLimit(uri: "/api/v0/block/put") == 100)
-        #expect(server.bodyLimit(uri: "/api/v0/dag/put") == 100)
-        #expect(server.bodyLimit(uri: "/api/v0/config?arg=x") == 10)
-        #expect(server.bodyLimit(uri: "/api/v0/add/extra") == 10)
-    }
-
-    @Test("a multipart add writes folders and files under the temporary folder, refusing ..")
-    func materialize() throws {
-        let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("jz-mat-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let parts = [
-            MultipartPart(headers: ["content-type": "application/x-directory", "content-disposition": "form-data; name=\"file\"; filename=\"d\""], data: []),
-            MultipartPart(headers: ["content-disposition": "form-data; name=\"file\"; filename=\"d%2Fa.txt\""], data: Array("hi".utf8)),
-            MultipartPart(headers: ["content-disposition": "form-data; name=\"file\"; filename=\"top.txt\""], data: Array("x".utf8)),
-            MultipartPart(headers: ["content-disposition": "form-data; name=\"file\""], data: Array("bare".utf8)),
-        ]
-        let (names, unnamed) = try APIRoutes.materialize(parts, in: folder)
-        #expect(names == ["d", "top.txt"])
-        #expect(unnamed == [Array("bare".utf8)])
-        #expect(FileManager.default.contents(atPath: folder + "/d/a.txt") == Data("hi".utf8))
-        let evil = [MultipartPart(headers: ["content-disposition": "form-data; name=\"file\"; filename=\"..%2Fx\""], data: [])]
-        #expect(throws: APIError.self) { try APIRoutes.materialize(evil, in: folder) }
+    @Test("upload commands take multipart bodies to disk, each with its layout")
+    func uploadCommands() {
+        #expect(APIServer.isUpload(uri: "/api/v0/add?cid-version=1"))
+        #expect(APIServer.isUpload(uri: "/api/v0/block/put"))
+        #expect(!APIServer.isUpload(uri: "/api/v0/config?arg=x"))
+        #expect(!APIServer.isUpload(uri: "/api/v0/add/extra"))
+        for command in APIServer.uploadCommands { #expect(UploadLayout.of(command: command) != nil) }
+        #expect(UploadLayout.of(command: "add") == .tree)
+        #expect(UploadLayout.of(command: "dag/import") == .flat)
+        #expect(UploadLayout.of(command: "config/replace") == nil)
     }
 }
 
@@ -251,23 +228,41 @@ struct RouteArgumentTests {
 struct APIServerPlumbingTests {
     /// One raw HTTP/1.1 exchange over a socket: the status code, headers and de-chunked body.
     static func exchange(port: Int, _ request: [UInt8]) throws -> (status: Int, headers: String, body: [UInt8]) {
+        let fd = try connect(port: port)
+        defer { close(fd) }
+        send(fd, request)
+        return try receive(fd)
+    }
+
+    /// A connected socket to the server on loopback.
+    static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw APIError.transport("socket") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw APIError.transport("connect") }
+        guard connected == 0 else {
+            close(fd)
+            throw APIError.transport("connect")
+        }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ request: [UInt8]) {
         var sent = 0
         while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            let n = request[sent...].withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }  // the server may answer 413 and close before reading everything
             sent += n
         }
+    }
+
+    /// The answer: status code, headers and de-chunked body.
+    static func receive(_ fd: Int32) throws -> (status: Int, headers: String, body: [UInt8]) {
         var answer: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
@@ -301,11 +296,12 @@ struct APIServerPlumbingTests {
         Array("POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
     }
 
-    @Test("binary answers stream whole; uploads are spooled to a file and parsed; bounds give 413")
+    @Test("binary answers stream whole; uploads are written to a folder as they arrive; bounds give 413")
     func plumbing() async throws {
+        let roots = Locked<[String]>([])
         let big = (0..<5_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let server = APIServer(
-            group: MultiThreadedEventLoopGroup.singleton, maxBodyBytes: 1000, maxUploadBytes: 3_000_000, logger: Logger(label: "t")
+            group: MultiThreadedEventLoopGroup.singleton, maxBodyBytes: 1000, logger: Logger(label: "t")
         ) { request in
             switch request.command {
             case "cat":
@@ -318,13 +314,15 @@ struct APIServerPlumbingTests {
                 }, contentType: "text/plain")
             case "add":
                 do {
-                    let parts = try request.multipartParts()
-                    return .json(["Spooled": .bool(request.bodyFile != nil), "Sizes": .array(parts.map { .int(Int64($0.content.count)) })])
+                    let upload = try request.uploadedFolder()
+                    let sizes = upload.entries.map { (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int) ?? -1 }
+                    roots.withLock { $0.append(upload.root) }
+                    return .json(["Spooled": .bool(request.body.isEmpty), "Sizes": .array(sizes.map { .int(Int64($0)) })])
                 } catch {
                     return .badRequest("\(error)")
                 }
             default:
-                return .json(["Bytes": .int(Int64(request.body.count)), "Spooled": .bool(request.bodyFile != nil)])
+                return .json(["Bytes": .int(Int64(request.body.count)), "Spooled": .bool(request.upload != nil)])
             }
         }
         let port = try await server.start(host: "127.0.0.1", port: 0)
@@ -345,17 +343,76 @@ struct APIServerPlumbingTests {
         }
         #expect(add.status == 200)
         #expect(try JSONValue.parse(Data(add.body)) == ["Spooled": true, "Sizes": [2_000_000]])
+        // Far larger than `maxBodyBytes`, and sent without Content-Length (chunked, as Kubo's
+        // clients do): no bound but the disk.
+        let chunked = Array("POST /api/v0/add HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=\(boundary)\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+            + Array(String(multipart.count, radix: 16).utf8) + [13, 10] + multipart + Array("\r\n0\r\n\r\n".utf8)
+        let streamed = try await onThread { try Self.exchange(port: port, chunked) }
+        #expect(try JSONValue.parse(Data(streamed.body)) == ["Spooled": true, "Sizes": [2_000_000]])
+        // A cut body, a name escaping the folder: 400 with the reason.
+        let cut = try await onThread {
+            try Self.exchange(port: port, Self.post("/api/v0/add", body: Array(multipart.dropLast(10)), contentType: "multipart/form-data; boundary=\(boundary)"))
+        }
+        #expect(cut.status == 400 && String(decoding: cut.body, as: UTF8.self).contains("no closing boundary"))
+        let evil = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"..%2Fx\"\r\n\r\nx\r\n--\(boundary)--\r\n".utf8)
+        let escaped = try await onThread {
+            try Self.exchange(port: port, Self.post("/api/v0/add", body: evil, contentType: "multipart/form-data; boundary=\(boundary)"))
+        }
+        #expect(escaped.status == 400 && String(decoding: escaped.body, as: UTF8.self).contains("not a relative path"))
 
         let small = try await onThread { try Self.exchange(port: port, Self.post("/api/v0/config", body: [UInt8](repeating: 1, count: 900))) }
         #expect(try JSONValue.parse(Data(small.body)) == ["Bytes": 900, "Spooled": false])
         let tooBig = try await onThread { try Self.exchange(port: port, Self.post("/api/v0/config", body: [UInt8](repeating: 1, count: 1001))) }
         #expect(tooBig.status == 413)
+        // An upload command's body that is not multipart is held in memory, bounded as others.
         let tooBigUpload = try await onThread {
-            try Self.exchange(port: port, Self.post("/api/v0/add", body: [UInt8](repeating: 1, count: 3_000_001)))
+            try Self.exchange(port: port, Self.post("/api/v0/add", body: [UInt8](repeating: 1, count: 1001)))
         }
         #expect(tooBigUpload.status == 413)
-        // No spool file is left behind.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("jz-upload-") }
-        #expect(leftovers.isEmpty)
+        // No upload folder is left behind.
+        // (removed right after the answer is written: waited for, bounded).
+        let seen = roots.withLock { $0 }
+        #expect(seen.count == 2)
+        for root in seen {
+            var waited = 0
+            while FileManager.default.fileExists(atPath: root), waited < 200 {
+                try await Task.sleep(for: .milliseconds(10))
+                waited += 1
+            }
+            #expect(!FileManager.default.fileExists(atPath: root), "\(root)")
+        }
+    }
+
+    @Test("an upload's file grows on disk while its body is still arriving")
+    func streamsToDisk() async throws {
+        let server = APIServer(group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "t")) { request in
+            .json(["Entries": .int(Int64(request.upload?.entries.count ?? -1))])
+        }
+        let port = try await server.start(host: "127.0.0.1", port: 0)
+        defer { Task { await server.stop() } }
+        let boundary = "b0undary"
+        let name = "stream-\(UUID().uuidString)"
+        let first = Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\n\r\n".utf8)
+            + [UInt8](repeating: 5, count: 3 << 20)
+        let rest = [UInt8](repeating: 6, count: 1 << 20) + Array("\r\n--\(boundary)--\r\n".utf8)
+        func chunk(_ bytes: [UInt8]) -> [UInt8] { Array(String(bytes.count, radix: 16).utf8) + [13, 10] + bytes + [13, 10] }
+        let fd = try Self.connect(port: port)
+        defer { close(fd) }
+        Self.send(fd, Array("POST /api/v0/add HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=\(boundary)\r\nTransfer-Encoding: chunked\r\n\r\n".utf8) + chunk(first))
+        // The body is not complete, yet its file is being written (in 1 MiB batches).
+        var size = 0
+        for _ in 0..<500 where size < 2 << 20 {
+            let folders = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+            for folder in folders where folder.hasPrefix("jz-upload-") {
+                let path = NSTemporaryDirectory() + folder + "/tree/" + name
+                if let bytes = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int { size = bytes }
+            }
+            if size < 2 << 20 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(size >= 2 << 20)
+        Self.send(fd, chunk(rest) + Array("0\r\n\r\n".utf8))
+        let answer = try await onThread { try Self.receive(fd) }
+        #expect(answer.status == 200)
+        #expect(try JSONValue.parse(Data(answer.body)) == ["Entries": 1])
     }
 }

@@ -25,8 +25,16 @@ struct VersioningCommandsTests {
     func call(_ command: String, _ args: [String] = [], _ options: [(String, String)] = [], body: [UInt8] = [], contentType: String? = nil)
         throws(APIError) -> JSONValue
     {
-        try VersioningCommands.run(
-            node, APIRequest(command: command, parameters: args.map { ("arg", $0) } + options, body: body, contentType: contentType))
+        // A multipart body is written to an upload folder first, as the server does.
+        var upload: UploadedFolder?
+        if let contentType {
+            do { upload = try UploadWriter.materialize(body: body, contentType: contentType, layout: .tree) } catch {
+                throw APIError.remote(status: error.status, message: "\(error)")
+            }
+        }
+        defer { upload?.remove() }
+        return try VersioningCommands.run(
+            node, APIRequest(command: command, parameters: args.map { ("arg", $0) } + options, contentType: contentType, upload: upload))
     }
 
     /// The status and message of a failing call.

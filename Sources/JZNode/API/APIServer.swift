@@ -10,8 +10,8 @@ import P2PCore
 ///
 /// Who may call it is `APIAccess`'s decision (Kubo's rules: POST only, `Origin`/`Referer` checks,
 /// `API.Authorizations`); refusals are Kubo's plain-text answers. Bodies are bounded
-/// (`maxBodyBytes`; larger ones get 413). Each connection serves one request and closes (the CLI
-/// makes one request per command).
+/// (`maxBodyBytes`; larger ones get 413), except uploads (`uploadCommands`), which go to disk.
+/// Each connection serves one request and closes (the CLI makes one request per command).
 public final class APIServer: @unchecked Sendable {
     /// Answers one request.
     public typealias Handler = @Sendable (APIRequest) async -> APIResponse
@@ -20,39 +20,34 @@ public final class APIServer: @unchecked Sendable {
     private let handler: Handler
     private let logger: Logger
     private let maxBodyBytes: Int
-    private let maxUploadBytes: Int
     private let lock = Mutex()
     private var listener: HTTP1Server?
     /// The rules, with `<port>` in the default origins set once bound.
     private var access: APIAccess
 
-    /// Commands whose body carries data (multipart files or blocks): bounded by `maxUploadBytes`.
+    /// Commands whose multipart body carries data (files, CARs, blocks): written to a temporary
+    /// folder as it arrives (`APIRequest.upload`), bounded by free disk space only.
     public static let uploadCommands: Set<String> = ["add", "block/put", "dag/put", "dag/import", "commit"]
+    /// Upload bytes gathered before each write to disk.
+    static let uploadBatchBytes = 1 << 20
 
-    /// `maxBodyBytes` bounds every request body (held in memory), `maxUploadBytes` (default
-    /// 1 GiB) the bodies of `uploadCommands`, which are spooled to a temporary file as they
-    /// arrive (`APIRequest.bodyFile`; removed once the handler returned).
+    /// `maxBodyBytes` bounds every request body held in memory (all but the multipart bodies
+    /// of `uploadCommands`).
     public init(
         group: any EventLoopGroup, access: APIAccess = APIAccess(), maxBodyBytes: Int = 4 << 20,
-        maxUploadBytes: Int = 1 << 30, logger: Logger, handler: @escaping Handler
+        logger: Logger, handler: @escaping Handler
     ) {
         self.group = group
         self.access = access
         self.handler = handler
         self.logger = logger
         self.maxBodyBytes = maxBodyBytes
-        self.maxUploadBytes = maxUploadBytes
     }
 
     /// Whether a request URI (`/api/v0/<command>?…`) names one of `uploadCommands`.
     static func isUpload(uri: String) -> Bool {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         return path.hasPrefix("/api/v0/") && uploadCommands.contains(String(path.dropFirst("/api/v0/".count)))
-    }
-
-    /// The body bound for a request URI.
-    func bodyLimit(uri: String) -> Int {
-        Self.isUpload(uri: uri) ? maxUploadBytes : maxBodyBytes
     }
 
 
@@ -85,10 +80,25 @@ public final class APIServer: @unchecked Sendable {
                 var decision = APIAccess.Decision.allow(headers: [])
                 var body: [UInt8] = []
                 var received = 0
-                var limit = maxBodyBytes
-                // Upload commands' bodies go to a temporary file as they arrive.
-                var spool: BodySpool?
-                defer { spool?.remove() }
+                // A multipart body of an upload command goes, as it arrives, through a
+                // `MultipartStream` to files in a temporary folder (removed once answered):
+                // bounded by free disk space, not by `maxBodyBytes`. Each batch is written
+                // before more is read (back-pressure).
+                var writer: UploadWriter?
+                var pending: [UInt8] = []
+                var failure: UploadError?
+                defer { writer?.remove() }
+                func flush() async {
+                    guard let writer, failure == nil, !pending.isEmpty else { return }
+                    let batch = pending
+                    pending = []
+                    do throws(UploadError) {
+                        try await BlockingExecutor.run { () throws(UploadError) in try writer.write(batch) }
+                    } catch {
+                        failure = error
+                        writer.remove()
+                    }
+                }
                 for try await part in inbound {
                     switch part {
                     case .head(let h):
@@ -99,36 +109,59 @@ public final class APIServer: @unchecked Sendable {
                             logger.debug("API refused \(h.method.rawValue) \(path): \(status)")
                             continue
                         }
-                        limit = bodyLimit(uri: h.uri)
-                        if Self.isUpload(uri: h.uri) && h.method == .POST {
-                            spool = try BodySpool()
-                        } else if let declared = h.headers.first(name: "Content-Length").flatMap(Int.init), declared <= limit {
+                        let declared = h.headers.first(name: "Content-Length").flatMap(Int.init)
+                        let contentType = h.headers.first(name: "Content-Type") ?? ""
+                        if h.method == .POST, Self.isUpload(uri: h.uri), contentType.lowercased().hasPrefix("multipart/"),
+                           let layout = UploadLayout.of(command: String(path.dropFirst("/api/v0/".count)))
+                        {
+                            do throws(UploadError) {
+                                writer = try UploadWriter(contentType: contentType, layout: layout, declaredBytes: declared.map(Int64.init))
+                            } catch {
+                                failure = error
+                            }
+                        } else if let declared, declared <= maxBodyBytes {
                             body.reserveCapacity(declared)
                         }
                     case .body(var buffer):
-                        // Refused or oversized requests are drained, not kept, then answered.
+                        // Refused, failed or oversized requests are drained, not kept, then answered.
                         received += buffer.readableBytes
-                        guard case .allow = decision, received <= limit else {
+                        guard case .allow = decision, failure == nil else { continue }
+                        if writer != nil {
+                            if let bytes = buffer.readBytes(length: buffer.readableBytes) { pending += bytes }
+                            if pending.count >= Self.uploadBatchBytes { await flush() }
+                            continue
+                        }
+                        guard received <= maxBodyBytes else {
                             body = []
                             continue
                         }
-                        if let bytes = buffer.readBytes(length: buffer.readableBytes) {
-                            if let spool { try await spool.append(bytes) } else { body += bytes }
-                        }
+                        if let bytes = buffer.readBytes(length: buffer.readableBytes) { body += bytes }
                     case .end:
                         guard let head else { return }
                         switch decision {
                         case .deny(let status, let text, let headers):
                             try await writePlain(status: status, text: text, headers: headers, to: connection.channel)
                         case .allow(let headers):
+                            var upload: UploadedFolder?
+                            if let writer, failure == nil {
+                                await flush()
+                                if failure == nil {
+                                    do throws(UploadError) {
+                                        upload = try await BlockingExecutor.run { () throws(UploadError) in try writer.finish() }
+                                    } catch {
+                                        failure = error
+                                    }
+                                }
+                            }
                             let response: APIResponse
-                            if received > limit {
+                            if let failure {
+                                response = .error(status: failure.status, message: "\(failure)")
+                            } else if writer == nil, received > maxBodyBytes {
                                 response = .error(
                                     status: 413,
-                                    message: "request body of \(received) bytes is larger than the API limit of \(limit) bytes")
+                                    message: "request body of \(received) bytes is larger than the API limit of \(maxBodyBytes) bytes")
                             } else {
-                                try await spool?.flush()
-                                response = await route(head, body: body, bodyFile: spool?.path)
+                                response = await route(head, body: body, upload: upload)
                             }
                             try await write(response, headers: headers, to: connection.channel)
                         }
@@ -141,7 +174,7 @@ public final class APIServer: @unchecked Sendable {
         }
     }
 
-    private func route(_ head: HTTPRequestHead, body: [UInt8], bodyFile: String?) async -> APIResponse {
+    private func route(_ head: HTTPRequestHead, body: [UInt8], upload: UploadedFolder?) async -> APIResponse {
         guard let components = URLComponents(string: head.uri), components.path.hasPrefix("/api/v0/") else {
             return .error(status: 404, message: "404 page not found: \(head.uri)")
         }
@@ -153,7 +186,7 @@ public final class APIServer: @unchecked Sendable {
         logger.debug("API \(command)")
         return await handler(APIRequest(
             command: command, parameters: parameters, body: body, contentType: head.headers.first(name: "Content-Type"),
-            bodyFile: bodyFile))
+            upload: upload))
     }
 
     /// A refusal as Go's `http.Error` writes it (plain text and a newline); 204 has no body.

@@ -6,39 +6,29 @@ public struct APIRequest: Sendable {
     public let command: String
     /// Query parameters in order; `arg` may repeat.
     public let parameters: [(String, String)]
-    /// The request body (bounded by the server: `APIServer.maxBodyBytes`, or
-    /// `maxUploadBytes` for the upload commands in `APIServer.uploadCommands`).
+    /// The request body, held in memory (bounded by the server: `APIServer.maxBodyBytes`);
+    /// empty for an upload, whose parts are in `upload`.
     public let body: [UInt8]
     /// The request's `Content-Type` (a multipart body names its boundary there).
     public let contentType: String?
-    /// An upload's body spooled to a file by the server instead of `body` (removed once the
-    /// handler returned: read it, or map it, before that).
-    public let bodyFile: String?
+    /// The parts of a multipart body sent to one of `APIServer.uploadCommands`, written to a
+    /// temporary folder as they arrived (removed once the response is written).
+    public let upload: UploadedFolder?
 
     public init(
-        command: String, parameters: [(String, String)], body: [UInt8] = [], contentType: String? = nil, bodyFile: String? = nil
+        command: String, parameters: [(String, String)], body: [UInt8] = [], contentType: String? = nil, upload: UploadedFolder? = nil
     ) {
         self.command = command
         self.parameters = parameters
         self.body = body
         self.contentType = contentType
-        self.bodyFile = bodyFile
+        self.upload = upload
     }
 
-    /// The parts of a `multipart/form-data` body, as Kubo's clients send files (bounded per
-    /// part). A spooled body is memory-mapped: the parts are slices of the mapping and stay
-    /// valid after the file is removed.
-    public func multipartParts(maxPartBytes: Int = Int.max) throws(MultipartError) -> [MultipartPart] {
-        guard let bodyFile else {
-            return try MultipartParser.parse(body, contentType: contentType ?? "", maxPartBytes: maxPartBytes)
-        }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: bodyFile), options: .alwaysMapped)
-        } catch {
-            throw .truncated(part: 0)
-        }
-        return try MultipartParser.parse(data, contentType: contentType ?? "", maxPartBytes: maxPartBytes)
+    /// The uploaded parts, or why there are none (the body is not multipart).
+    public func uploadedFolder() throws(MultipartError) -> UploadedFolder {
+        guard let upload else { throw .badContentType(contentType ?? "") }
+        return upload
     }
 
     /// Every `arg` value, in order.

@@ -1,23 +1,12 @@
 import Foundation
 
-/// One part of a `multipart/form-data` body.
-public struct MultipartPart: Sendable, Equatable {
-    /// Header fields, names lowercased.
-    public let headers: [String: String]
-    /// The part's bytes: a slice of the body (no copy; a spooled body stays memory-mapped).
-    public let content: Data
+/// A part's header fields (names lowercased) and what Kubo's clients say in them.
+public struct MultipartHeaders: Sendable, Equatable {
+    public let fields: [String: String]
 
-    public init(headers: [String: String], content: Data) {
-        self.headers = headers
-        self.content = content
+    public init(_ fields: [String: String]) {
+        self.fields = fields
     }
-
-    public init(headers: [String: String], data: [UInt8]) {
-        self.init(headers: headers, content: Data(data))
-    }
-
-    /// The part's bytes, copied.
-    public var data: [UInt8] { Array(content) }
 
     /// `Content-Disposition`'s `name`.
     public var name: String? { disposition["name"] }
@@ -27,15 +16,36 @@ public struct MultipartPart: Sendable, Equatable {
         return raw.removingPercentEncoding ?? raw
     }
     /// `Content-Type` (default `application/octet-stream`).
-    public var contentType: String { headers["content-type"] ?? "application/octet-stream" }
+    public var contentType: String { fields["content-type"] ?? "application/octet-stream" }
     /// A folder entry as Kubo's clients send it (`application/x-directory`).
     public var isDirectory: Bool { contentType.lowercased().hasPrefix("application/x-directory") }
     /// A symlink entry (`application/symlink`); the data is the target.
     public var isSymlink: Bool { contentType.lowercased().hasPrefix("application/symlink") }
 
     private var disposition: [String: String] {
-        MultipartParser.headerParameters(headers["content-disposition"] ?? "")
+        MultipartParser.headerParameters(fields["content-disposition"] ?? "")
     }
+}
+
+/// One part of a `multipart/form-data` body held in memory.
+public struct MultipartPart: Sendable, Equatable {
+    /// Header fields, names lowercased.
+    public let headers: [String: String]
+    /// The part's bytes.
+    public let content: [UInt8]
+
+    public init(headers: [String: String], data: [UInt8]) {
+        self.headers = headers
+        self.content = data
+    }
+
+    private var described: MultipartHeaders { MultipartHeaders(headers) }
+    /// `Content-Disposition`'s `filename`, percent-decoded.
+    public var filename: String? { described.filename }
+    /// `Content-Type` (default `application/octet-stream`).
+    public var contentType: String { described.contentType }
+    /// A folder entry (`application/x-directory`).
+    public var isDirectory: Bool { described.isDirectory }
 }
 
 /// Why a multipart body cannot be read.
@@ -46,79 +56,38 @@ public enum MultipartError: Error, Sendable, Equatable, CustomStringConvertible 
     case truncated(part: Int)
     /// A part's headers are malformed.
     case badHeaders(part: Int)
-    /// A part is larger than the bound.
-    case partTooLarge(part: Int, limit: Int)
+    /// A part's header block is larger than the bound.
+    case headersTooLarge(part: Int, limit: Int)
 
     public var description: String {
         switch self {
         case .badContentType(let t): return "multipart: content type \"\(t)\" has no usable boundary"
         case .truncated(let p): return "multipart: body ends inside part \(p) (no closing boundary)"
         case .badHeaders(let p): return "multipart: part \(p) has malformed headers"
-        case .partTooLarge(let p, let limit): return "multipart: part \(p) is larger than \(limit) bytes"
+        case .headersTooLarge(let p, let limit): return "multipart: the headers of part \(p) are larger than \(limit) bytes"
         }
     }
 }
 
-/// Reads `multipart/form-data` bodies (RFC 7578), as Kubo's HTTP clients send files and folders.
+/// Reads `multipart/form-data` bodies (RFC 7578), as Kubo's HTTP clients send files and folders;
+/// the header grammar shared with `MultipartStream`, which does the parsing.
 public enum MultipartParser {
-    /// The parts of `body`; `contentType` carries the boundary.
-    public static func parse(_ body: [UInt8], contentType: String, maxPartBytes: Int = Int.max) throws(MultipartError) -> [MultipartPart] {
-        try parse(Data(body), contentType: contentType, maxPartBytes: maxPartBytes)
-    }
-
-    /// The parts of `body` (parts are slices of it).
-    public static func parse(_ data: Data, contentType: String, maxPartBytes: Int = Int.max) throws(MultipartError) -> [MultipartPart] {
-        let result = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<[(headers: [String: String], range: Range<Int>)], MultipartError> in
-            Result { () throws(MultipartError) in
-                try Self.spans(raw.bindMemory(to: UInt8.self), contentType: contentType, maxPartBytes: maxPartBytes)
+    /// The parts of a whole body held in memory; `contentType` carries the boundary.
+    public static func parse(_ body: [UInt8], contentType: String) throws(MultipartError) -> [MultipartPart] {
+        var stream = try MultipartStream(contentType: contentType)
+        var parts: [MultipartPart] = []
+        var headers: [String: String] = [:]
+        var content: [UInt8] = []
+        for event in try stream.feed(body) {
+            switch event {
+            case .part(let h): (headers, content) = (h.fields, [])
+            case .content(let bytes): content += bytes
+            case .partEnd: parts.append(MultipartPart(headers: headers, data: content))
+            case .finished: break
             }
         }
-        let found = try result.get()
-        let start = data.startIndex
-        return found.map { MultipartPart(headers: $0.headers, content: data[(start + $0.range.lowerBound)..<(start + $0.range.upperBound)]) }
-    }
-
-    /// Each part's headers and the range of its bytes in `body`.
-    static func spans(
-        _ body: UnsafeBufferPointer<UInt8>, contentType: String, maxPartBytes: Int
-    ) throws(MultipartError) -> [(headers: [String: String], range: Range<Int>)] {
-        let type = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        guard type.hasPrefix("multipart/"), let boundary = headerParameters(contentType)["boundary"],
-              !boundary.isEmpty, boundary.utf8.count <= 200
-        else { throw .badContentType(contentType) }
-        let delimiter = Array("--\(boundary)".utf8)
-        let separator = Array("\r\n--\(boundary)".utf8)
-        // The first delimiter (a preamble before it is allowed).
-        var position: Int
-        if body.starts(with: delimiter) {
-            position = delimiter.count
-        } else if let found = find(separator, in: body, from: 0) {
-            position = found + separator.count
-        } else {
-            throw .truncated(part: 0)
-        }
-        var parts: [(headers: [String: String], range: Range<Int>)] = []
-        while true {
-            let index = parts.count
-            // After a delimiter: `--` closes the body, CRLF starts a part.
-            if body.count >= position + 2, body[position] == UInt8(ascii: "-"), body[position + 1] == UInt8(ascii: "-") {
-                return parts
-            }
-            guard let lineEnd = find(crlf, in: body, from: position) else { throw .truncated(part: index) }
-            guard body[position..<lineEnd].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else { throw .badHeaders(part: index) }
-            position = lineEnd + 2
-            guard let headerEnd = find(crlf + crlf, in: body, from: position - 2) else { throw .truncated(part: index) }
-            let headerBytes = headerEnd > position ? Array(body[position..<headerEnd]) : []
-            let headers = try parseHeaders(headerBytes, part: index)
-            let dataStart = headerEnd + 4
-            guard let dataEnd = find(separator, in: body, from: dataStart) else {
-                if body.count - dataStart > maxPartBytes { throw .partTooLarge(part: index, limit: maxPartBytes) }
-                throw .truncated(part: index)
-            }
-            guard dataEnd - dataStart <= maxPartBytes else { throw .partTooLarge(part: index, limit: maxPartBytes) }
-            parts.append((headers, dataStart..<dataEnd))
-            position = dataEnd + separator.count
-        }
+        try stream.finish()
+        return parts
     }
 
     /// `key=value` parameters of a header value (`form-data; name="file"; filename="a%2Fb"`),
@@ -153,9 +122,8 @@ public enum MultipartParser {
         return result
     }
 
-    private static let crlf: [UInt8] = [0x0D, 0x0A]
-
-    private static func parseHeaders(_ bytes: [UInt8], part: Int) throws(MultipartError) -> [String: String] {
+    /// A part's header block (`Name: value` lines separated by CRLF).
+    static func parseHeaders(_ bytes: [UInt8], part: Int) throws(MultipartError) -> [String: String] {
         guard !bytes.isEmpty else { return [:] }
         guard let text = String(bytes: bytes, encoding: .utf8) else { throw .badHeaders(part: part) }
         var headers: [String: String] = [:]
@@ -169,7 +137,7 @@ public enum MultipartParser {
     }
 
     /// The first index of `needle` in `haystack` at or after `start`.
-    private static func find(_ needle: [UInt8], in hay: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+    static func find(_ needle: [UInt8], in hay: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
         guard let first = needle.first, hay.count - start >= needle.count, let base = hay.baseAddress else { return nil }
         return needle.withUnsafeBufferPointer { pin -> Int? in
             var i = start

@@ -157,10 +157,10 @@ public enum VersioningCommands {
         return VersioningJSON.addingSignature(to: value, result.commit, keyNames: CommitSigning.localKeyNames(keystore: node.home.keystore))
     }
 
-    /// Runs `body` with the folder to commit: option `path`, or the multipart parts written to
-    /// a temporary folder (removed afterwards) by `APIRoutes.materialize`, the importer of `add`.
-    /// The parts are the folder's entries (`a.csv`, `raw/b.csv`); a body holding one top-level
-    /// directory part (how Kubo clients send one folder to `add`) commits that directory.
+    /// Runs `body` with the folder to commit: option `path`, or the multipart parts the server
+    /// wrote to the upload's folder as they arrived (`APIRequest.upload`, as for `add`). The
+    /// parts are the folder's entries (`a.csv`, `raw/b.csv`); a body holding one top-level
+    /// directory (how Kubo clients send one folder to `add`) commits that directory.
     static func withCommitFolder<T>(_ request: APIRequest, _ body: (String) throws -> T) throws -> T {
         if let path = request.value("path") {
             guard path.hasPrefix("/") else {
@@ -168,25 +168,17 @@ public enum VersioningCommands {
             }
             return try body(path)
         }
-        guard request.contentType?.lowercased().hasPrefix("multipart/form-data") == true else {
+        guard let upload = request.upload else {
             throw bad("commit needs the folder: option \"path\" (a folder on the daemon's host) or a multipart/form-data body of its files")
         }
-        let parts: [MultipartPart]
-        do { parts = try request.multipartParts(maxPartBytes: APIRoutes.maxPartBytes) } catch { throw bad("commit body: \(error)") }
-        let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("jz-commit-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw APIError.remote(status: 500, message: "commit: cannot make a temporary folder \(folder): \(error)")
+        guard upload.entries.allSatisfy({ $0.name != nil }) else {
+            throw bad("commit body: every part needs a file name (its path inside the folder)")
         }
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (names, unnamed) = try APIRoutes.materialize(parts, in: folder)
-        guard unnamed.isEmpty else { throw bad("commit body: every part needs a file name (its path inside the folder)") }
-        guard !names.isEmpty else { throw bad("commit body: no files") }
-        if names.count == 1, parts.contains(where: { $0.isDirectory && $0.filename == names[0] }) {
-            return try body((folder as NSString).appendingPathComponent(names[0]))
+        guard let first = upload.entries.first else { throw bad("commit body: no files") }
+        if upload.entries.count == 1, first.kind == .directory {
+            return try body(first.path)
         }
-        return try body(folder)
+        return try body((first.path as NSString).deletingLastPathComponent)
     }
 
     /// `log REPO[@REF]`, options `n` (at most N commits), `show-signature` → `[commit]`, newest

@@ -7,7 +7,7 @@ import P2PCrypto
 extension APIRoutes {
     /// `config/replace`: the config file as the single multipart part; `Identity.PrivKey` is kept.
     func configReplace(_ request: APIRequest) throws -> APIResponse {
-        let data = try uploadedData(request)
+        let data = try Self.uploadedData(request)
         guard data.count == 1 else { throw APIError.remote(status: 400, message: "config/replace takes one file") }
         try daemon.home.replaceConfig(with: Data(data[0]), source: "the uploaded config")
         return .json(.null)
@@ -61,7 +61,7 @@ extension APIRoutes {
     /// `format` (libp2p-protobuf-cleartext, pem-pkcs8-cleartext), `allow-any-key-type`.
     func keyImport(_ request: APIRequest) throws -> APIResponse {
         let name = try requiredArgument(request, "name")
-        let data = try uploadedData(request)
+        let data = try Self.uploadedData(request)
         guard data.count == 1 else { throw APIError.remote(status: 400, message: "key/import takes one key file") }
         let formatName = request.value("format") ?? request.value("f") ?? KeyFormat.libp2pProtobufCleartext.rawValue
         guard let format = KeyFormat(rawValue: formatName) else {

@@ -82,13 +82,7 @@ extension APIRoutes {
     /// `{"Root":{"Cid":{"/":…},"PinErrorMsg":""}}` per root (pinned unless `pin-roots=false`)
     /// and, with `stats`, `{"Stats":{"BlockCount","BlockBytesCount"}}`.
     func dagImport(_ request: APIRequest) async throws -> APIResponse {
-        let parts: [MultipartPart]
-        do {
-            parts = try request.multipartParts(maxPartBytes: Self.maxPartBytes).filter { !$0.isDirectory }
-        } catch {
-            throw APIError.remote(status: 400, message: "\(error)")
-        }
-        guard !parts.isEmpty else { throw APIError.remote(status: 400, message: "dag/import: the request has no CAR file") }
+        let cars = try Self.uploadedParts(request, what: "CAR file")
         let pinRoots = request.flag("pin-roots", default: true)
         let stats = request.flag("stats")
         let silent = request.flag("silent")
@@ -99,9 +93,10 @@ extension APIRoutes {
             var blocks = 0
             var bytes: Int64 = 0
             let sink = BatchingBlockSink(store: store)
-            for (index, part) in parts.enumerated() {
+            for (index, car) in cars.enumerated() {
                 do {
-                    var reader = try CarReader(bytes: part.data)
+                    // Read from the file the server wrote the part to, block by block.
+                    var reader = try CarReader(path: car.path)
                     roots += reader.roots
                     while true {
                         let batch = try reader.nextBatch()
@@ -113,7 +108,7 @@ extension APIRoutes {
                     try sink.flush()
                 } catch {
                     try? sink.flush()
-                    throw APIError.remote(status: 500, message: "dag/import: CAR \(part.filename ?? "#\(index + 1)"): \(error)")
+                    throw APIError.remote(status: 500, message: "dag/import: CAR \(car.name ?? "#\(index + 1)"): \(error)")
                 }
             }
             if pinRoots {

@@ -6,9 +6,6 @@ import UnixFS
 
 /// UnixFS over RPC: `add` (multipart files and folders), `cat`, `get` (a tar), `ls`, as Kubo 0.22.
 extension APIRoutes {
-    /// The bound on one multipart part (a file of an `add`).
-    static let maxPartBytes = 1 << 30
-
     /// Kubo's `add` options that change CIDs, read from the query as `AddCommand` reads the CLI's.
     static func importOptions(_ request: APIRequest) throws -> ImportOptions {
         let hashName = request.value("hash") ?? "sha2-256"
@@ -46,45 +43,6 @@ extension APIRoutes {
         }
     }
 
-    /// Writes the files and folders of a multipart `add` under `folder`; returns the top-level
-    /// names in the order they came, and the unnamed parts (added as bare data).
-    static func materialize(_ parts: [MultipartPart], in folder: String) throws -> (names: [String], unnamed: [[UInt8]]) {
-        var names: [String] = []
-        var seen: Set<String> = []
-        var unnamed: [[UInt8]] = []
-        let fileManager = FileManager.default
-        for part in parts {
-            guard let rawName = part.filename, !rawName.isEmpty else {
-                if !part.isDirectory { unnamed.append(part.data) }
-                continue
-            }
-            let components = rawName.split(separator: "/").map(String.init)
-            guard !components.isEmpty, !components.contains(where: { $0 == ".." || $0 == "." }) else {
-                throw APIError.remote(status: 400, message: "add: file name \"\(rawName)\" is not a relative path")
-            }
-            let path = components.reduce(folder) { ($0 as NSString).appendingPathComponent($1) }
-            if seen.insert(components[0]).inserted { names.append(components[0]) }
-            let parent = (path as NSString).deletingLastPathComponent
-            do {
-                try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
-                if part.isDirectory {
-                    try fileManager.createDirectory(atPath: path, withIntermediateDirectories: true)
-                } else if part.isSymlink {
-                    try fileManager.createSymbolicLink(atPath: path, withDestinationPath: String(decoding: part.data, as: UTF8.self))
-                } else {
-                    guard fileManager.createFile(atPath: path, contents: part.content) else {
-                        throw APIError.remote(status: 500, message: "add: cannot write \(rawName) to \(path)")
-                    }
-                }
-            } catch let error as APIError {
-                throw error
-            } catch {
-                throw APIError.remote(status: 500, message: "add: cannot write \(rawName): \(error)")
-            }
-        }
-        return (names, unnamed)
-    }
-
     /// `add`: files and folders as multipart parts (folders as `application/x-directory` parts,
     /// names percent-encoded with `/`); streams `{"Name","Hash","Size"}` per entry as Kubo.
     /// Options: `cid-version`, `raw-leaves`, `chunker`, `hash`, `trickle`, `max-links`,
@@ -92,13 +50,9 @@ extension APIRoutes {
     /// `silent`.
     func add(_ request: APIRequest) throws -> APIResponse {
         let options = try Self.importOptions(request)
-        let parts: [MultipartPart]
-        do {
-            parts = try request.multipartParts(maxPartBytes: Self.maxPartBytes)
-        } catch {
-            throw APIError.remote(status: 400, message: "\(error)")
-        }
-        guard !parts.isEmpty else { throw APIError.remote(status: 400, message: "add: the request has no files") }
+        let upload: UploadedFolder
+        do { upload = try request.uploadedFolder() } catch { throw APIError.remote(status: 400, message: "\(error)") }
+        guard !upload.entries.isEmpty else { throw APIError.remote(status: 400, message: "add: the request has no files") }
         let pin = request.flag("pin", default: true)
         let onlyHash = request.flag("only-hash") || request.flag("n")
         let quieter = request.flag("quieter") || request.flag("Q")
@@ -108,20 +62,20 @@ extension APIRoutes {
         let local = daemon.local
         let provider = daemon.provider
         let (stream, continuation) = AsyncStream<JSONValue>.makeStream()
+        // The server wrote the parts to `upload`'s folder as they arrived (and removes it once
+        // this stream has ended): named entries are imported from there, unnamed parts as data.
+        let paths = upload.entries.filter { $0.name != nil }.map(\.path)
+        let unnamed = upload.entries.filter { $0.name == nil }.map(\.path)
         Task {
-            let folder = (NSTemporaryDirectory() as NSString).appendingPathComponent("jz-add-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(atPath: folder) }
             do {
                 let results = try await BlockingExecutor.run { () throws -> [ImportResult] in
-                    let (names, unnamed) = try Self.materialize(parts, in: folder)
                     let onProgress: ((ImportProgress) -> Void)? = progress
                         ? { step in continuation.yield(["Name": .string(step.path), "Bytes": .int(Int64(clamping: step.fileBytes))]) }
                         : nil
-                    let paths = names.map { (folder as NSString).appendingPathComponent($0) }
                     return try local.add(
                         { (importer: Importer) throws(ImportError) -> [ImportResult] in
                             var results: [ImportResult] = []
-                            for bytes in unnamed { results.append(try importer.add(bytes: bytes)) }
+                            for path in unnamed { results.append(try Self.addUnnamed(path, importer)) }
                             if options.wrapWithDirectory && !paths.isEmpty {
                                 results.append(try importer.add(paths: paths))
                             } else {
@@ -148,6 +102,14 @@ extension APIRoutes {
             continuation.finish()
         }
         return .stream(stream)
+    }
+
+    /// An unnamed part's file added as data (named by its CID, as Kubo's `add` of stdin).
+    static func addUnnamed(_ path: String, _ importer: Importer) throws(ImportError) -> ImportResult {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        return try importer.add(source: FileDescriptorSource(fd: fd, path: path))
     }
 
     static func addEntry(name: String, entry: ImportedEntry) -> JSONValue {

@@ -17,15 +17,35 @@ extension APIRoutes {
         return value
     }
 
-    /// The single data part of a `block/put` or `dag/put` body (Kubo reads files from multipart).
-    func uploadedData(_ request: APIRequest) throws -> [[UInt8]] {
-        do {
-            let parts = try request.multipartParts(maxPartBytes: Self.maxPartBytes).filter { !$0.isDirectory }
+    /// The data parts of a body in order (Kubo reads files from multipart): read from the files
+    /// the server wrote them to (`block/put`, `dag/put`), or parsed from the body held in memory
+    /// (`config/replace`, `key/import`). Blocking when the parts are files.
+    static func uploadedData(_ request: APIRequest) throws -> [[UInt8]] {
+        guard request.upload != nil else {
+            let parts: [MultipartPart]
+            do {
+                parts = try MultipartParser.parse(request.body, contentType: request.contentType ?? "").filter { !$0.isDirectory }
+            } catch {
+                throw APIError.remote(status: 400, message: "\(error)")
+            }
             guard !parts.isEmpty else { throw APIError.remote(status: 400, message: "\(request.command): the request has no file") }
-            return parts.map(\.data)
-        } catch let error as MultipartError {
-            throw APIError.remote(status: 400, message: "\(error)")
+            return parts.map(\.content)
         }
+        return try uploadedParts(request).map { part in
+            guard let data = FileManager.default.contents(atPath: part.path) else {
+                throw APIError.remote(status: 500, message: "\(request.command): cannot read the uploaded part \(part.path)")
+            }
+            return [UInt8](data)
+        }
+    }
+
+    /// An upload's data parts (files), in order; 400 when there are none.
+    static func uploadedParts(_ request: APIRequest, what: String = "file") throws -> [UploadedFolder.Entry] {
+        let upload: UploadedFolder
+        do { upload = try request.uploadedFolder() } catch { throw APIError.remote(status: 400, message: "\(error)") }
+        let parts = upload.entries.filter { $0.kind == .file }
+        guard !parts.isEmpty else { throw APIError.remote(status: 400, message: "\(request.command): the request has no \(what)") }
+        return parts
     }
 
     // MARK: - pin
@@ -114,7 +134,7 @@ extension APIRoutes {
     /// `block/put`: `{"Key","Size"}` per part. Options `cid-codec` (default raw; `format=v0`
     /// gives CIDv0 dag-pb as Kubo), `mhtype`, `pin`.
     func blockPut(_ request: APIRequest) async throws -> APIResponse {
-        let datas = try uploadedData(request)
+        let datas = try await BlockingExecutor.run { () throws -> [[UInt8]] in try Self.uploadedData(request) }
         var codecName = request.value("cid-codec") ?? ""
         let format = request.value("format") ?? ""
         if codecName.isEmpty { codecName = format == "v0" || format == "protobuf" ? "dag-pb" : (format.isEmpty ? "raw" : format) }
@@ -195,7 +215,7 @@ extension APIRoutes {
     /// `dag/put`: `{"Cid":{"/":…}}`. Options `store-codec` (dag-cbor), `input-codec` (dag-json),
     /// `hash`, `pin`.
     func dagPut(_ request: APIRequest) async throws -> APIResponse {
-        let datas = try uploadedData(request)
+        let datas = try await BlockingExecutor.run { () throws -> [[UInt8]] in try Self.uploadedData(request) }
         let storeName = request.value("store-codec") ?? "dag-cbor"
         let inputName = request.value("input-codec") ?? "dag-json"
         guard let storeCodec = Multicodec(name: storeName), let inputCodec = Multicodec(name: inputName) else {
