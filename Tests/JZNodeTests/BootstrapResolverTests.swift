@@ -306,7 +306,7 @@ struct BootstrapResolverTests {
         let system = BootstrapResolver(logger: log.logger, timeout: .seconds(2))
         let resolvedStart = ContinuousClock.now
         let resolved = await system.resolve(try addrs(["/dnsaddr/jz-node-test.invalid/p2p/\(peerA)"]))
-        #expect(ContinuousClock.now - resolvedStart < .seconds(3))
+        #expect(ContinuousClock.now - resolvedStart < .seconds(8))  // 2 s timeout; slack for a loaded machine
         #expect(resolved.isEmpty)
         #expect(log.messages(at: .info).count == 1)
     }
