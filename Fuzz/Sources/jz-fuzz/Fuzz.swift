@@ -157,7 +157,11 @@ func fuzzDagJSON(_ bytes: [UInt8]) {
     _ = try? DagJSON.decode(bytes, strict: true)
     guard let value = try? DagJSON.decode(bytes) else { return }
     guard let encoded = try? DagJSON.encode(value) else { return }  // e.g. values DAG-JSON cannot write back
-    guard let again = try? DagJSON.decode(encoded), again == value else { mismatch("dag-json", "\(value)") }
+    // The lenient decoder keeps a map's keys in input order and the encoder sorts them, so the
+    // check is on the encoding: written, read and written again gives the same bytes.
+    guard let again = try? DagJSON.decode(encoded, strict: true), (try? DagJSON.encode(again)) == encoded else {
+        mismatch("dag-json", "\(value)")
+    }
     if let cbor = try? DagCBOR.encode(value) {
         guard let back = try? DagCBOR.decode(cbor), (try? DagJSON.encode(back)) == encoded else {
             mismatch("dag-json", "via dag-cbor")
