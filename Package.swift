@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "UnixFS",
             dependencies: [
-                "IPLD", "BlockStore", "Multiformats",
+                "BlockingPool", "IPLD", "BlockStore", "Multiformats",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -84,10 +84,11 @@ let package = Package(
                 "UnixFS", "IPLD", "BlockStore", "Multiformats", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(name: "BlockingPool"),
         .target(
             name: "P2PCore",
             dependencies: [
-                "Multiformats", "P2PCrypto",
+                "BlockingPool", "Multiformats", "P2PCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -224,6 +225,9 @@ let package = Package(
         .testTarget(
             name: "P2PCoreTests",
             dependencies: ["P2PCore", "P2PCrypto", "Multiformats"]),
+        .testTarget(
+            name: "BlockingPoolTests",
+            dependencies: ["BlockingPool"]),
         .testTarget(
             name: "P2PSecurityTests",
             dependencies: [

@@ -527,7 +527,8 @@ final class FetchingSource: BlockSource, @unchecked Sendable {
             }
             done.signal()
         }
-        done.wait()
+        // The fetch stores its blocks through the blocking pool, on which this export runs.
+        BlockingExecutor.waitingForOtherWork { done.wait() }
         if let reason = failure.withLock({ $0 }) { throw ExportError.blockSource(cid, reason: "cannot retrieve it: \(reason)") }
         return try store.get(cid)
     }

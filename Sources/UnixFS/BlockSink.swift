@@ -1,4 +1,5 @@
 import BlockStore
+import BlockingPool
 import Dispatch
 import Foundation
 import IPLD
@@ -14,7 +15,7 @@ public protocol BlockSink: AnyObject {
 }
 
 /// A sink that writes to a `BlockStore` in batches (one `putMany` transaction per batch), on
-/// background threads so that storing (and its fsync) overlaps hashing; at most `maxInFlight`
+/// the blocking pool (`BlockingExecutor.pool`) so that storing (and its fsync) overlaps hashing; at most `maxInFlight`
 /// batches are being written at once (so one can write while another waits for its fsync)
 /// while the next fills, which bounds memory to about `(maxInFlight + 1) × maxBytes`. Batches
 /// may commit out of order; `flush` waits for all of them.
@@ -56,7 +57,9 @@ public final class BatchingBlockSink: BlockSink {
     }
 
     private func waitForWrites() {
-        for _ in 0..<maxInFlight { idle.wait() }
+        BlockingExecutor.waitingForOtherWork {
+            for _ in 0..<maxInFlight { idle.wait() }
+        }
         for _ in 0..<maxInFlight { idle.signal() }
     }
 
@@ -79,7 +82,7 @@ public final class BatchingBlockSink: BlockSink {
         let blocks = batch
         batch = []
         batchBytes = 0
-        idle.wait()
+        BlockingExecutor.waitingForOtherWork { self.idle.wait() }
         if let error = state.failure.withLock({ $0 }) {
             idle.signal()
             throw error
@@ -98,10 +101,9 @@ public final class BatchingBlockSink: BlockSink {
         let store = self.store
         let idle = self.idle
         let state = self.state
-        // A thread of its own per batch rather than a Dispatch queue: Dispatch on Linux runs
-        // about one thread per core and counts one blocked in fsync as busy, so two batches would
-        // not overlap when the importer's own thread already occupies the pool.
-        Thread.detachNewThread {
+        // The importer usually runs on the pool itself: its waits for these writes above let a
+        // stand-in thread take them when every thread of the pool is busy.
+        BlockingExecutor.pool.submit {
             do {
                 try store.putMany(blocks)
             } catch {
