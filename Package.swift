@@ -85,6 +85,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "BlockingPool"),
+        // Test scopes shared by the unit tests (Swift Testing traits); not part of any product.
+        .target(name: "TestSupport", dependencies: ["BlockingPool"]),
         .target(
             name: "P2PCore",
             dependencies: [
@@ -171,7 +173,7 @@ let package = Package(
         // targets share, as Hummingbird ships its testing support.
         .target(
             name: "P2PTestSupport",
-            dependencies: ["P2PCore", "P2PCrypto", "Multiformats"]),
+            dependencies: ["TestSupport", "P2PCore", "P2PCrypto", "Multiformats"]),
         .target(
             name: "JZNode",
             dependencies: [
@@ -187,7 +189,7 @@ let package = Package(
             name: "jz-node",
             dependencies: [
                 "JZNode", "Multiformats", "P2PCrypto", "IPLD", "BlockStore", "UnixFS", "Versioning", "RepoSync", "IPNS",
-                "P2PCore", "P2PHost", "P2PSecurity", "Bitswap", "CMalloc",
+                "BlockingPool", "P2PCore", "P2PHost", "P2PSecurity", "Bitswap", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -202,45 +204,54 @@ let package = Package(
 
         .testTarget(
             name: "MultiformatsTests",
-            dependencies: ["Multiformats"],
+            dependencies: [
+                "TestSupport", "Multiformats"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "P2PCryptoTests",
-            dependencies: ["P2PCrypto", "Multiformats"],
+            dependencies: [
+                "TestSupport", "P2PCrypto", "Multiformats"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "IPLDTests",
-            dependencies: ["IPLD", "Multiformats"],
+            dependencies: [
+                "TestSupport", "IPLD", "Multiformats"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "BlockStoreTests",
-            dependencies: ["BlockStore", "IPLD", "Multiformats"]),
+            dependencies: [
+                "TestSupport", "BlockStore", "IPLD", "Multiformats"]),
         .testTarget(
             name: "UnixFSTests",
-            dependencies: ["UnixFS", "BlockStore", "IPLD", "Multiformats", "CSodium"],
+            dependencies: [
+                "TestSupport", "UnixFS", "BlockStore", "IPLD", "Multiformats", "CSodium"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "VersioningTests",
-            dependencies: ["Versioning", "UnixFS", "BlockStore", "IPLD", "Multiformats"]),
+            dependencies: [
+                "TestSupport", "Versioning", "UnixFS", "BlockStore", "IPLD", "Multiformats"]),
         .testTarget(
             name: "P2PCoreTests",
-            dependencies: ["P2PCore", "P2PCrypto", "Multiformats"]),
+            dependencies: ["TestSupport", "P2PCore", "P2PCrypto", "Multiformats"]),
         .testTarget(
             name: "BlockingPoolTests",
-            dependencies: ["BlockingPool"]),
+            dependencies: [
+                "TestSupport", "BlockingPool"]),
         .testTarget(
             name: "P2PSecurityTests",
             dependencies: [
+                "TestSupport",
                 "P2PSecurity", "P2PCore", "P2PCrypto", "Multiformats",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "P2PMuxTests",
-            dependencies: ["P2PMux", "P2PCore", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["TestSupport", "P2PMux", "P2PCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "P2PHostTests",
             dependencies: [
+                "TestSupport",
                 "P2PHost", "P2PSecurity", "P2PMux", "P2PCore", "P2PCrypto", "Multiformats",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -248,31 +259,37 @@ let package = Package(
         .testTarget(
             name: "BitswapTests",
             dependencies: [
+                "TestSupport",
                 "Bitswap", "P2PCore", "P2PCrypto", "BlockStore", "IPLD", "Multiformats", "UnixFS", "P2PTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "KadDHTTests",
             dependencies: [
+                "TestSupport",
                 "KadDHT", "P2PCore", "P2PCrypto", "Multiformats", "P2PTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "WebUITests",
-            dependencies: ["WebUI", "Versioning", "BlockStore", "UnixFS", "Multiformats"]),
+            dependencies: [
+                "TestSupport", "WebUI", "Versioning", "BlockStore", "UnixFS", "Multiformats"]),
         .testTarget(
             name: "RepoSyncTests",
             dependencies: [
+                "TestSupport",
                 "RepoSync", "Versioning", "IPNS", "BlockStore", "UnixFS", "IPLD", "Multiformats", "P2PCore", "P2PCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "IPNSTests",
-            dependencies: ["IPNS", "P2PCrypto", "IPLD", "Multiformats", "P2PCore"],
+            dependencies: [
+                "TestSupport", "IPNS", "P2PCrypto", "IPLD", "Multiformats", "P2PCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
+                "TestSupport",
                 "Gateway", "UnixFS", "BlockStore", "IPLD", "Multiformats", "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -283,6 +300,7 @@ let package = Package(
         .testTarget(
             name: "JZNodeTests",
             dependencies: [
+                "TestSupport",
                 "JZNode", "P2PCrypto", "Multiformats", "IPLD", "BlockStore", "UnixFS", "Versioning", "KadDHT", "P2PCore",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

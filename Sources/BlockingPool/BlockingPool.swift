@@ -175,3 +175,12 @@ private struct JobQueue {
         return job
     }
 }
+
+/// Async code may run on the pool (`withTaskExecutorPreference(pool)`): the one-shot CLI does,
+/// so that its blocking work (SQLite, files, calls to the daemon) never holds the cooperative pool.
+extension BlockingPool: TaskExecutor {
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        submit { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}

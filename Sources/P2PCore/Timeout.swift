@@ -2,45 +2,41 @@
 ///
 /// On timeout `onTimeout` runs first (close or reset the stream the operation waits on, so it
 /// finishes), then the operation is cancelled and awaited; a task group cannot return before its
-/// children end, so an operation that ignores both would hold the caller.
+/// children end, so an operation that ignores both would hold the caller. Once time has run out,
+/// the error is the timeout, even when the operation's own error (the reset) arrives first.
 public func withTimeout<T: Sendable>(
     _ duration: Duration, what: String,
     onTimeout: @escaping @Sendable () async -> Void = {},
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: duration)
-            await onTimeout()
-            let c = duration.components
-            throw StreamError.timeout(what: what, seconds: Double(c.seconds) + Double(c.attoseconds) / 1e18)
+    let fired = DeadlineFlag()
+    let c = duration.components
+    let timeout = StreamError.timeout(what: what, seconds: Double(c.seconds) + Double(c.attoseconds) / 1e18)
+    do {
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: duration)
+                fired.set()
+                await onTimeout()
+                throw timeout
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            return first
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        return first
+    } catch {
+        guard fired.isSet else { throw error }
+        throw timeout
     }
 }
 
-/// Runs `operation` on `stream` with `withTimeout`, resetting the stream when time runs out, and
-/// reports `StreamError.timeout` even when the operation's own error (the reset) arrives first.
+/// Runs `operation` on `stream` with `withTimeout`, resetting the stream when time runs out.
 public func withStreamDeadline<T: Sendable>(
     _ duration: Duration, what: String, stream: any ByteStream,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let fired = DeadlineFlag()
-    do {
-        return try await withTimeout(
-            duration, what: what,
-            onTimeout: {
-                fired.set()
-                await stream.reset()
-            }, operation)
-    } catch {
-        guard fired.isSet else { throw error }
-        let c = duration.components
-        throw StreamError.timeout(what: what, seconds: Double(c.seconds) + Double(c.attoseconds) / 1e18)
-    }
+    try await withTimeout(duration, what: what, onTimeout: { await stream.reset() }, operation)
 }
 
 /// Set once a deadline has passed.

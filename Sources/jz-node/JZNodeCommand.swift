@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlockingPool
 import Foundation
 import JZNode
 import Logging
@@ -61,6 +62,9 @@ struct JZNodeCommand: AsyncParsableCommand {
     )
 
     /// Logs go to stderr; `JZ_LOG=debug|info|notice|warning|error` sets the level (default warning).
+    /// Every command runs on the blocking pool rather than the Swift cooperative pool: commands
+    /// do blocking work (SQLite, files, calls to the daemon), and the networking of one-shot
+    /// commands (`fetch`, `clone`) needs the cooperative pool free for its timers.
     static func main() async {
         tuneMalloc()
         let level = ProcessInfo.processInfo.environment["JZ_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
@@ -69,7 +73,9 @@ struct JZNodeCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        await main(nil)
+        await withTaskExecutorPreference(BlockingExecutor.pool) {
+            await main(nil)
+        }
     }
 
     /// Blocks (256 KiB – 2 MiB) and bitswap messages are allocated and freed at a high rate; with

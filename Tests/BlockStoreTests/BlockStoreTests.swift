@@ -4,8 +4,9 @@ import Multiformats
 import Testing
 
 @testable import BlockStore
+import TestSupport
 
-@Suite("BlockStore semantics (memory and SQLite)")
+@Suite("BlockStore semantics (memory and SQLite)", .onBlockingPool)
 struct BlockStoreTests {
     @Test("put, get, has, size, delete", arguments: StoreKind.allCases)
     func basicOperations(kind: StoreKind) throws {

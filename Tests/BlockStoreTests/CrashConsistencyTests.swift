@@ -4,6 +4,7 @@ import Multiformats
 import Testing
 
 @testable import BlockStore
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -31,7 +32,7 @@ private func fileSize(_ path: String) -> Int {
     ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
 }
 
-@Suite("Crash consistency and corruption")
+@Suite("Crash consistency and corruption", .onBlockingPool)
 struct CrashConsistencyTests {
     static let modes: [SQLiteBlockStore.Options.JournalMode] = [.wal, .rollback]
 

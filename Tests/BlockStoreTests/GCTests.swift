@@ -4,6 +4,7 @@ import Multiformats
 import Testing
 
 @testable import BlockStore
+import TestSupport
 
 /// Roots from a fixed list (or a failure).
 struct FixedRoots: GCRootProvider {
@@ -16,7 +17,7 @@ struct FixedRoots: GCRootProvider {
     }
 }
 
-@Suite("Garbage collection")
+@Suite("Garbage collection", .onBlockingPool)
 struct GCTests {
     @Test("keeps recursive DAGs, direct pins and provider roots; removes the rest", arguments: StoreKind.allCases)
     func markAndSweep(kind: StoreKind) throws {

@@ -4,6 +4,7 @@ import Multiformats
 import Testing
 
 @testable import BlockStore
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -19,7 +20,7 @@ private func packBytes(_ store: SQLiteBlockStore) -> Int {
     }
 }
 
-@Suite("SQLite block store: pack files")
+@Suite("SQLite block store: pack files", .onBlockingPool)
 struct PackTests {
     @Test("large blocks go to a pack, small ones stay in the database; both read back after reopen")
     func placement() throws {

@@ -4,8 +4,9 @@ import Multiformats
 import Testing
 
 @testable import BlockStore
+import TestSupport
 
-@Suite("Pins")
+@Suite("Pins", .onBlockingPool)
 struct PinTests {
     @Test("recursive pin of a complete DAG; refused naming the first missing block", arguments: StoreKind.allCases)
     func recursiveCompleteness(kind: StoreKind) throws {
@@ -154,7 +155,7 @@ struct PinTests {
     }
 }
 
-@Suite("DAG-PB link scan")
+@Suite("DAG-PB link scan", .onBlockingPool)
 struct DagPBLinkScanTests {
     /// Runs the scan over `bytes` as if stored, counting bytes read.
     private func scan(_ bytes: [UInt8], cid: CID) throws -> (links: [CID], bytesRead: Int) {

@@ -4,8 +4,9 @@ import Multiformats
 import Testing
 
 @testable import BlockStore
+import TestSupport
 
-@Suite("SQLite block store: files, schema, limits")
+@Suite("SQLite block store: files, schema, limits", .onBlockingPool)
 struct SQLiteBlockStoreTests {
     @Test("blocks and pins persist across reopen", arguments: [SQLiteBlockStore.Options.JournalMode.wal, .rollback])
     func persistence(mode: SQLiteBlockStore.Options.JournalMode) throws {

@@ -4,11 +4,12 @@ import Multiformats
 import Testing
 
 @testable import BlockStore
+import TestSupport
 
 /// Not a timed test: prints put/get throughput of 256 KiB blocks for the lead's notes.
 /// Run with `JZ_STORE_BENCH=<MiB>` (e.g. 1024), ideally in release:
 /// `JZ_STORE_BENCH=1024 swift test -c release -Xswiftc -enable-testing --filter ThroughputCheck`.
-@Suite("Throughput check", .serialized)
+@Suite("Throughput check", .onBlockingPool, .serialized)
 struct ThroughputCheck {
     static let megabytes = Int(ProcessInfo.processInfo.environment["JZ_STORE_BENCH"] ?? "") ?? 0
 

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import BlockingPool
+import TestSupport
 
 /// Counts what a set of jobs did, from any thread.
 private final class Tally: @unchecked Sendable {
@@ -22,7 +23,7 @@ private final class Tally: @unchecked Sendable {
 
 private enum Failure: Error, Equatable { case expected(Int) }
 
-@Suite("Blocking pool")
+@Suite("Blocking pool", .onBlockingPool)
 struct BlockingPoolTests {
     @Test func runsAtMostItsThreadCountAtOnceAndQueuesTheRest() {
         let pool = BlockingPool(name: "test-bound", threads: 3)

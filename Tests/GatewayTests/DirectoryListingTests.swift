@@ -7,6 +7,7 @@ import Testing
 import UnixFS
 
 @testable import Gateway
+import TestSupport
 
 /// A directory of `count` entries linking one small file; sharded when `sharded`.
 private func bigDirectory(_ count: Int, sharded: Bool) throws -> (CID, MemoryBlockStore, [String]) {
@@ -37,7 +38,7 @@ private func parseListing(_ html: String) -> (names: [String], next: String?) {
     return (names, next)
 }
 
-@Suite struct DirectoryListingTests {
+@Suite(.onBlockingPool) struct DirectoryListingTests {
     @Test(arguments: [false, true])
     func bigDirectoriesArePagedByCursor(sharded: Bool) async throws {
         let (root, store, names) = try bigDirectory(2_500, sharded: sharded)

@@ -6,9 +6,10 @@ import Testing
 import UnixFS
 
 @testable import Gateway
+import TestSupport
 
 /// boxo's gateway fixtures (gateway/testdata), served as boxo's tests expect.
-@Suite struct BoxoFixtureTests {
+@Suite(.onBlockingPool) struct BoxoFixtureTests {
     @Test func multilayerHAMTEntityIsTheShardsOnly() async throws {
         let (roots, store) = try fixture("directory-with-multilayer-hamt-and-multiblock-files.car")
         let root = try CID("bafybeid3fd2xxdcd3dbj7trb433h2aqssn6xovjbwnkargjv7fuog4xjdi")

@@ -10,6 +10,7 @@ import UnixFS
 
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Sends `requests` on one TCP connection and reads until the server closes it (the last
@@ -40,7 +41,7 @@ private func exchange(port: Int, _ requests: String) throws -> [UInt8] {
     return out
 }
 
-@Suite struct GatewayServerTests {
+@Suite(.onBlockingPool) struct GatewayServerTests {
     @Test func keepAliveConnectionServesSeveralRequestsAndStreams() async throws {
         let big = deterministicBytes(3 << 20, seed: 7)
         let (root, store) = try importTree(.directory(name: "d", children: [

@@ -7,6 +7,7 @@ import Testing
 import UnixFS
 
 @testable import Gateway
+import TestSupport
 
 /// A directory: `hello.txt` (one block), `big.bin` (10 KiB in 1 KiB raw leaves), `sub/note.md`.
 private func sampleTree() throws -> (root: CID, store: MemoryBlockStore, big: [UInt8]) {
@@ -20,7 +21,7 @@ private func sampleTree() throws -> (root: CID, store: MemoryBlockStore, big: [U
     return (root, store, big)
 }
 
-@Suite struct TrustlessGatewayTests {
+@Suite(.onBlockingPool) struct TrustlessGatewayTests {
     @Test func rawBlockWithHeaders() async throws {
         let (root, store, _) = try sampleTree()
         let gateway = makeGateway(store)
@@ -156,7 +157,7 @@ private func sampleTree() throws -> (root: CID, store: MemoryBlockStore, big: [U
     }
 }
 
-@Suite struct PathGatewayTests {
+@Suite(.onBlockingPool) struct PathGatewayTests {
     @Test func filesWithTypesRangesHeadAnd304() async throws {
         let (root, store, big) = try sampleTree()
         let gateway = makeGateway(store)

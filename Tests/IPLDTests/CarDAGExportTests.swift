@@ -3,6 +3,7 @@ import Multiformats
 import Testing
 
 @testable import IPLD
+import TestSupport
 
 /// An in-memory block source for the export tests.
 struct CarDictionarySource: BlockSource {
@@ -15,7 +16,7 @@ struct CarDictionarySource: BlockSource {
     func block(for cid: CID) throws -> Block? { blocks[cid] }
 }
 
-@Suite("DAG export order")
+@Suite("DAG export order", .onBlockingPool)
 struct CarDAGExportTests {
     /// A graph of raw blocks whose links come from a table (no codec involved).
     struct Graph {

@@ -3,6 +3,7 @@ import Multiformats
 import Testing
 
 @testable import IPLD
+import TestSupport
 
 // MARK: - Fixture helpers (shared by the Car*Tests files)
 
@@ -97,7 +98,7 @@ func carSection(_ block: Block) -> [UInt8] {
 
 // MARK: - Reader tests against the vectors
 
-@Suite("CAR reader: go-car and js-car vectors")
+@Suite("CAR reader: go-car and js-car vectors", .onBlockingPool)
 struct CarReaderVectorTests {
     static let sampleV1Root = "bafy2bzaced4ueelaegfs5fqu4tzsh6ywbbpfk3cxppupmxfdhbpbhzawfw5oy"
 
@@ -342,7 +343,7 @@ struct CarReaderVectorTests {
 
 // MARK: - Reader sources: path, descriptor (file and pipe), memory
 
-@Suite("CAR reader: inputs")
+@Suite("CAR reader: inputs", .onBlockingPool)
 struct CarReaderInputTests {
     @Test func fileDescriptorAndMemoryAgree() throws {
         let path = try CarFixtures.path("car/go-car/sample-wrapped-v2.car")
@@ -462,7 +463,7 @@ struct CarReaderInputTests {
 
 // MARK: - Header and section validation
 
-@Suite("CAR reader: malformed input")
+@Suite("CAR reader: malformed input", .onBlockingPool)
 struct CarReaderMalformedTests {
     func headerError(_ bytes: [UInt8]) -> CarError? {
         #expect(throws: CarError.self) { _ = try CarReader(bytes: bytes) }

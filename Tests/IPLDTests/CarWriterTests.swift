@@ -4,8 +4,9 @@ import Synchronization
 import Testing
 
 @testable import IPLD
+import TestSupport
 
-@Suite("CAR writer")
+@Suite("CAR writer", .onBlockingPool)
 struct CarWriterTests {
     func temporaryPath(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("car-writer-\(UUID().uuidString)-\(name)").path

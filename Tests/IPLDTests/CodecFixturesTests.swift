@@ -3,6 +3,7 @@ import Multiformats
 import Testing
 
 @testable import IPLD
+import TestSupport
 
 /// Loads the ipld/codec-fixtures copy under `Fixtures/ipld/` (see `Fixtures/ipld/SOURCES.md`).
 enum CodecFixtures {
@@ -88,7 +89,7 @@ enum CodecFixtures {
     }
 }
 
-@Suite("Codec fixtures (ipld/codec-fixtures)")
+@Suite("Codec fixtures (ipld/codec-fixtures)", .onBlockingPool)
 struct CodecFixturesTests {
     @Test("all 128 fixture directories are bundled")
     func fixtureCount() throws {

@@ -3,8 +3,9 @@ import Multiformats
 import Testing
 
 @testable import IPLD
+import TestSupport
 
-@Suite("Codec registry")
+@Suite("Codec registry", .onBlockingPool)
 struct CodecRegistryTests {
     @Test("raw: bytes in, bytes out, no links")
     func raw() throws {
@@ -83,7 +84,7 @@ struct CodecRegistryTests {
     }
 }
 
-@Suite("IPLD paths")
+@Suite("IPLD paths", .onBlockingPool)
 struct IPLDPathTests {
     @Test("path parsing drops empty segments")
     func parsing() {

@@ -3,8 +3,9 @@ import Multiformats
 import Testing
 
 @testable import IPLD
+import TestSupport
 
-@Suite("DAG-CBOR")
+@Suite("DAG-CBOR", .onBlockingPool)
 struct DagCBORTests {
     static func bytes(_ hex: String) throws -> [UInt8] { try #require(Hex.decode(hex), "bad test hex \(hex)") }
 

@@ -3,8 +3,9 @@ import Multiformats
 import Testing
 
 @testable import IPLD
+import TestSupport
 
-@Suite("DAG-JSON")
+@Suite("DAG-JSON", .onBlockingPool)
 struct DagJSONTests {
     static func decode(_ text: String, strict: Bool = false) throws(DagJSONError) -> IPLDValue {
         try DagJSON.decode(Array(text.utf8), strict: strict)

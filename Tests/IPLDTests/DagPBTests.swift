@@ -3,8 +3,9 @@ import Multiformats
 import Testing
 
 @testable import IPLD
+import TestSupport
 
-@Suite("DAG-PB")
+@Suite("DAG-PB", .onBlockingPool)
 struct DagPBTests {
     static let hashHex = "1220cf92fdefcdc34cac009c8b05eb662be0618db9de55ecd42785e9ec6712f8df65"
 

@@ -4,9 +4,10 @@ import P2PCrypto
 import Testing
 
 @testable import IPNS
+import TestSupport
 
 /// The six gateway-conformance records (Fixtures/, see SOURCES.md) against the spec's expected outcomes.
-@Suite struct IPNSFixtureTests {
+@Suite(.onBlockingPool) struct IPNSFixtureTests {
     static func fixture(_ name: String) throws -> [UInt8] {
         let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
         return [UInt8](try Data(contentsOf: url))
@@ -103,7 +104,7 @@ import Testing
 
 /// Records used by the gateway conformance tests (Fixtures/gateway, see SOURCES.md): real boxo
 /// output for a `12D3KooW…` name, an RSA `Qm…` name and a nanosecond validity.
-@Suite struct IPNSGatewayFixtureTests {
+@Suite(.onBlockingPool) struct IPNSGatewayFixtureTests {
     static let now = Date(timeIntervalSince1970: 1_796_000_000)
 
     static func fixture(_ name: String) throws -> [UInt8] {

@@ -3,8 +3,9 @@ import P2PCrypto
 import Testing
 
 @testable import IPNS
+import TestSupport
 
-@Suite struct IPNSInspectionTests {
+@Suite(.onBlockingPool) struct IPNSInspectionTests {
     @Test func goDurations() {
         #expect(IPNSInspection.goDuration(nanoseconds: 0) == "0s")
         #expect(IPNSInspection.goDuration(nanoseconds: 300_000_000_000) == "5m0s")

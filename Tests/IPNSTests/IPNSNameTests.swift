@@ -3,8 +3,9 @@ import P2PCrypto
 import Testing
 
 @testable import IPNS
+import TestSupport
 
-@Suite struct IPNSNameTests {
+@Suite(.onBlockingPool) struct IPNSNameTests {
     /// The name of the v1-v2 vector (an Ed25519 key inlined in the peer ID).
     static let k51 = "k51qzi5uqu5dlkw8pxuw9qmqayfdeh4kfebhmreauqdc6a7c3y7d5i9fi8mk9w"
 

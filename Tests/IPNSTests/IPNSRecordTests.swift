@@ -5,8 +5,9 @@ import P2PCrypto
 import Testing
 
 @testable import IPNS
+import TestSupport
 
-@Suite struct IPNSRecordTests {
+@Suite(.onBlockingPool) struct IPNSRecordTests {
     static let now = Date(timeIntervalSince1970: 1_796_000_000)
     static let value = "/ipfs/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
@@ -206,7 +207,7 @@ import Testing
     }
 }
 
-@Suite struct IPNSRecordDescriptionTests {
+@Suite(.onBlockingPool) struct IPNSRecordDescriptionTests {
     @Test func descriptionIsOneLine() throws {
         let record = try IPNSRecord.create(
             value: "/ipfs/bafkqaaa", sequence: 2, validity: IPNSTimestamp(seconds: 0, nanoseconds: 5_000),

@@ -1,8 +1,9 @@
 import Testing
 
 @testable import IPNS
+import TestSupport
 
-@Suite struct IPNSRepublishScheduleTests {
+@Suite(.onBlockingPool) struct IPNSRepublishScheduleTests {
     let schedule = IPNSRepublishSchedule(period: 4 * 3600, retryInterval: 60, minimumInterval: 1)
     let day = 24.0 * 3600
 

@@ -4,8 +4,9 @@ import P2PCrypto
 import Testing
 
 @testable import IPNS
+import TestSupport
 
-@Suite struct IPNSSelectionTests {
+@Suite(.onBlockingPool) struct IPNSSelectionTests {
     static let now = Date(timeIntervalSince1970: 1_796_000_000)
     static let key = PrivateKey.generateEd25519()
 

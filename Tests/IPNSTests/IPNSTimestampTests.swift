@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import IPNS
+import TestSupport
 
-@Suite struct IPNSTimestampTests {
+@Suite(.onBlockingPool) struct IPNSTimestampTests {
     @Test func formatsAsBoxo() throws {
         #expect(IPNSTimestamp(seconds: 0).rfc3339 == "1970-01-01T00:00:00Z")
         #expect(IPNSTimestamp(seconds: 0, nanoseconds: 500_000_000).rfc3339 == "1970-01-01T00:00:00.5Z")

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 @testable import JZNode
+import TestSupport
 
-@Suite("RPC API access rules (Kubo's)")
+@Suite("RPC API access rules (Kubo's)", .onBlockingPool)
 struct APIAccessTests {
     let defaults = APIAccess().boundTo(port: 5101)
 

@@ -3,6 +3,7 @@ import Logging
 import NIOPosix
 import Testing
 @testable import JZNode
+import TestSupport
 
 /// Runs blocking client code on its own thread so it never holds a cooperative-pool thread.
 func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
@@ -11,7 +12,7 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
     }
 }
 
-@Suite("RPC API server and client")
+@Suite("RPC API server and client", .onBlockingPool)
 struct APITests {
     func startServer() async throws -> (APIServer, APIClient) {
         let server = APIServer(group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test")) { request in
@@ -176,7 +177,7 @@ struct APITests {
     }
 }
 
-@Suite("Network settings from the config")
+@Suite("Network settings from the config", .onBlockingPool)
 struct NetworkSettingsTests {
     func config(_ edits: [String: JSONValue]) throws -> NodeConfig {
         var config = NodeConfig.makeDefault(peerID: "x", privateKeyBase64: "y", bootstrap: [])

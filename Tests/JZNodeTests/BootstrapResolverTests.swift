@@ -4,6 +4,7 @@ import Multiformats
 import P2PCore
 import Testing
 @testable import JZNode
+import TestSupport
 
 /// The public bootstrap peers (as in `bootstrap.peers`).
 private let peerA = "QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"
@@ -86,7 +87,7 @@ private func resolver(_ dns: FakeDNS, _ log: LogLines = LogLines(), timeout: Dur
     BootstrapResolver(logger: log.logger, timeout: timeout, lookupTXT: { try dns.lookup($0) })
 }
 
-@Suite("BootstrapResolver")
+@Suite("BootstrapResolver", .onBlockingPool)
 struct BootstrapResolverTests {
     @Test func defaultBootstrapListResolvesThroughNestedDnsaddr() async throws {
         let dns = FakeDNS.bootstrapLibp2p()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import P2PCrypto
+import TestSupport
 
 /// Runs the built `jz-node` binary (it sits beside the test bundle in the build folder).
 struct CLI {
@@ -36,7 +37,7 @@ struct CLI {
     }
 }
 
-@Suite("jz-node CLI", .serialized)
+@Suite("jz-node CLI", .onBlockingPool, .serialized)
 struct CLITests {
     @Test func binaryIsBuilt() {
         #expect(FileManager.default.isExecutableFile(atPath: CLI.binary.path), "build jz-node first: \(CLI.binary.path)")

@@ -6,10 +6,11 @@ import Testing
 import Versioning
 
 @testable import JZNode
+import TestSupport
 
 /// Commit signatures with real keys from the keystore, and `commit --sign` / `log --show-signature`
 /// end to end through the binary.
-@Suite("Commit signing", .serialized)
+@Suite("Commit signing", .onBlockingPool, .serialized)
 struct CommitSigningTests {
     /// An initialised home with an Ed25519 key `ed` and an RSA key `rsa`, and a repository `r`.
     func makeNode() throws -> (LocalNode, VersionStore, String) {

@@ -1,10 +1,11 @@
 import Foundation
 import Multiformats
 import Testing
+import TestSupport
 
 /// The data-plane commands end to end through the built binary: add, cat, get, ls, pin, block,
 /// dag and store upkeep, including their error paths.
-@Suite("jz-node data commands", .serialized)
+@Suite("jz-node data commands", .onBlockingPool, .serialized)
 struct DataCLITests {
     func makeHome() throws -> (home: String, dir: String) {
         let dir = try temporaryDirectory()

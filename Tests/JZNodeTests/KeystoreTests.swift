@@ -2,8 +2,9 @@ import Foundation
 import Testing
 @testable import JZNode
 import P2PCrypto
+import TestSupport
 
-@Suite("Keystore")
+@Suite("Keystore", .onBlockingPool)
 struct KeystoreTests {
     /// An initialised node home and its keystore.
     func makeKeystore() throws -> (Keystore, NodeIdentity) {
@@ -293,7 +294,7 @@ struct KeystoreTests {
     }
 }
 
-@Suite("Keystore CLI", .serialized)
+@Suite("Keystore CLI", .onBlockingPool, .serialized)
 struct KeystoreCLITests {
     @Test func keyCommandsRoundTrip() throws {
         let dir = try temporaryDirectory()

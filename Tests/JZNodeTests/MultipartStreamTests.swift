@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import JZNode
+import TestSupport
 
 /// A multipart body of `parts` (content type, file name, bytes) with `boundary`.
 func multipartBody(_ parts: [(type: String, name: String?, content: [UInt8])], boundary: String, preamble: String = "") -> [UInt8] {
@@ -13,7 +14,7 @@ func multipartBody(_ parts: [(type: String, name: String?, content: [UInt8])], b
     return body + Array("--\(boundary)--\r\n".utf8)
 }
 
-@Suite("Incremental multipart parser")
+@Suite("Incremental multipart parser", .onBlockingPool)
 struct MultipartStreamTests {
     let boundary = "b0undary"
     var contentType: String { "multipart/form-data; boundary=\(boundary)" }
@@ -144,7 +145,7 @@ struct MultipartStreamTests {
     }
 }
 
-@Suite("Upload bodies written to a folder as they arrive")
+@Suite("Upload bodies written to a folder as they arrive", .onBlockingPool)
 struct UploadWriterTests {
     let boundary = "b0undary"
     var contentType: String { "multipart/form-data; boundary=\(boundary)" }

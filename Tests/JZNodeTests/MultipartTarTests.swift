@@ -6,8 +6,9 @@ import P2PCore
 import Testing
 import UnixFS
 @testable import JZNode
+import TestSupport
 
-@Suite("Multipart bodies as Kubo clients send them")
+@Suite("Multipart bodies as Kubo clients send them", .onBlockingPool)
 struct MultipartTests {
     let boundary = "6d389c8997674c2094a5f40dadb203bc"
     var contentType: String { "multipart/form-data; boundary=\(boundary)" }
@@ -101,7 +102,7 @@ struct MultipartTests {
     }
 }
 
-@Suite("Tar writer")
+@Suite("Tar writer", .onBlockingPool)
 struct TarWriterTests {
     /// Reads back (name, type, size, data) records with checksums verified.
     func entries(_ archive: [UInt8]) throws -> [(String, UInt8, Int, [UInt8])] {
@@ -195,7 +196,7 @@ struct TarWriterTests {
     }
 }
 
-@Suite("RPC route arguments")
+@Suite("RPC route arguments", .onBlockingPool)
 struct RouteArgumentTests {
     @Test("add options as Kubo: cid-version 1 turns raw leaves on, chunker, wrap")
     func addOptions() throws {
@@ -224,7 +225,7 @@ struct RouteArgumentTests {
     }
 }
 
-@Suite("RPC server body and response plumbing")
+@Suite("RPC server body and response plumbing", .onBlockingPool)
 struct APIServerPlumbingTests {
     /// One raw HTTP/1.1 exchange over a socket: the status code, headers and de-chunked body.
     static func exchange(port: Int, _ request: [UInt8]) throws -> (status: Int, headers: String, body: [UInt8]) {

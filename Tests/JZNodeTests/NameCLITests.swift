@@ -2,10 +2,11 @@ import Foundation
 import Testing
 
 @testable import JZNode
+import TestSupport
 
 /// `name publish --allow-offline`, `name resolve`, `name inspect` and `/ipns/` paths in `cat`, `ls`
 /// and `get`, all with no daemon (the local record answers).
-@Suite struct NameCLITests {
+@Suite(.onBlockingPool) struct NameCLITests {
     @Test func offlineNameThroughTheCLI() throws {
         let dir = try temporaryDirectory()
         let home = dir + "/home"

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 
 @testable import JZNode
+import TestSupport
 
 /// A clock the test moves.
 final class TestClock: Sendable {
@@ -13,7 +14,7 @@ final class TestClock: Sendable {
     func advance(_ seconds: Double) { now.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
-@Suite struct NameServiceTests {
+@Suite(.onBlockingPool) struct NameServiceTests {
     let value = "/ipfs/bafkqaaa"
 
     func makeService(_ clock: TestClock, home: NodeHome? = nil) throws -> (NameService, NodeHome) {

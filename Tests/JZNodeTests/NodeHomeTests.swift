@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import JZNode
 import P2PCrypto
+import TestSupport
 
 /// A fresh temporary folder per test.
 func temporaryDirectory() throws -> String {
@@ -10,7 +11,7 @@ func temporaryDirectory() throws -> String {
     return path
 }
 
-@Suite("NodeHome")
+@Suite("NodeHome", .onBlockingPool)
 struct NodeHomeTests {
     @Test func resolutionOrder() {
         let env = ["JZ_PATH": "/tmp/from-env", "HOME": "/home/u"]
@@ -97,7 +98,7 @@ struct NodeHomeTests {
     }
 }
 
-@Suite("NodeConfig")
+@Suite("NodeConfig", .onBlockingPool)
 struct NodeConfigTests {
     @Test func dottedKeys() throws {
         var config = NodeConfig(root: ["A": ["B": 1]])
@@ -139,7 +140,7 @@ struct NodeConfigTests {
     }
 }
 
-@Suite("BootstrapList")
+@Suite("BootstrapList", .onBlockingPool)
 struct BootstrapListTests {
     /// The binary embeds bootstrap.peers; this catches an edit not followed by scripts/gen-bootstrap.sh.
     @Test func embeddedListMatchesTheFile() throws {

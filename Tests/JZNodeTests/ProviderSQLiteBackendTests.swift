@@ -7,6 +7,7 @@ import P2PCrypto
 import Testing
 
 @testable import JZNode
+import TestSupport
 
 /// A sha2-256 peer ID from `seed`.
 private func peer(_ seed: Int) throws -> PeerID {
@@ -22,7 +23,7 @@ private func info(_ seed: Int, addresses: [String] = ["/ip4/10.0.0.1/tcp/4001"])
     PeerInfo(peer: try peer(seed), addresses: try addresses.map { try Multiaddr($0) })
 }
 
-@Suite("ProviderSQLiteBackend")
+@Suite("ProviderSQLiteBackend", .onBlockingPool)
 struct ProviderSQLiteBackendTests {
     let hour = 3600.0
 

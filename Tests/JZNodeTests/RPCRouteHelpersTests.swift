@@ -4,10 +4,11 @@ import IPLD
 import Multiformats
 import Testing
 @testable import JZNode
+import TestSupport
 
 /// The pieces the daemon's new RPC commands share with the offline CLI: `config show`'s
 /// redaction, bootstrap edits, config replacement, and `dag/export`'s CAR stream.
-@Suite("RPC route helpers")
+@Suite("RPC route helpers", .onBlockingPool)
 struct RPCRouteHelpersTests {
     @Test("config show hides Identity.PrivKey and every AuthSecret, and keeps the rest")
     func redaction() throws {

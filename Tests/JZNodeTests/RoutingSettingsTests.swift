@@ -5,8 +5,9 @@ import P2PCrypto
 import Testing
 
 @testable import JZNode
+import TestSupport
 
-@Suite("Routing settings, modes and keys")
+@Suite("Routing settings, modes and keys", .onBlockingPool)
 struct RoutingSettingsTests {
     func config(_ edits: [String: JSONValue]) throws -> NodeConfig {
         var config = NodeConfig.makeDefault(peerID: "x", privateKeyBase64: "y", bootstrap: [])

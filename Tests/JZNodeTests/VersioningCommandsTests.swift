@@ -5,11 +5,12 @@ import Testing
 import Versioning
 
 @testable import JZNode
+import TestSupport
 
 /// The versioning commands run in-process on a temporary home (the CLI's offline path; the
 /// daemon runs the same handlers), their error statuses, and the OpenAPI document against the
 /// commands served.
-@Suite("Versioning commands (RPC handlers)", .serialized)
+@Suite("Versioning commands (RPC handlers)", .onBlockingPool, .serialized)
 struct VersioningCommandsTests {
     let node: LocalNode
     let dir: String

@@ -4,8 +4,9 @@ import Logging
 import Multiformats
 import Testing
 import Versioning
+import TestSupport
 
-@Suite("Working folders (checkout records)")
+@Suite("Working folders (checkout records)", .onBlockingPool)
 struct WorkingFoldersTests {
     @Test("fresh checkout records; next checkout updates in place; other folders are refused")
     func records() throws {

@@ -4,8 +4,9 @@ import P2PCrypto
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
-@Suite struct DHTMessageTests {
+@Suite(.onBlockingPool) struct DHTMessageTests {
     let peer = PrivateKey.generateEd25519().publicKey.peerID
 
     @Test func roundTripsEveryField() throws {
@@ -50,7 +51,7 @@ import Testing
     }
 }
 
-@Suite struct ValueTallyTests {
+@Suite(.onBlockingPool) struct ValueTallyTests {
     @Test func settlesWhenEnoughPeersAgreeOnTheBest() {
         var tally = ValueTally(agreement: 3, quorum: 16)
         let older: [UInt8] = [1], newer: [UInt8] = [2]

@@ -7,6 +7,7 @@ import P2PTestSupport
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
 /// A network of DHT nodes over in-memory hosts (streams open on demand, as a real host dials).
 final class DHTTestNet: Sendable {
@@ -55,7 +56,7 @@ final class DHTTestNet: Sendable {
     }
 }
 
-@Suite("DHT over an in-memory network")
+@Suite("DHT over an in-memory network", .onBlockingPool)
 struct DHTNetworkTests {
     @Test func providersAreFoundFromAnyNode() async throws {
         let net = DHTTestNet(count: 30)
@@ -248,7 +249,7 @@ struct DHTNetworkTests {
     }
 }
 
-@Suite struct RequestBudgetTests {
+@Suite(.onBlockingPool) struct RequestBudgetTests {
     @Test func burstThenRate() {
         var budget = RequestBudget()
         let peer = PrivateKey.generateEd25519().publicKey.peerID
@@ -273,7 +274,7 @@ struct DHTNetworkTests {
     }
 }
 
-@Suite("DHT request floods")
+@Suite("DHT request floods", .onBlockingPool)
 struct DHTFloodTests {
     @Test func aFloodingPeerIsCutOffOthersAreServed() async throws {
         let net = DHTTestNet(count: 3)

@@ -3,8 +3,9 @@ import P2PCrypto
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
-@Suite struct KadKeyTests {
+@Suite(.onBlockingPool) struct KadKeyTests {
     @Test func distanceIsXorAndSymmetric() {
         let a = KadKey(digest: [0b1010_0000] + [UInt8](repeating: 0, count: 31))
         let b = KadKey(digest: [0b1001_0000] + [UInt8](repeating: 0, count: 31))

@@ -2,6 +2,7 @@ import P2PCrypto
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
 /// A synthetic Kademlia network: every peer's routing table (k = 20) was offered every other peer
 /// in a random order, so each answers FIND_NODE with its table's 20 nearest to the target.
@@ -101,7 +102,7 @@ private func seededLookup(seed: UInt64, count: Int, config: LookupConfig, now: D
     return (lookup, sortedByDistance(seeds, to: target), rng)
 }
 
-@Suite struct LookupTests {
+@Suite(.onBlockingPool) struct LookupTests {
     // MARK: convergence
 
     @Test func convergesOnASyntheticNetwork() {

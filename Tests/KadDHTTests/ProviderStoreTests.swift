@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
 /// A sha2-256 peer ID from `seed` (valid, and much cheaper than generating keys).
 func testPeer(_ seed: Int) -> PeerID {
@@ -31,7 +32,7 @@ func info(_ peer: PeerID, _ addresses: [Int] = [1]) -> PeerInfo {
     PeerInfo(peer: peer, addresses: addresses.map(testAddress))
 }
 
-@Suite struct ProviderStoreTests {
+@Suite(.onBlockingPool) struct ProviderStoreTests {
     let hour = 3600.0
 
     @Test func addedProvidersComeBackFreshestFirst() throws {
@@ -209,7 +210,7 @@ func info(_ peer: PeerID, _ addresses: [Int] = [1]) -> PeerInfo {
     }
 }
 
-@Suite struct MemoryProviderBackendTests {
+@Suite(.onBlockingPool) struct MemoryProviderBackendTests {
     @Test func countsByProviderAcrossKeysAndReplacements() {
         let backend = MemoryProviderBackend()
         let (a, b) = (testPeer(1), testPeer(2))

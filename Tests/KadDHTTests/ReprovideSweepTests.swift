@@ -3,6 +3,7 @@ import P2PCrypto
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
 /// `count` random sha2-256 multihashes.
 private func randomMultihashes(_ count: Int, seed: UInt64) -> [[UInt8]] {
@@ -22,7 +23,7 @@ private func peers(_ count: Int, seed: UInt64) -> [PeerID] {
     return randomPeers(count, &rng)
 }
 
-@Suite struct ReprovideSweepTests {
+@Suite(.onBlockingPool) struct ReprovideSweepTests {
     @Test func regionsPartitionTheKeysInKeyspaceOrder() {
         let multihashes = randomMultihashes(5_000, seed: 1)
         let sweep = ReprovideSweep(multihashes: multihashes + multihashes.prefix(100), networkSize: 10_000)

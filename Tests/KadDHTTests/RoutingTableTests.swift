@@ -3,6 +3,7 @@ import P2PCrypto
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
 private func config(k: Int = 20, cache: Int = 20, diversity: RoutingTable.Diversity? = nil) -> RoutingTable.Config {
     var config = RoutingTable.Config()
@@ -14,7 +15,7 @@ private func config(k: Int = 20, cache: Int = 20, diversity: RoutingTable.Divers
 
 private let publicAddr = addr("/ip4/203.0.113.7/tcp/4001")
 
-@Suite struct RoutingTableTests {
+@Suite(.onBlockingPool) struct RoutingTableTests {
     // MARK: membership
 
     @Test func addsUpdatesAndRejectsSelf() {

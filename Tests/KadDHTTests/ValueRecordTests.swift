@@ -4,6 +4,7 @@ import P2PCrypto
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
 /// `/pk/<peer ID bytes>` and the key's protobuf, for `key`.
 func pkRecord(_ key: PublicKey) -> (key: [UInt8], value: [UInt8]) {
@@ -22,7 +23,7 @@ func invalidReason(_ body: () throws -> Void) -> String? {
     }
 }
 
-@Suite struct RecordValidatorTests {
+@Suite(.onBlockingPool) struct RecordValidatorTests {
     let ed25519 = PrivateKey.generateEd25519().publicKey
 
     @Test func publicKeyRecordsOfInlinedAndHashedPeerIDsAreValid() throws {
@@ -89,7 +90,7 @@ struct AcceptAll: RecordValidator {
     }
 }
 
-@Suite struct ValueRecordStoreTests {
+@Suite(.onBlockingPool) struct ValueRecordStoreTests {
     let hour = 3600.0
     let sender = testPeer(1)
 

@@ -4,6 +4,7 @@ import P2PCore
 import Testing
 
 @testable import KadDHT
+import TestSupport
 
 /// Records of the `/seq/` test namespace: any non-empty value; the one with the highest first byte
 /// is best (as a higher IPNS sequence is).
@@ -22,7 +23,7 @@ struct SequenceValidator: RecordValidator {
     }
 }
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.onBlockingPool, .timeLimit(.minutes(2)))
 struct ValueSearchEventTests {
     let key = Array("/seq/name".utf8)
 

@@ -1,8 +1,9 @@
 import Testing
 
 @testable import Multiformats
+import TestSupport
 
-@Suite struct AddressScopeTests {
+@Suite(.onBlockingPool) struct AddressScopeTests {
     @Test func classifiesAsGoMultiaddrNetDoes() throws {
         let cases: [(String, AddressScope)] = [
             ("/ip4/127.0.0.1/tcp/1", .loopback), ("/ip4/127.9.9.9/tcp/1", .loopback),

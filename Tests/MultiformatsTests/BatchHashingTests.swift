@@ -1,7 +1,8 @@
 import Testing
 @testable import Multiformats
+import TestSupport
 
-@Suite("Multi-buffer SHA-256")
+@Suite("Multi-buffer SHA-256", .onBlockingPool)
 struct BatchHashingTests {
     /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
     static func bytes(_ count: Int, seed: UInt64) -> [UInt8] {

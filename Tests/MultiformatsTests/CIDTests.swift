@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 @testable import Multiformats
+import TestSupport
 
-@Suite("CID")
+@Suite("CID", .onBlockingPool)
 struct CIDTests {
     struct Example: Decodable {
         let input: String

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 @testable import Multiformats
+import TestSupport
 
-@Suite("Multiaddr")
+@Suite("Multiaddr", .onBlockingPool)
 struct MultiaddrTests {
     // MARK: Fixtures
 

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 @testable import Multiformats
+import TestSupport
 
-@Suite("Multibase")
+@Suite("Multibase", .onBlockingPool)
 struct MultibaseTests {
     /// Parses the multibase test CSVs: first row `encoding, "input"`, then `name, "encoded"`.
     static func csv(_ name: String) throws -> (input: [UInt8], rows: [(String, String)]) {

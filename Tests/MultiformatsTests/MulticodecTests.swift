@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 @testable import Multiformats
+import TestSupport
 
-@Suite("Multicodec")
+@Suite("Multicodec", .onBlockingPool)
 struct MulticodecTests {
     /// multiformats/multicodec table.csv: `name, tag, code, status, description` → name: code.
     static func table() throws -> [String: UInt64] {

@@ -2,8 +2,9 @@ import COpenSSL
 import Foundation
 import Testing
 @testable import Multiformats
+import TestSupport
 
-@Suite("Multihash")
+@Suite("Multihash", .onBlockingPool)
 struct MultihashTests {
     // MARK: fixtures
 

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 @testable import Multiformats
+import TestSupport
 
-@Suite("Varint")
+@Suite("Varint", .onBlockingPool)
 struct VarintTests {
     struct Case { let value: UInt64; let hex: String }
 

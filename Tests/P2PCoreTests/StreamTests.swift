@@ -1,8 +1,9 @@
 import Multiformats
 import P2PCore
 import Testing
+import TestSupport
 
-@Suite("P2PCore streams")
+@Suite("P2PCore streams", .onBlockingPool)
 struct StreamTests {
     @Test("memory pipe carries bytes, half-close gives EOF")
     func pipe() async throws {

@@ -2,8 +2,9 @@ import Multiformats
 import Testing
 
 @testable import P2PCrypto
+import TestSupport
 
-@Suite("Key protobuf encoding")
+@Suite("Key protobuf encoding", .onBlockingPool)
 struct KeyProtobufTests {
     @Test("swift-protobuf output is the deterministic field-1-then-field-2 encoding")
     func deterministicEncoding() throws {

@@ -2,9 +2,10 @@ import Multiformats
 import Testing
 
 @testable import P2PCrypto
+import TestSupport
 
 /// Malformed, truncated and mistyped keys are rejected with errors that say what is wrong.
-@Suite("Key validation")
+@Suite("Key validation", .onBlockingPool)
 struct KeyValidationTests {
     /// 1024-bit RSA SubjectPublicKeyInfo (generated with `openssl genrsa 1024`).
     static let rsa1024SPKI =

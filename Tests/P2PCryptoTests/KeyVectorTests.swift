@@ -2,9 +2,10 @@ import Multiformats
 import Testing
 
 @testable import P2PCrypto
+import TestSupport
 
 /// libp2p/specs peer-ids/peer-ids.md test vectors (Fixtures/peer-id-keys.json).
-@Suite("Spec key vectors")
+@Suite("Spec key vectors", .onBlockingPool)
 struct KeyVectorTests {
     struct Vector: Sendable, CustomTestStringConvertible {
         let keyType: String

@@ -2,8 +2,9 @@ import Multiformats
 import Testing
 
 @testable import P2PCrypto
+import TestSupport
 
-@Suite("Peer IDs")
+@Suite("Peer IDs", .onBlockingPool)
 struct PeerIDTests {
     struct CIDExample: Sendable, CustomTestStringConvertible {
         let input: String

@@ -2,9 +2,10 @@ import Multiformats
 import Testing
 
 @testable import P2PCrypto
+import TestSupport
 
 /// go-libp2p core/crypto/test_data signatures, sign/verify round trips and negative cases.
-@Suite("Signatures")
+@Suite("Signatures", .onBlockingPool)
 struct SignatureTests {
     @Test("go-libp2p test data: keys parse, public keys match, signatures verify", arguments: [0, 2, 3])
     func goTestData(_ type: Int) throws {

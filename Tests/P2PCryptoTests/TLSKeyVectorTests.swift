@@ -2,12 +2,13 @@ import Multiformats
 import Testing
 
 @testable import P2PCrypto
+import TestSupport
 
 /// The key / peer-ID part of the libp2p TLS test vectors (libp2p/specs tls/tls.md): the certificate's
 /// libp2p extension (OID 1.3.6.1.4.1.53594.1.1) holds SignedKey { publicKey, signature }, where publicKey is
 /// a `crypto.pb.PublicKey` protobuf and signature signs "libp2p-tls-handshake:" ‖ the certificate's
 /// SubjectPublicKeyInfo. Certificate parsing proper belongs to the TLS module; a minimal DER walk suffices here.
-@Suite("TLS vector keys")
+@Suite("TLS vector keys", .onBlockingPool)
 struct TLSKeyVectorTests {
     struct Certificate: Sendable, CustomTestStringConvertible {
         let title: String

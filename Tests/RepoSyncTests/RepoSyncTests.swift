@@ -11,6 +11,7 @@ import UnixFS
 
 @testable import RepoSync
 @testable import Versioning
+import TestSupport
 
 /// Names in memory: the "network" holds one record per name; keys are made on demand.
 final class MemoryNames: RepoNameSystem, @unchecked Sendable {
@@ -145,7 +146,7 @@ struct TwoSites {
     }
 }
 
-@Suite struct RepoSyncTests {
+@Suite(.onBlockingPool) struct RepoSyncTests {
     @Test func publishCloneAndPullMoveOnlyNewBlocks() async throws {
         let s = try TwoSites()
         try s.a.createRepository("data")
@@ -403,7 +404,7 @@ final class RefStoreTempDir {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-@Suite struct PartialClonesAndGC {
+@Suite(.onBlockingPool) struct PartialClonesAndGC {
     @Test func gcKeepsWhatShallowAndHistoryOnlyClonesHave() async throws {
         let s = try TwoSites()
         try s.a.createRepository("data")

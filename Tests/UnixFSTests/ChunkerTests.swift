@@ -3,6 +3,7 @@ import IPLD
 import Testing
 
 @testable import UnixFS
+import TestSupport
 
 /// The generator of buzhash-reference.go.txt: xorshift64* bytes (little-endian words), zeros in
 /// [zeroFrom, zeroTo), `insert` placed before index `insertAt`.
@@ -48,7 +49,7 @@ private func chunkSizes(_ chunker: Chunker, _ bytes: [UInt8], step: Int = 1 << 3
     return sizes
 }
 
-@Suite("Chunkers")
+@Suite("Chunkers", .onBlockingPool)
 struct ChunkerTests {
     @Test("Kubo chunker strings")
     func parsing() throws {

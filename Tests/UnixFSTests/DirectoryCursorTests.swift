@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 
 @testable import UnixFS
+import TestSupport
 
 /// A block source that counts the blocks read through it.
 private final class CountingSource: BlockSource {
@@ -72,7 +73,7 @@ private var smallShards: ImportOptions {
     return options
 }
 
-@Suite("Directory cursor")
+@Suite("Directory cursor", .onBlockingPool)
 struct DirectoryCursorTests {
     @Test("a sharded directory made by the importer: resuming after every entry gives the rest, in order")
     func resumeAfterEveryEntryOfAHAMT() throws {

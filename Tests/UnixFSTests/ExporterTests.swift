@@ -5,6 +5,7 @@ import Multiformats
 import Testing
 
 @testable import UnixFS
+import TestSupport
 
 /// Walks a UnixFS DAG completely (cat every file, list every directory); returns counts.
 private struct Walk {
@@ -50,7 +51,7 @@ private func missingBlock(_ body: () throws -> Void) -> CID? {
     return nil
 }
 
-@Suite("Exporter")
+@Suite("Exporter", .onBlockingPool)
 struct ExporterTests {
     @Test("go-unixfsnode file fixtures")
     func goUnixfsnode() throws {

@@ -2,9 +2,10 @@ import Foundation
 import Testing
 
 @testable import UnixFS
+import TestSupport
 
 /// The 14 CIDs of IPIP-499 / Kubo's cid_profiles_test.go (Fixtures/importer-profiles.json).
-@Suite("Importer profiles (IPIP-499)")
+@Suite("Importer profiles (IPIP-499)", .onBlockingPool)
 struct ImporterProfileTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let profile: String

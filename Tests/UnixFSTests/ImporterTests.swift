@@ -5,6 +5,7 @@ import Multiformats
 import Testing
 
 @testable import UnixFS
+import TestSupport
 
 /// Builds a directory tree on disk: path → contents (nil = directory, "->target" = symlink).
 private func makeTree(_ root: String, _ entries: [(String, String?)]) throws {
@@ -44,7 +45,7 @@ private let loremWords = """
     Vivamus finibus, enim at lacinia semper, arcu erat gravida lacus, sit amet gravida magna orci sit amet est. Sed non leo lacus. Nullam viverra ipsum a tincidunt dapibus. Nulla pulvinar ligula sit amet ante ultrices tempus. Proin purus urna, semper sed lobortis quis, gravida vitae ipsum. Aliquam mi urna, pulvinar eu bibendum quis, convallis ac dolor. In gravida justo sed risus ullamcorper, vitae luctus massa hendrerit. Pellentesque habitant amet.
     """
 
-@Suite("Importer")
+@Suite("Importer", .onBlockingPool)
 struct ImporterTests {
     @Test("Kubo CIDs of small files (go-unixfsnode and gateway fixtures)")
     func smallFiles() throws {

@@ -3,6 +3,7 @@ import Multiformats
 import Testing
 
 @testable import UnixFS
+import TestSupport
 
 /// boxo's balanced and trickle builders transcribed literally (pull-style recursion over a list
 /// of leaves), to check the push-style builders against them shape for shape.
@@ -60,7 +61,7 @@ private struct ReferenceDAG {
     }
 }
 
-@Suite("DAG layouts")
+@Suite("DAG layouts", .onBlockingPool)
 struct LayoutTests {
     /// Imports `count` one-byte chunks and compares with the reference recursion.
     private func check(count: Int, maxLinks: Int, layout: DAGLayout, rawLeaves: Bool) throws {

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 @testable import UnixFS
+import TestSupport
 
-@Suite("UnixFS Data protobuf")
+@Suite("UnixFS Data protobuf", .onBlockingPool)
 struct UnixFSDataTests {
     private func fixture(_ name: String) throws -> [UInt8] {
         Array(try Data(contentsOf: fixtureURL("go-unixfsnode/data/\(name)")))

@@ -5,6 +5,7 @@ import Testing
 import UnixFS
 
 @testable import Versioning
+import TestSupport
 
 /// An in-memory working folder for the planner: path → (lstat, content CID); counts re-hashes.
 final class FakeFolder: CheckoutFolderView {
@@ -43,7 +44,7 @@ func ckChange(
         newSize: new == nil ? nil : 10, oldKind: old?.1, newKind: new?.1, newTsize: new == nil ? nil : 10)
 }
 
-@Suite("Checkout plan (pure)")
+@Suite("Checkout plan (pure)", .onBlockingPool)
 struct CheckoutPlanTests {
     let a1: CID, a2: CID, b1: CID, c1: CID, local: CID, tree: CID
 
@@ -188,7 +189,7 @@ struct CheckoutPlanTests {
     }
 }
 
-@Suite("Checkout in place (file system)")
+@Suite("Checkout in place (file system)", .onBlockingPool)
 struct CheckoutInPlaceTests {
     let options = VersionStore.defaultImportOptions
     let v1: [String: String] = [

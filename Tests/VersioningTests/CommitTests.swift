@@ -4,6 +4,7 @@ import Multiformats
 import Testing
 
 @testable import Versioning
+import TestSupport
 
 private func cid(_ text: String) throws -> CID {
     try Block(data: Array(text.utf8), codec: .raw).cid
@@ -17,7 +18,7 @@ private func sampleCommit() throws -> Commit {
         lineage: Lineage(inputs: [try cid("in")], code: "git+https://example.org/x@abc", parameters: ["lr": "0.1", "epochs": "3"]))
 }
 
-@Suite struct CommitTests {
+@Suite(.onBlockingPool) struct CommitTests {
     @Test func roundTripsThroughDagCBOR() throws {
         let commit = try sampleCommit()
         let block = try commit.block()
@@ -154,7 +155,7 @@ private struct FailingSigner: CommitSigner {
     func sign(_ message: [UInt8]) throws -> [UInt8] { throw Refused() }
 }
 
-@Suite struct CommitSignatureTests {
+@Suite(.onBlockingPool) struct CommitSignatureTests {
     /// The CID `sampleCommit()` had before signatures existed, computed independently (Python cbor2,
     /// canonical DAG-CBOR): adding the optional key must not change any unsigned commit's CID.
     @Test func unsignedCommitsKeepTheirCID() throws {

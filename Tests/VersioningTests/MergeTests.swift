@@ -6,8 +6,9 @@ import Testing
 import UnixFS
 
 @testable import Versioning
+import TestSupport
 
-@Suite("Merge and Checkout")
+@Suite("Merge and Checkout", .onBlockingPool)
 struct MergeTests {
     func cid(_ label: String) throws -> CID {
         try Block(data: Array(label.utf8), codec: .raw).cid

@@ -5,6 +5,7 @@ import Multiformats
 import Testing
 
 @testable import Versioning
+import TestSupport
 
 /// A temporary directory removed when the value dies.
 final class RefStoreTempDir {
@@ -22,7 +23,7 @@ private func cid(_ text: String) throws -> CID {
     try Block(data: Array(text.utf8), codec: .raw).cid
 }
 
-@Suite struct RefStoreTests {
+@Suite(.onBlockingPool) struct RefStoreTests {
     @Test func repositoriesBranchesAndTags() throws {
         let dir = try RefStoreTempDir()
         let refs = try RefStore(path: dir.path + "/refs.sqlite", clock: { 42 })
@@ -133,7 +134,7 @@ private func cid(_ text: String) throws -> CID {
     }
 }
 
-@Suite struct RefSyntaxTests {
+@Suite(.onBlockingPool) struct RefSyntaxTests {
     @Test func parsesRefSpecs() throws {
         #expect(try RefSyntax.parse("data") == RefSpec(repository: "data"))
         #expect(try RefSyntax.parse("data@main") == RefSpec(repository: "data", ref: RefExpression(base: "main")))

@@ -6,6 +6,7 @@ import Testing
 import UnixFS
 
 @testable import Versioning
+import TestSupport
 
 /// A clock that advances one second per reading.
 private final class TickingClock: @unchecked Sendable {
@@ -59,7 +60,7 @@ private struct Fixture {
     }
 }
 
-@Suite struct RepositoryTests {
+@Suite(.onBlockingPool) struct RepositoryTests {
     @Test func createCommitLogAndResolve() throws {
         let f = try Fixture()
         let info = try f.store.createRepository("data")

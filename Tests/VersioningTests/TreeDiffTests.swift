@@ -6,6 +6,7 @@ import Testing
 import UnixFS
 
 @testable import Versioning
+import TestSupport
 
 /// Builds an in-memory tree from "a/b/c.txt" → contents (a path ending in "/" is an empty directory).
 func vtTree(_ files: [String: String], name: String = "root") -> ImportNode {
@@ -64,7 +65,7 @@ func vtWrite(_ files: [String: String], to folder: String) throws {
     }
 }
 
-@Suite("TreeDiff")
+@Suite("TreeDiff", .onBlockingPool)
 struct TreeDiffTests {
     let base: [String: String] = [
         "README.md": "hello",

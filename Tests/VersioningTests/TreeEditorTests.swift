@@ -6,8 +6,9 @@ import Testing
 import UnixFS
 
 @testable import Versioning
+import TestSupport
 
-@Suite("DirectoryWriter and TreeEditor")
+@Suite("DirectoryWriter and TreeEditor", .onBlockingPool)
 struct TreeEditorTests {
     @Test("DirectoryWriter makes what the importer makes (basic and HAMT)", arguments: [20, 3_000])
     func writerMatchesImporter(count: Int) throws {

@@ -6,6 +6,7 @@ import UnixFS
 import Versioning
 
 @testable import WebUI
+import TestSupport
 
 /// A repository with two commits (a CSV changed, lineage recorded) over memory stores.
 struct Site {
@@ -41,7 +42,7 @@ struct Site {
     }
 }
 
-@Suite struct WebUITests {
+@Suite(.onBlockingPool) struct WebUITests {
     @Test func repositoryListAndRepositoryPage() async throws {
         let s = try Site()
         let (status, list) = await s.get("/webui/")

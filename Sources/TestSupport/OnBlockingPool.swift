@@ -1,0 +1,103 @@
+import BlockingPool
+import Foundation
+import Testing
+
+/// Runs each test of a suite on the blocking pool (`BlockingExecutor.pool`) instead of the Swift
+/// cooperative pool, as the CLI runs its commands.
+///
+/// Swift Testing runs tests in parallel on the cooperative pool, which has one thread per core
+/// (two on a small machine). A synchronous test that hashes, imports or waits for a subprocess
+/// holds one of them for its whole length, and two such tests stop every timer, keep-alive and
+/// handshake of the networking tests running beside them. On the pool they hold a pool thread
+/// instead. And Swift Testing starts every test at once: on two cores, hundreds of tests make a
+/// 200 ms timer fire seconds late. So at most `TestGate.width` test cases run at once (Swift
+/// Testing's own `--experimental-maximum-parallelization-width` deadlocks on parameterized tests
+/// here). The unit tests then run in one `swift test` call.
+public struct OnBlockingPool: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    /// One scope per test case: the case's body, and whatever it awaits, prefers the pool.
+    public func scopeProvider(for test: Test, testCase: Test.Case?) -> OnBlockingPool? {
+        testCase == nil ? nil : self
+    }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        await TestGate.shared.enter()
+        defer { TestGate.shared.leave() }
+        // A case that hangs (and ignores cancellation) would hold the whole run until CI gives up:
+        // past `TestGate.timeLimit` it stops the run, naming the case.
+        let name = test.name
+        let watchdog = Task.detached {
+            try await Task.sleep(for: TestGate.timeLimit)
+            FileHandle.standardError.write(Data(
+                "error: test \(name) ran longer than \(TestGate.timeLimit) (JZ_TEST_TIME_LIMIT): stopping the run\n".utf8))
+            exit(1)
+        }
+        defer { watchdog.cancel() }
+        try await withTaskExecutorPreference(BlockingExecutor.pool) {
+            try await function()
+        }
+    }
+}
+
+extension Trait where Self == OnBlockingPool {
+    /// See `OnBlockingPool`.
+    public static var onBlockingPool: Self { OnBlockingPool() }
+}
+
+/// At most `width` test cases at once, waiting without holding a thread. Each test case enters
+/// once (the gate never nests), so it cannot deadlock.
+final class TestGate: @unchecked Sendable {
+    static let shared = TestGate(width: TestGate.defaultWidth())
+
+    /// How long one test case may run: `JZ_TEST_TIME_LIMIT` seconds, default 300.
+    static let timeLimit: Duration = {
+        if let text = ProcessInfo.processInfo.environment["JZ_TEST_TIME_LIMIT"], let value = Int(text), value > 0 {
+            return .seconds(value)
+        }
+        return .seconds(300)
+    }()
+
+    /// `JZ_TEST_PARALLELISM`, else twice the cores and at least 4.
+    static func defaultWidth() -> Int {
+        if let text = ProcessInfo.processInfo.environment["JZ_TEST_PARALLELISM"], let value = Int(text), value > 0 {
+            return value
+        }
+        return max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    private let lock = NSLock()
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(width: Int) { free = max(1, width) }
+
+    func enter() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if free > 0 {
+                free -= 1
+                lock.unlock()
+                continuation.resume()
+            } else {
+                waiters.append(continuation)
+                lock.unlock()
+            }
+        }
+    }
+
+    func leave() {
+        lock.lock()
+        if waiters.isEmpty {
+            free += 1
+            lock.unlock()
+        } else {
+            let next = waiters.removeFirst()
+            lock.unlock()
+            next.resume()
+        }
+    }
+}
+
