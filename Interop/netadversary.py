@@ -587,3 +587,110 @@ __all__ = [
     "random_peer_id", "forged_identity", "garbled_frame_after_noise", "yamux_oversized_frame",
     "yamux_stream_flood",
 ]
+
+
+# ===== resource limits (issue 15, "Resource limits"): a Bitswap peer that wants too much =========
+
+class _YamuxStream:
+    """One outbound yamux stream over a NoiseConn, enough for ``ms_select`` and writes: data
+    frames for it are buffered; pings are answered; streams the target opens are reset; other
+    frames are skipped. Reads are single-threaded (call ``serve_in_background`` after the
+    exchange to keep answering pings)."""
+
+    def __init__(self, conn: NoiseConn, stream_id: int = 1):
+        self.conn = conn
+        self.id = stream_id
+        self._opened = False
+        self._buf = b""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def send(self, data: bytes) -> None:
+        for i in range(0, max(len(data), 1), 64 * 1024):
+            chunk = data[i:i + 64 * 1024]
+            flags = 0 if self._opened else SYN
+            self._opened = True
+            self.conn.send(YamuxFrame(YAMUX_DATA, flags, self.id, len(chunk)).encode() + chunk)
+
+    def _pump(self, timeout: float | None) -> None:
+        f = YamuxFrame.read(self.conn, timeout)
+        payload = self.conn.recv_exact(f.length, timeout) if f.type == YAMUX_DATA and f.length else b""
+        if f.type == YAMUX_PING and f.flags & SYN:
+            self.conn.send(YamuxFrame(YAMUX_PING, ACK, 0, f.length).encode())
+        elif f.type == YAMUX_GOAWAY:
+            raise PeerClosed(f"go-away code {f.length}")
+        elif f.type in (YAMUX_DATA, YAMUX_WINDOW) and f.flags & SYN and f.stream != self.id:
+            self.conn.send(YamuxFrame(YAMUX_WINDOW, RST, f.stream, 0).encode())
+        elif f.stream == self.id and f.type == YAMUX_DATA:
+            self._buf += payload
+
+    def recv_exact(self, n: int, timeout: float | None = None) -> bytes:
+        while len(self._buf) < n:
+            self._pump(timeout if timeout is not None else DEFAULT_TIMEOUT)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def recv_uvarint(self) -> int:
+        shift = value = 0
+        for _ in range(10):
+            b = self.recv_exact(1)[0]
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+        raise AdversaryError("varint too long")
+
+    def serve_in_background(self) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self._pump(3600)  # close() shuts the socket down, which ends the wait
+                except (AdversaryError, OSError):
+                    return
+                self._buf = b""
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self.conn.raw.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+        if self._thread:
+            self._thread.join(5)
+
+
+def bitswap_want_message(count: int) -> bytes:
+    """A length-prefixed Bitswap message wanting ``count`` random raw CIDs (want-block, no
+    DONT_HAVE asked: the target keeps each want until the block arrives or we cancel)."""
+    entries = b""
+    for _ in range(count):
+        cid = b"\x01\x55\x12\x20" + os.urandom(32)
+        entry = pb_bytes(1, cid) + b"\x10" + uvarint(1)  # block, priority 1, wantType block (0)
+        entries += pb_bytes(1, entry)
+    msg = pb_bytes(1, entries)
+    return uvarint(len(msg)) + msg
+
+
+def bitswap_want_flood(host: str, port: int, count: int = 1000,
+                       timeout: float = DEFAULT_TIMEOUT) -> tuple[str, _YamuxStream]:
+    """Connects (noise, yamux), opens ``/ipfs/bitswap/1.2.0`` and sends one wantlist of ``count``
+    entries. Returns (our peer ID, the open stream); the connection stays open, answering pings,
+    until the caller closes the stream."""
+    me = Identity.generate()
+    conn = noise_connect(host, port, identity=me, timeout=timeout)
+    try:
+        ms_select(conn, "/yamux/1.0.0")
+        stream = _YamuxStream(conn)
+        ms_select(stream, "/ipfs/bitswap/1.2.0")
+        stream.send(bitswap_want_message(count))
+        stream.serve_in_background()
+    except BaseException:
+        conn.close()
+        raise
+    return me.peer_id, stream
+
+
+__all__ += ["bitswap_want_message", "bitswap_want_flood"]

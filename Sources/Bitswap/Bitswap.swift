@@ -25,6 +25,11 @@ public final class Bitswap: Sendable {
         public var wantBatch = 8
         /// Largest message the server builds (bytes of blocks).
         public var targetMessageBytes = 2 << 20
+        /// Wantlist entries the server keeps per peer; more are ignored (boxo keeps 1024, its
+        /// `MaxQueuedWantlistEntiresPerPeer`; more here so clients with long wantlists do not stall).
+        public var maxWantlistEntriesPerPeer = 4096
+        /// Wantlist entries the server keeps for all peers together (0: no bound).
+        public var maxWantlistEntries = 262_144
 
         public init() {}
     }
@@ -51,7 +56,8 @@ public final class Bitswap: Sendable {
         network = BitswapNetwork(host: host, logger: logger)
         let server = BitswapServer(
             store: store, network: network, ledgers: ledgers, logger: logger,
-            targetMessageBytes: config.targetMessageBytes)
+            targetMessageBytes: config.targetMessageBytes,
+            maxWantsPerPeer: config.maxWantlistEntriesPerPeer, maxWants: config.maxWantlistEntries)
         self.server = server
         // Blocks our fetches store may be what other peers wait for.
         client = BitswapClient(network: network, ledgers: ledgers, logger: logger) { blocks in
@@ -125,6 +131,9 @@ public final class Bitswap: Sendable {
 
     /// Node-wide counters.
     public func stats() -> BitswapStats { ledgers.stats() }
+
+    /// The server's wantlist entries against `Config.maxWantlistEntries(PerPeer)`, with refusals.
+    public func resourceReport() -> ResourceReport { server.resourceReport() }
 
     /// Blocks our fetches are waiting for.
     public func wantlist() -> [CID] { client.wantlist() }

@@ -27,6 +27,9 @@ public final class NodeServices: Sendable {
     /// The private network key (`<home>/swarm.key`), or nil on the public network.
     public let privateNetwork: PreSharedKey?
     let storage: SQLiteProviderBackend?
+    /// The DHT's record stores (nil without a DHT), for `swarm resources`.
+    let providerStore: ProviderStore?
+    let valueStore: ValueRecordStore?
     /// IPNS publishing and resolution (the daemon's; nil for a one-shot node or without a DHT).
     public let names: NameService?
     let logger: Logger
@@ -54,10 +57,13 @@ public final class NodeServices: Sendable {
             host: host, privateKey: identity.privateKey, agentVersion: JZNodeInfo.agentVersion,
             protocolVersion: NodeDaemon.protocolVersion, logger: logger)
         ping = PingService(host: host, logger: logger, timeout: .seconds(10))
+        let resources = settings.resources
         if settings.routing == .none {
             dht = nil
             storage = nil
             names = nil
+            providerStore = nil
+            valueStore = nil
         } else {
             // The daemon keeps provider records in <home>/dht.sqlite (they outlive a restart); a
             // one-shot node keeps what it learns in memory.
@@ -70,10 +76,19 @@ public final class NodeServices: Sendable {
                 storage = nil
                 backend = MemoryProviderBackend()
             }
-            let providers = ProviderStore(backend: backend)
+            var providerLimits = ProviderStore.Limits()
+            providerLimits.maxRecords = resources.maxProviderRecords
+            providerLimits.maxRecordsPerProvider = resources.maxProviderRecordsPerPeer
+            providerLimits.maxProvidersPerKey = resources.maxProvidersPerKey
+            let providers = ProviderStore(backend: backend, limits: providerLimits)
+            providerStore = providers
             // `/pk/` keys and `/ipns/` records (the validator of the IPNS module).
             let validator = Self.recordValidator
-            let values = ValueRecordStore(validator: validator)
+            var valueLimits = ValueRecordStore.Limits()
+            valueLimits.maxRecords = resources.maxDHTRecords
+            valueLimits.maxRecordsPerPeer = resources.maxDHTRecordsPerPeer
+            let values = ValueRecordStore(validator: validator, limits: valueLimits)
+            valueStore = values
             func instance(_ scope: DHTScope) -> KademliaDHT {
                 KademliaDHT(
                     host: host, config: DHTConfig(scope: scope, mode: .client), providers: providers, values: values,
@@ -85,7 +100,10 @@ public final class NodeServices: Sendable {
             // publishes live in <home>/dht.sqlite either way.
             names = NameService(home: home, storage: try storage ?? SQLiteProviderBackend(home: home), dht: dht, logger: logger)
         }
-        bitswap = Bitswap(host: host, store: local.store, routing: dht, logger: logger)
+        var bitswapConfig = Bitswap.Config()
+        bitswapConfig.maxWantlistEntries = resources.maxWantlistEntries
+        bitswapConfig.maxWantlistEntriesPerPeer = resources.maxWantlistEntriesPerPeer
+        bitswap = Bitswap(host: host, store: local.store, routing: dht, logger: logger, config: bitswapConfig)
     }
 
     /// The record namespaces the node stores and accepts: `/pk/` and `/ipns/`.
@@ -111,7 +129,25 @@ public final class NodeServices: Sendable {
         config.limits.maxInboundConnections = settings.maxInboundConnections
         config.limits.maxStreamsPerPeer = settings.maxStreamsPerPeer
         config.limits.maxInboundConnectionsPerPeer = settings.maxConnectionsPerPeer
+        config.limits.maxStreams = settings.resources.maxStreams
+        config.limits.maxStreamsPerProtocol = settings.resources.maxStreamsPerProtocol
+        config.limits.maxInboundPending = settings.resources.maxPendingHandshakes
+        config.limits.maxPendingInboundBytes = settings.resources.maxPendingBytes
+        config.limits.maxPendingInboundBytesPerPeer = settings.resources.maxPendingBytesPerPeer
         return config
+    }
+
+    /// Use against limits of every service (host, muxer buffers, DHT stores, Bitswap server), merged.
+    /// Reads the provider store (blocking I/O, run on the blocking executor).
+    public func resourceReport() async throws -> ResourceReport {
+        var report = await host.resourceReport()
+        if let values = valueStore { report.merge(values.resourceReport()) }
+        if let providers = providerStore {
+            let peers = Array(report.peers.keys)
+            report.merge(try await BlockingExecutor.run { try providers.resourceReport(peers: peers) })
+        }
+        report.merge(bitswap.resourceReport())
+        return report
     }
 
     /// Starts listening and every protocol; connection events feed identify, Bitswap and the DHT.

@@ -114,6 +114,14 @@ public final class ProviderStore: Sendable {
     /// Serialises check-then-put in `add`, so that concurrent adds cannot overshoot a bound; holds
     /// when the last bound-triggered sweep ran.
     private let admission = Mutex<Double>(-Double.infinity)
+    /// Refusals by bound: the store's, the per-provider one, the per-key one.
+    private let refusals = Mutex(Refusals())
+
+    private struct Refusals {
+        var store = RefusalTally()
+        var perProvider = RefusalTally()
+        var perKey = RefusalTally()
+    }
 
     public init(backend: any ProviderBackend, limits: Limits = Limits()) {
         self.backend = backend
@@ -125,7 +133,41 @@ public final class ProviderStore: Sendable {
     /// provider) is always accepted; a new one must fit every bound of `limits`.
     public func add(key: [UInt8], provider: PeerInfo, from: PeerID, now: Double) throws(ProviderStoreError) {
         guard provider.peer == from else { throw .notFromProvider(provider: provider.peer, from: from) }
-        try store(key: key, provider: provider, now: now, local: false)
+        do {
+            try store(key: key, provider: provider, now: now, local: false)
+        } catch {
+            refusals.withLock { r in
+                switch error {
+                case .storeFull: r.store.record(from)
+                case .tooManyRecordsFromPeer: r.perProvider.record(from)
+                case .tooManyProvidersForKey: r.perKey.record(from)
+                default: break
+                }
+            }
+            throw error
+        }
+    }
+
+    /// The resource names in reports.
+    public static let resource = "DHTProviders"
+    public static let perKeyResource = "DHTProvidersPerKey"
+
+    /// Records stored against `maxRecords`, and for each of `peers` (and each peer refused so far)
+    /// the records it provides against `maxRecordsPerProvider`, with refusals per bound. Calls
+    /// the backend (blocking).
+    public func resourceReport(peers: [PeerID]) throws(ProviderStoreError) -> ResourceReport {
+        let r = refusals.withLock { $0 }
+        var report = ResourceReport()
+        report.system[Self.resource] = ResourceUse(used: try count(), limit: limits.maxRecords, refused: r.store.total)
+        report.system[Self.perKeyResource] = ResourceUse(used: 0, limit: limits.maxProvidersPerKey, refused: r.perKey.total)
+        let all = Set(peers).union(r.store.byPeer.keys).union(r.perProvider.byPeer.keys).union(r.perKey.byPeer.keys)
+        for peer in all {
+            let used = try call("count by provider") { try backend.countByProvider(peer) }
+            let refused = r.store.count(of: peer) + r.perProvider.count(of: peer) + r.perKey.count(of: peer)
+            guard used > 0 || refused > 0 else { continue }
+            report.peers[peer] = [Self.resource: ResourceUse(used: used, limit: limits.maxRecordsPerProvider, refused: refused)]
+        }
+        return report
     }
 
     /// Stores one of our own records (`provide`). Not subject to the per-provider or per-key

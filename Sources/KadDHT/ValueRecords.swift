@@ -202,7 +202,36 @@ public final class ValueRecordStore: Sendable {
 
     /// Stores a record `from` a remote peer sent with PUT_VALUE.
     public func put(key: [UInt8], value: [UInt8], from: PeerID, now: Double) throws(ValueRecordStoreError) {
-        try store(key: key, value: value, sender: from, now: now)
+        do {
+            try store(key: key, value: value, sender: from, now: now)
+        } catch {
+            switch error {
+            case .storeFull: state.withLock { _ = $0.storeRefusals.record(from) }
+            case .tooManyRecordsFromPeer: state.withLock { _ = $0.peerRefusals.record(from) }
+            default: break
+            }
+            throw error
+        }
+    }
+
+    /// The resource name in reports.
+    public static let resource = "DHTRecords"
+
+    /// Records stored against `maxRecords`, and per sending peer (every peer with records or
+    /// refusals) against `maxRecordsPerPeer`, with refusals.
+    public func resourceReport() -> ResourceReport {
+        state.withLock { state in
+            var report = ResourceReport()
+            report.system[Self.resource] = ResourceUse(
+                used: state.records.count, limit: limits.maxRecords, refused: state.storeRefusals.total)
+            let peers = Set(state.perPeer.keys).union(state.storeRefusals.byPeer.keys).union(state.peerRefusals.byPeer.keys)
+            for peer in peers {
+                report.peers[peer] = [Self.resource: ResourceUse(
+                    used: state.perPeer[peer, default: 0], limit: limits.maxRecordsPerPeer,
+                    refused: state.storeRefusals.count(of: peer) + state.peerRefusals.count(of: peer))]
+            }
+            return report
+        }
     }
 
     /// Stores one of our own records (not subject to the per-peer bound).
@@ -289,6 +318,8 @@ public final class ValueRecordStore: Sendable {
         var records: [[UInt8]: ValueRecord] = [:]
         var perPeer: [PeerID: Int] = [:]
         var lastLimitSweep = -Double.infinity
+        var storeRefusals = RefusalTally()
+        var peerRefusals = RefusalTally()
 
         mutating func insert(_ key: [UInt8], _ record: ValueRecord) {
             remove(key)

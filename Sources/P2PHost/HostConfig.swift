@@ -16,6 +16,13 @@ public struct HostConfig: Sendable {
         public var maxStreamsPerPeer: Int = 512
         /// Inbound streams being handled at once per protocol (all peers); more are reset.
         public var maxStreamsPerProtocol: Int = 1024
+        /// Inbound streams being handled at once on the whole node; more are reset.
+        public var maxStreams: Int = 8192
+        /// Bytes received and not yet read by the node (muxer receive buffers), all peers
+        /// together; a frame that does not fit gets its stream reset. 0: no bound.
+        public var maxPendingInboundBytes: Int = 128 << 20
+        /// The same bound per peer (all its connections together). 0: no bound.
+        public var maxPendingInboundBytesPerPeer: Int = 32 << 20
         /// Inbound connections in their handshake (not yet authenticated) at once; when a new
         /// one arrives beyond it, the one waiting longest is dropped.
         public var maxInboundPending: Int = 64

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import P2PCore
 import P2PCrypto
+import P2PMux
 
 /// Failures of the host.
 public enum HostError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -69,6 +70,10 @@ public actor LibP2PHost: P2PHost {
     private var inboundEstablished = 0
     private var streamsPerPeer: [PeerID: Int] = [:]
     private var streamsPerProtocol: [ProtocolID: Int] = [:]
+    private var streamsTotal = 0
+    /// What the muxers buffer for each peer, against `Limits.maxPendingInboundBytes(PerPeer)`.
+    public nonisolated let inboundBytes: InboundBytesBudget
+    private var refusals = Refusals()
     private var manager: ConnectionManager
     private var peerRouting: (any PeerRouting)?
     private var tasks: [Int: Task<Void, Never>] = [:]
@@ -82,9 +87,12 @@ public actor LibP2PHost: P2PHost {
         logger[metadataKey: "host"] = "\(config.identity.publicKey.peerID)"
         self.logger = logger
         self.transport = TCPTransport(group: group, logger: logger)
+        let budget = InboundBytesBudget(
+            systemLimit: config.limits.maxPendingInboundBytes, peerLimit: config.limits.maxPendingInboundBytesPerPeer)
+        self.inboundBytes = budget
         self.upgrader = Upgrader(
             security: config.security, muxers: config.muxers, privateNetwork: config.privateNetwork,
-            timeout: config.negotiationTimeout, logger: logger)
+            timeout: config.negotiationTimeout, inboundBytes: budget, logger: logger)
         let gc = config.connManager.gracePeriod.components
         self.manager = ConnectionManager(
             lowWater: config.connManager.lowWater, highWater: config.connManager.highWater,
@@ -330,6 +338,7 @@ public actor LibP2PHost: P2PHost {
             return
         }
         guard inboundEstablished < config.limits.maxInboundConnections else {
+            refusals.connsInbound.record(nil)
             logger.warning("rejected inbound connection", metadata: ["address": "\(raw.remoteAddress)", "reason": "inbound connection limit \(config.limits.maxInboundConnections) reached"])
             await raw.reset()
             return
@@ -341,6 +350,7 @@ public actor LibP2PHost: P2PHost {
             let oldest = pendingInbound.min(by: { $0.value.since < $1.value.since })
         {
             pendingInbound[oldest.key] = nil
+            refusals.pendingHandshakes.record(nil)
             logger.info("dropped the oldest pending inbound handshake", metadata: ["address": "\(oldest.value.raw.remoteAddress)", "reason": "\(config.limits.maxInboundPending) handshakes pending"])
             let evicted = oldest.value.raw
             Task { await evicted.reset() }
@@ -364,6 +374,7 @@ public actor LibP2PHost: P2PHost {
         switch result {
         case .success(let upgraded):
             guard inboundEstablished < config.limits.maxInboundConnections else {
+                refusals.connsInbound.record(upgraded.remotePeer)
                 logger.warning("rejected inbound connection", metadata: ["peer": "\(upgraded.remotePeer)", "address": "\(raw.remoteAddress)", "reason": "inbound connection limit reached"])
                 await upgraded.connection.close()
                 return
@@ -371,6 +382,7 @@ public actor LibP2PHost: P2PHost {
             // One peer may not take the whole inbound budget (go-libp2p's per-peer limit).
             let fromPeer = connectionsByPeer[upgraded.remotePeer, default: []].filter { $0.info.direction == .inbound }.count
             guard fromPeer < config.limits.maxInboundConnectionsPerPeer else {
+                refusals.peerConnsInbound.record(upgraded.remotePeer)
                 logger.warning("rejected inbound connection", metadata: ["peer": "\(upgraded.remotePeer)", "address": "\(raw.remoteAddress)", "reason": "per-peer inbound connection limit \(config.limits.maxInboundConnectionsPerPeer) reached"])
                 await upgraded.connection.close()
                 return
@@ -467,16 +479,34 @@ public actor LibP2PHost: P2PHost {
         }
         let perPeer = streamsPerPeer[peer, default: 0]
         let perProto = streamsPerProtocol[proto, default: 0]
-        guard perPeer < config.limits.maxStreamsPerPeer, perProto < config.limits.maxStreamsPerProtocol else {
-            logger.warning("rejected inbound stream", metadata: [
-                "peer": "\(peer)", "protocol": "\(proto)",
-                "reason": perPeer >= config.limits.maxStreamsPerPeer ? "per-peer stream limit" : "per-protocol stream limit",
-            ])
+        let limits = config.limits
+        let reason: String?
+        if perPeer >= limits.maxStreamsPerPeer {
+            reason = "per-peer stream limit \(limits.maxStreamsPerPeer)"
+            refusals.peerStreams.record(peer)
+        } else if perProto >= limits.maxStreamsPerProtocol {
+            reason = "per-protocol stream limit \(limits.maxStreamsPerProtocol)"
+            refusals.protocolStreams[proto, default: 0] += 1
+            refusals.protocolStreamsPeers.record(peer)
+        } else if streamsTotal >= limits.maxStreams {
+            reason = "stream limit \(limits.maxStreams)"
+            refusals.streams.record(peer)
+        } else {
+            reason = nil
+        }
+        if let reason {
+            if RefusalTally.shouldLog(refusals.streamRefusals) {
+                logger.warning("rejected inbound stream", metadata: [
+                    "peer": "\(peer)", "protocol": "\(proto)", "reason": "\(reason)",
+                    "refused_so_far": "\(refusals.streamRefusals)",
+                ])
+            }
             await stream.reset()
             return
         }
         streamsPerPeer[peer] = perPeer + 1
         streamsPerProtocol[proto] = perProto + 1
+        streamsTotal += 1
         let incoming = IncomingStream(
             stream: negotiatedStream, protocolID: proto, remotePeer: peer, remoteAddress: conn.info.remoteAddress)
         await handler(incoming)
@@ -484,6 +514,60 @@ public actor LibP2PHost: P2PHost {
         if streamsPerPeer[peer] == 0 { streamsPerPeer[peer] = nil }
         streamsPerProtocol[proto] = streamsPerProtocol[proto, default: 1] - 1
         if streamsPerProtocol[proto] == 0 { streamsPerProtocol[proto] = nil }
+        streamsTotal -= 1
+    }
+
+    // MARK: resource use
+
+    /// Refusals per limit.
+    private struct Refusals {
+        var connsInbound = RefusalTally()
+        var peerConnsInbound = RefusalTally()
+        var pendingHandshakes = RefusalTally()
+        var streams = RefusalTally()
+        var peerStreams = RefusalTally()
+        var protocolStreams: [ProtocolID: Int] = [:]
+        var protocolStreamsPeers = RefusalTally()
+
+        var streamRefusals: Int { streams.total + peerStreams.total + protocolStreamsPeers.total }
+    }
+
+    /// Connections, streams, pending handshakes and pending inbound bytes against their limits:
+    /// for the node, per protocol, and per peer (peers with a connection or a refusal).
+    public func resourceReport() -> ResourceReport {
+        let limits = config.limits
+        var report = ResourceReport()
+        let all = connectionsByPeer.values.reduce(0) { $0 + $1.count }
+        report.system["Conns"] = ResourceUse(used: all, limit: 0)
+        report.system["ConnsInbound"] = ResourceUse(
+            used: inboundEstablished, limit: limits.maxInboundConnections, refused: refusals.connsInbound.total)
+        report.system["PendingHandshakes"] = ResourceUse(
+            used: pendingInbound.count, limit: limits.maxInboundPending, refused: refusals.pendingHandshakes.total)
+        report.system["StreamsInbound"] = ResourceUse(used: streamsTotal, limit: limits.maxStreams, refused: refusals.streams.total)
+        for proto in Set(streamsPerProtocol.keys).union(refusals.protocolStreams.keys) {
+            report.protocols[proto.rawValue] = ["StreamsInbound": ResourceUse(
+                used: streamsPerProtocol[proto, default: 0], limit: limits.maxStreamsPerProtocol,
+                refused: refusals.protocolStreams[proto, default: 0])]
+        }
+        let peers = Set(connectionsByPeer.keys).union(streamsPerPeer.keys)
+            .union(refusals.peerConnsInbound.byPeer.keys).union(refusals.connsInbound.byPeer.keys)
+            .union(refusals.peerStreams.byPeer.keys).union(refusals.streams.byPeer.keys)
+            .union(refusals.protocolStreamsPeers.byPeer.keys)
+        for peer in peers {
+            let conns = connectionsByPeer[peer] ?? []
+            report.peers[peer] = [
+                "Conns": ResourceUse(used: conns.count, limit: 0),
+                "ConnsInbound": ResourceUse(
+                    used: conns.filter { $0.info.direction == .inbound }.count, limit: limits.maxInboundConnectionsPerPeer,
+                    refused: refusals.peerConnsInbound.count(of: peer) + refusals.connsInbound.count(of: peer)),
+                "StreamsInbound": ResourceUse(
+                    used: streamsPerPeer[peer, default: 0], limit: limits.maxStreamsPerPeer,
+                    refused: refusals.peerStreams.count(of: peer) + refusals.streams.count(of: peer)
+                        + refusals.protocolStreamsPeers.count(of: peer)),
+            ]
+        }
+        report.merge(inboundBytes.snapshot.report)
+        return report
     }
 
     // MARK: connection manager

@@ -1,6 +1,7 @@
 import Logging
 import P2PCore
 import P2PCrypto
+import P2PMux
 import P2PSecurity
 
 /// A connection after the upgrade: secured, multiplexed, with the remote's identity proven.
@@ -44,12 +45,15 @@ public struct Upgrader: Sendable {
     public let privateNetwork: PreSharedKey?
     /// The whole upgrade must finish within this time.
     public let timeout: Duration
+    /// What muxers that support it (`AccountedStreamMuxer`) charge their buffered data to.
+    public let inboundBytes: InboundBytesBudget?
     private let logger: Logger
 
     public init(
         security: [any SecurityTransport], muxers: [any StreamMuxer], privateNetwork: PreSharedKey? = nil,
-        timeout: Duration = .seconds(15), logger: Logger
+        timeout: Duration = .seconds(15), inboundBytes: InboundBytesBudget? = nil, logger: Logger
     ) {
+        self.inboundBytes = inboundBytes
         self.security = security
         self.muxers = muxers
         self.privateNetwork = privateNetwork
@@ -74,6 +78,7 @@ public struct Upgrader: Sendable {
         let security = self.security
         let muxers = self.muxers
         let logger = self.logger
+        let budget = inboundBytes
         let secured: any SecuredStream = try await withTimeout(
             timeout, what: "connection upgrade", onTimeout: { await raw.reset() }
         ) {
@@ -102,7 +107,13 @@ public struct Upgrader: Sendable {
             }
             var connLogger = logger
             connLogger[metadataKey: "peer"] = "\(secured.remotePeer)"
-            let connection = muxer.makeConnection(muxStream, isInitiator: outbound, logger: connLogger)
+            let connection: any MuxedConnection
+            if let budget, let accounted = muxer as? any AccountedStreamMuxer {
+                connection = accounted.makeConnection(
+                    muxStream, isInitiator: outbound, logger: connLogger, inboundBytes: budget.account(for: secured.remotePeer))
+            } else {
+                connection = muxer.makeConnection(muxStream, isInitiator: outbound, logger: connLogger)
+            }
             return UpgradedConnection(
                 connection: connection, remotePeer: secured.remotePeer, remotePublicKey: secured.remotePublicKey,
                 security: secured.securityProtocol, muxer: muxerID)

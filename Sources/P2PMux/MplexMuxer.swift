@@ -5,7 +5,7 @@ import P2PCore
 /// is bounded by `MuxerConfig.maxBufferedPerStream`; when it is full the frame-reading task waits
 /// for the reader (pausing the whole connection, as go-mplex does) and resets the stream if the
 /// reader does not drain it within `receiveTimeout`.
-public struct MplexMuxer: StreamMuxer {
+public struct MplexMuxer: AccountedStreamMuxer {
     public let config: MuxerConfig
     /// How long a full stream may stall the connection before it is reset.
     public let receiveTimeout: Duration
@@ -25,7 +25,16 @@ public struct MplexMuxer: StreamMuxer {
     /// Starts an mplex session over `stream`; it runs until `close()`, a protocol error or the
     /// end of `stream`.
     public func makeConnection(_ stream: any ByteStream, isInitiator: Bool, logger: Logger) -> any MuxedConnection {
-        let connection = MplexConnection(base: stream, config: config, receiveTimeout: receiveTimeout, logger: logger)
+        makeConnection(stream, isInitiator: isInitiator, logger: logger, inboundBytes: nil)
+    }
+
+    /// As `makeConnection(_:isInitiator:logger:)`; buffered data is charged to `inboundBytes`, and
+    /// a frame that does not fit gets its stream reset.
+    public func makeConnection(
+        _ stream: any ByteStream, isInitiator: Bool, logger: Logger, inboundBytes: InboundBytesAccount?
+    ) -> any MuxedConnection {
+        let connection = MplexConnection(
+            base: stream, config: config, receiveTimeout: receiveTimeout, logger: logger, inboundBytes: inboundBytes)
         connection.start()
         return connection
     }
@@ -60,9 +69,13 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
     private var closed = false
     private var tasks: [Task<Void, Never>] = []
     private var refusals = RefusalCounter()
+    private var budgetRefusals = RefusalCounter()
+    /// Where buffered data is charged (nil: only `maxBufferedPerStream` bounds it).
+    let inboundBytes: InboundBytesAccount?
 
-    init(base: any ByteStream, config: MuxerConfig, receiveTimeout: Duration, logger: Logger) {
+    init(base: any ByteStream, config: MuxerConfig, receiveTimeout: Duration, logger: Logger, inboundBytes: InboundBytesAccount? = nil) {
         self.base = base
+        self.inboundBytes = inboundBytes
         self.config = config
         self.receiveTimeout = receiveTimeout
         self.logger = logger
@@ -155,6 +168,7 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
         }) else { return }
         if let reason { logger.debug("mplex connection ended", metadata: ["reason": "\(reason)"]) }
         writer.fail(StreamError.connectionClosed)
+        inboundBytes?.releaseAll()
         for s in all {
             let ws = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
                 s.isReset = true
@@ -237,13 +251,28 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
             guard !frame.payload.isEmpty else { return }
             guard let s = lock.withLock({ streams[key] }) else { return }
             if try await waitForSpace(s, frame.payload.count) {
+                var refusal: (InboundBytesLedger.Refusal, log: Bool, count: Int)?
                 let w = lock.withLock { () -> CheckedContinuation<Void, Never>? in
                     if s.isReset || s.remoteEOF || s.readClosed { return nil }
+                    if let account = inboundBytes, let why = account.reserve(frame.payload.count) {
+                        refusal = (why, budgetRefusals.record(), budgetRefusals.count)
+                        return nil
+                    }
                     s.chunks.append(frame.payload)
                     s.buffered += frame.payload.count
                     return s.takeReadWaiter()
                 }
                 w?.resume()
+                if let refusal {
+                    // Over the pending-bytes budget: this stream is reset; the rest carry on.
+                    if refusal.log {
+                        logger.warning(
+                            "mplex: reset inbound stream over the pending-bytes limit",
+                            metadata: ["peer": "\(inboundBytes.map { "\($0.peer)" } ?? "?")", "stream": "\(s.key.id)",
+                                       "reason": "\(refusal.0)", "reset_so_far": "\(refusal.count)"])
+                    }
+                    await reset(s)
+                }
             }
         case .closeInitiator, .closeReceiver:
             let w = lock.withLock { () -> CheckedContinuation<Void, Never>? in
@@ -324,6 +353,7 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
             let step: Step = lock.withLock {
                 if let chunk = s.popChunk() {
                     s.buffered -= chunk.count
+                    inboundBytes?.release(chunk.count)
                     defer { s.spaceWaiter = nil }
                     return .chunk(chunk, s.spaceWaiter)
                 }
@@ -391,7 +421,7 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
     func closeRead(_ s: MplexStream) {
         let w = lock.withLock { () -> CheckedContinuation<Void, Never>? in
             s.readClosed = true
-            s.dropChunks()
+            inboundBytes?.release(s.dropChunks())
             defer { s.spaceWaiter = nil }
             return s.spaceWaiter
         }
@@ -402,7 +432,7 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
         let (send, ws) = lock.withLock { () -> (Bool, [CheckedContinuation<Void, Never>]) in
             if s.isReset { return (false, []) }
             s.isReset = true
-            s.dropChunks()
+            inboundBytes?.release(s.dropChunks())
             let wasOpen = streams[s.key] != nil
             forget(s)
             var ws = s.takeWaiters()
@@ -453,10 +483,14 @@ final class MplexStream: MuxedStream, @unchecked Sendable {
         return c
     }
 
-    func dropChunks() {
+    /// Drops the unread data; returns how many bytes it held.
+    @discardableResult
+    func dropChunks() -> Int {
+        let n = buffered
         chunks = []
         chunkHead = 0
         buffered = 0
+        return n
     }
 
     func takeReadWaiter() -> CheckedContinuation<Void, Never>? {

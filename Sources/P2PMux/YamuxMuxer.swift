@@ -2,7 +2,7 @@ import Logging
 import P2PCore
 
 /// The yamux stream muxer (`/yamux/1.0.0`).
-public struct YamuxMuxer: StreamMuxer {
+public struct YamuxMuxer: AccountedStreamMuxer {
     public let config: MuxerConfig
     public var protocolID: ProtocolID { .yamux }
 
@@ -11,7 +11,16 @@ public struct YamuxMuxer: StreamMuxer {
     /// Starts a yamux session over `stream`: its reading, writing and keep-alive tasks run until
     /// `close()`, a protocol error or the end of `stream`.
     public func makeConnection(_ stream: any ByteStream, isInitiator: Bool, logger: Logger) -> any MuxedConnection {
-        let connection = YamuxConnection(base: stream, isInitiator: isInitiator, config: config, logger: logger)
+        makeConnection(stream, isInitiator: isInitiator, logger: logger, inboundBytes: nil)
+    }
+
+    /// As `makeConnection(_:isInitiator:logger:)`; data frames are buffered against `inboundBytes`,
+    /// and a frame that does not fit gets its stream reset.
+    public func makeConnection(
+        _ stream: any ByteStream, isInitiator: Bool, logger: Logger, inboundBytes: InboundBytesAccount?
+    ) -> any MuxedConnection {
+        let connection = YamuxConnection(
+            base: stream, isInitiator: isInitiator, config: config, logger: logger, inboundBytes: inboundBytes)
         connection.start()
         return connection
     }
@@ -42,9 +51,13 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
     private var nextPingValue: UInt32 = 1
     private var tasks: [Task<Void, Never>] = []
     private var refusals = RefusalCounter()
+    private var budgetRefusals = RefusalCounter()
+    /// Where buffered data is charged (nil: only the receive windows bound it).
+    let inboundBytes: InboundBytesAccount?
 
-    init(base: any ByteStream, isInitiator: Bool, config: MuxerConfig, logger: Logger) {
+    init(base: any ByteStream, isInitiator: Bool, config: MuxerConfig, logger: Logger, inboundBytes: InboundBytesAccount? = nil) {
         self.base = base
+        self.inboundBytes = inboundBytes
         self.config = config
         self.logger = logger
         self.writer = FrameWriter(base: base)
@@ -175,6 +188,7 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
             logger.debug("yamux connection ended", metadata: ["reason": "\(reason)"])
         }
         writer.fail(StreamError.connectionClosed)
+        inboundBytes?.releaseAll()
         for s in allStreams { s.connectionEnded() }
         for w in waiters { w.resume(returning: nil) }
         await base.close()
@@ -242,6 +256,20 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
                     guard let s = streams[id] else { break }
                     if s.readClosed {
                         if let f = machine.consumed(streamID: id, count: payload.count, now: t) { toSend.append(f) }
+                    } else if let account = inboundBytes, let refusal = account.reserve(payload.count) {
+                        // Over the pending-bytes budget: this stream is reset; the peer's other
+                        // streams and the other peers carry on.
+                        s.isReset = true
+                        account.release(s.dropChunks())
+                        streams.removeValue(forKey: id)
+                        if let f = machine.reset(streamID: id) { toSend.append(f) }
+                        wake.append(contentsOf: s.takeWaiters())
+                        if budgetRefusals.record() {
+                            logger.warning(
+                                "yamux: reset inbound stream over the pending-bytes limit",
+                                metadata: ["peer": "\(account.peer)", "stream": "\(id)", "reason": "\(refusal)",
+                                           "reset_so_far": "\(budgetRefusals.count)"])
+                        }
                     } else {
                         s.chunks.append(payload)
                         if let w = s.takeReadWaiter() { wake.append(w) }
@@ -323,6 +351,7 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
             enum Step { case chunk([UInt8], YamuxFrame?), eof, reset, wait }
             let step: Step = lock.withLock {
                 if let chunk = s.popChunk() {
+                    inboundBytes?.release(chunk.count)
                     let update = machine.consumed(streamID: s.id, count: chunk.count, now: now())
                     return .chunk(chunk, update)
                 }
@@ -421,6 +450,7 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
         lock.withLock {
             s.readClosed = true
             let dropped = s.dropChunks()
+            inboundBytes?.release(dropped)
             if dropped > 0 { update = machine.consumed(streamID: s.id, count: dropped, now: now()) }
         }
         if let update { try? sendControl(update) }
@@ -430,7 +460,7 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
         let (frame, waiters) = lock.withLock { () -> (YamuxFrame?, [CheckedContinuation<Void, Never>]) in
             if s.isReset { return (nil, []) }
             s.isReset = true
-            s.dropChunks()
+            inboundBytes?.release(s.dropChunks())
             streams.removeValue(forKey: s.id)
             return (machine.reset(streamID: s.id), s.takeWaiters())
         }

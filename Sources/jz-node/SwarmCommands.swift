@@ -8,7 +8,7 @@ struct SwarmCommand: ParsableCommand {
         commandName: "swarm",
         abstract: "Inspect and change the daemon's peer connections.",
         discussion: "These commands need a running daemon (`jz-node daemon`), except `swarm key`.",
-        subcommands: [SwarmPeersCommand.self, SwarmConnectCommand.self, SwarmDisconnectCommand.self, SwarmAddrsCommand.self, SwarmKeyCommand.self]
+        subcommands: [SwarmPeersCommand.self, SwarmConnectCommand.self, SwarmDisconnectCommand.self, SwarmAddrsCommand.self, SwarmResourcesCommand.self, SwarmKeyCommand.self]
     )
 }
 

@@ -173,3 +173,35 @@ final class DecisionEngineTests: XCTestCase {
                        [WantlistEntry(cid: c[0], wantType: .block, sendDontHave: true)])
     }
 }
+
+/// Wantlist entries as a resource: a peer over its bound has its excess wants ignored (counted),
+/// while another peer's wants are kept; the total bound holds across peers.
+final class DecisionEngineLimitTests: XCTestCase {
+    func testPeerOverItsBoundIsIgnoredWhileAnotherIsServed() throws {
+        var engine = DecisionEngine(maxWantsPerPeer: 6, maxWants: 10)
+        let (hostile, other) = (peerID(), peerID())
+        let wants = try cids(8, tag: "h").map { WantlistEntry(cid: $0, wantType: .block) }
+        XCTAssertEqual(engine.receive(wants, full: false, from: hostile, supportsPresence: true), 2)
+        XCTAssertEqual(engine.wantlist(of: hostile).count, 6)
+        // Another peer is still served, up to the total bound (10 - 6 = 4 of its 5).
+        let others = try cids(5, tag: "o").map { WantlistEntry(cid: $0, wantType: .block) }
+        XCTAssertEqual(engine.receive(others, full: false, from: other, supportsPresence: true), 1)
+        XCTAssertEqual(engine.wantlist(of: other).count, 4)
+        XCTAssertEqual(engine.totalWants, 10)
+        let report = engine.resourceReport
+        XCTAssertEqual(report.system["WantlistEntries"], ResourceUse(used: 10, limit: 10, refused: 1))
+        XCTAssertEqual(report.peers[hostile]?["WantlistEntries"], ResourceUse(used: 6, limit: 6, refused: 2))
+        XCTAssertEqual(report.peers[other]?["WantlistEntries"], ResourceUse(used: 4, limit: 6, refused: 1))
+        // Serving and forgetting keep the total in step: room comes back.
+        let batch = engine.nextBatch(for: hostile, max: 3)
+        engine.complete(peer: hostile, served: batch.map(\.cid), waiting: [], requeue: [])
+        XCTAssertEqual(engine.totalWants, 7)
+        engine.removePeer(other)
+        XCTAssertEqual(engine.totalWants, 3)
+        XCTAssertEqual(engine.receive(Array(others.prefix(2)), full: false, from: other, supportsPresence: true), 0)
+        XCTAssertEqual(engine.totalWants, 5)
+        // A full wantlist replaces the peer's entries in the total too.
+        engine.receive([], full: true, from: hostile, supportsPresence: true)
+        XCTAssertEqual(engine.totalWants, 2)
+    }
+}

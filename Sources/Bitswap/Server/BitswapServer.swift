@@ -19,12 +19,14 @@ final class BitswapServer: @unchecked Sendable {
     private let targetMessageBytes: Int
     private let budget: AsyncBudget
     private let lock = Mutex()
-    private var engine = DecisionEngine()
+    private var engine: DecisionEngine
     private var active: Set<PeerID> = []
     private var stopped = false
 
     init(store: any BlockStore, network: BitswapNetwork, ledgers: Ledgers, logger: Logger,
-         targetMessageBytes: Int = 2 << 20, maxBytesInFlight: Int = 32 << 20) {
+         targetMessageBytes: Int = 2 << 20, maxBytesInFlight: Int = 32 << 20,
+         maxWantsPerPeer: Int = 4096, maxWants: Int = 0) {
+        self.engine = DecisionEngine(maxWantsPerPeer: maxWantsPerPeer, maxWants: maxWants)
         self.store = store
         self.network = network
         self.ledgers = ledgers
@@ -43,7 +45,13 @@ final class BitswapServer: @unchecked Sendable {
                 supportsPresence: BitswapProtocol.supportsPresence(protocolID),
                 usesPayload: BitswapProtocol.usesPayload(protocolID))
             if dropped > 0 {
-                logger.info("bitswap: \(peer) wants more than \(engine.maxWantsPerPeer) blocks; ignored \(dropped) entries")
+                let refused = engine.peerRefusals.total + engine.systemRefusals.total
+                if RefusalTally.shouldLog(refused) || RefusalTally.shouldLog(engine.peerRefusals.count(of: peer) + engine.systemRefusals.count(of: peer)) {
+                    logger.warning("bitswap: ignored wantlist entries over the limit", metadata: [
+                        "peer": "\(peer)", "ignored": "\(dropped)",
+                        "reason": "MaxWantlistEntriesPerPeer \(engine.maxWantsPerPeer), MaxWantlistEntries \(engine.maxWants)",
+                    ])
+                }
             }
             return activate(peer)
         }
@@ -72,9 +80,12 @@ final class BitswapServer: @unchecked Sendable {
     func stop() {
         lock.withLock {
             stopped = true
-            engine = DecisionEngine()
+            engine = DecisionEngine(maxWantsPerPeer: engine.maxWantsPerPeer, maxWants: engine.maxWants)
         }
     }
+
+    /// Wantlist entries kept against their limits.
+    func resourceReport() -> ResourceReport { lock.withLock { engine.resourceReport } }
 
     /// Marks `peer` active when it has ready work and no serving task; call with the lock held.
     private func activate(_ peer: PeerID) -> Bool {

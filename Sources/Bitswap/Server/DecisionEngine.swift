@@ -27,11 +27,40 @@ struct DecisionEngine {
 
     /// Wants kept per peer; more are ignored (as Go's `MaxQueuedWantlistEntriesPerPeer`).
     let maxWantsPerPeer: Int
+    /// Wants kept for all peers together (0: no bound); more are ignored.
+    let maxWants: Int
     private(set) var peers: [PeerID: PeerWants] = [:]
+    /// Wants kept, all peers together.
+    private(set) var totalWants = 0
+    /// Entries ignored for the per-peer bound, and for the total bound.
+    private(set) var peerRefusals = RefusalTally()
+    private(set) var systemRefusals = RefusalTally()
     private var seq: UInt64 = 0
 
-    init(maxWantsPerPeer: Int = 4096) {
+    init(maxWantsPerPeer: Int = 4096, maxWants: Int = 0) {
         self.maxWantsPerPeer = maxWantsPerPeer
+        self.maxWants = maxWants
+    }
+
+    /// Replaces `peer`'s state (nil: forget it), keeping `totalWants` in step.
+    private mutating func set(_ peer: PeerID, _ state: PeerWants?) {
+        totalWants += (state?.wants.count ?? 0) - (peers[peer]?.wants.count ?? 0)
+        peers[peer] = state
+    }
+
+    /// The resource name in reports.
+    static let resource = "WantlistEntries"
+
+    /// Wants kept against the bounds, for the node and per peer (peers with wants or refusals).
+    var resourceReport: ResourceReport {
+        var report = ResourceReport()
+        report.system[Self.resource] = ResourceUse(used: totalWants, limit: maxWants, refused: systemRefusals.total)
+        for peer in Set(peers.keys).union(peerRefusals.byPeer.keys).union(systemRefusals.byPeer.keys) {
+            report.peers[peer] = [Self.resource: ResourceUse(
+                used: peers[peer]?.wants.count ?? 0, limit: maxWantsPerPeer,
+                refused: peerRefusals.count(of: peer) + systemRefusals.count(of: peer))]
+        }
+        return report
     }
 
     /// Applies a received wantlist. Returns how many entries were dropped for the per-peer limit.
@@ -46,6 +75,7 @@ struct DecisionEngine {
             state.wants = state.wants.filter { $0.value.inProgress }
         }
         var dropped = 0
+        let others = totalWants - (peers[peer]?.wants.count ?? 0)
         for var entry in entries {
             if entry.cancel {
                 state.wants.removeValue(forKey: entry.cid)
@@ -68,13 +98,19 @@ struct DecisionEngine {
                 continue
             }
             guard state.wants.count < maxWantsPerPeer else {
+                peerRefusals.record(peer)
+                dropped += 1
+                continue
+            }
+            guard maxWants <= 0 || others + state.wants.count < maxWants else {
+                systemRefusals.record(peer)
                 dropped += 1
                 continue
             }
             seq += 1
             state.wants[entry.cid] = Want(entry: entry, seq: seq)
         }
-        peers[peer] = state
+        set(peer, state)
         return dropped
     }
 
@@ -93,7 +129,7 @@ struct DecisionEngine {
             .sorted { $0.entry.priority != $1.entry.priority ? $0.entry.priority > $1.entry.priority : $0.seq < $1.seq }
             .prefix(max)
         for want in ready { state.wants[want.entry.cid]?.inProgress = true }
-        peers[peer] = state
+        set(peer, state)
         return ready.map(\.entry)
     }
 
@@ -107,7 +143,7 @@ struct DecisionEngine {
             state.wants[cid]?.waiting = true
         }
         for cid in requeue where state.wants[cid] != nil { state.wants[cid]?.inProgress = false }
-        peers[peer] = state.wants.isEmpty ? nil : state
+        set(peer, state.wants.isEmpty ? nil : state)
     }
 
     /// New blocks arrived in the store: entries waiting for them become ready. Returns the peers
@@ -121,7 +157,7 @@ struct DecisionEngine {
                 changed = true
             }
             if changed {
-                peers[peer] = state
+                set(peer, state)
                 woken.append(peer)
             }
         }
@@ -137,6 +173,6 @@ struct DecisionEngine {
     }
 
     mutating func removePeer(_ peer: PeerID) {
-        peers.removeValue(forKey: peer)
+        set(peer, nil)
     }
 }

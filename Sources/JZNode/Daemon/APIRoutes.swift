@@ -17,6 +17,7 @@ struct APIRoutes {
             case "swarm/connect": return try await swarmConnect(request)
             case "swarm/disconnect": return try await swarmDisconnect(request)
             case "swarm/addrs/local": return await swarmAddrsLocal(request)
+            case "swarm/resources": return try await swarmResources(request)
             case "ping": return try await ping(request)
             case "fetch": return try fetch(request)
             case "bitswap/stat": return await bitswapStat(request)

@@ -25,6 +25,8 @@ public struct NetworkSettings: Sendable, Equatable {
     public var maxInboundConnections: Int
     public var maxStreamsPerPeer: Int
     public var maxConnectionsPerPeer: Int
+    /// The other `Swarm.ResourceMgr.*` bounds.
+    public var resources: ResourceLimits
     /// `Routing.Type`: how the node takes part in the DHT.
     public var routing: RoutingMode
     /// `Reprovider.Strategy`: what the node announces.
@@ -39,6 +41,57 @@ public struct NetworkSettings: Sendable, Equatable {
     public var ipnsRepublishPeriod: Double
     /// `API.HTTPHeaders` and `API.Authorizations`: who may call the RPC API (Kubo's rules).
     public var apiAccess: APIAccess
+
+    /// `Swarm.ResourceMgr.*` bounds beyond connections per peer and streams per peer: what one peer,
+    /// and all peers together, may make the node hold. Over a bound, the new thing is refused
+    /// (stream reset, record not stored, want ignored) and counted; `swarm resources` shows both.
+    public struct ResourceLimits: Sendable, Equatable {
+        /// `MaxStreams`: inbound streams handled at once, all peers.
+        public var maxStreams = 8192
+        /// `MaxStreamsPerProtocol`: inbound streams handled at once per protocol.
+        public var maxStreamsPerProtocol = 1024
+        /// `MaxPendingHandshakes`: inbound connections not yet authenticated (the oldest is dropped).
+        public var maxPendingHandshakes = 64
+        /// `MaxPendingBytes`: bytes received and not yet read, all peers (0: no bound).
+        public var maxPendingBytes = 128 << 20
+        /// `MaxPendingBytesPerPeer`: the same per peer (0: no bound).
+        public var maxPendingBytesPerPeer = 32 << 20
+        /// `MaxDHTRecords`, `MaxDHTRecordsPerPeer`: PUT_VALUE records kept.
+        public var maxDHTRecords = 10_000
+        public var maxDHTRecordsPerPeer = 1_000
+        /// `MaxProviderRecords`, `MaxProviderRecordsPerPeer`, `MaxProvidersPerKey`: ADD_PROVIDER records kept.
+        public var maxProviderRecords = 1_000_000
+        public var maxProviderRecordsPerPeer = 100_000
+        public var maxProvidersPerKey = 100
+        /// `MaxWantlistEntries`, `MaxWantlistEntriesPerPeer`: Bitswap wants the server keeps (0: no bound for the total).
+        public var maxWantlistEntries = 262_144
+        public var maxWantlistEntriesPerPeer = 4096
+
+        public init() {}
+
+        /// Reads `Swarm.ResourceMgr.<Name>` for every field; absent keys keep the defaults.
+        init(config: NodeConfig) throws(NodeError) {
+            let d = ResourceLimits()
+            func read(_ name: String, _ value: Int, positive: Bool = true) throws(NodeError) -> Int {
+                let key = "Swarm.ResourceMgr.\(name)"
+                let v = try NetworkSettings.int(config, key, default: value)
+                if positive && v == 0 { throw .invalidConfigValue(key: key, reason: "must be at least 1") }
+                return v
+            }
+            maxStreams = try read("MaxStreams", d.maxStreams)
+            maxStreamsPerProtocol = try read("MaxStreamsPerProtocol", d.maxStreamsPerProtocol)
+            maxPendingHandshakes = try read("MaxPendingHandshakes", d.maxPendingHandshakes)
+            maxPendingBytes = try read("MaxPendingBytes", d.maxPendingBytes, positive: false)
+            maxPendingBytesPerPeer = try read("MaxPendingBytesPerPeer", d.maxPendingBytesPerPeer, positive: false)
+            maxDHTRecords = try read("MaxDHTRecords", d.maxDHTRecords)
+            maxDHTRecordsPerPeer = try read("MaxDHTRecordsPerPeer", d.maxDHTRecordsPerPeer)
+            maxProviderRecords = try read("MaxProviderRecords", d.maxProviderRecords)
+            maxProviderRecordsPerPeer = try read("MaxProviderRecordsPerPeer", d.maxProviderRecordsPerPeer)
+            maxProvidersPerKey = try read("MaxProvidersPerKey", d.maxProvidersPerKey)
+            maxWantlistEntries = try read("MaxWantlistEntries", d.maxWantlistEntries, positive: false)
+            maxWantlistEntriesPerPeer = try read("MaxWantlistEntriesPerPeer", d.maxWantlistEntriesPerPeer)
+        }
+    }
 
     /// Kubo's `Routing.Type` values that jz-node implements.
     public enum RoutingMode: String, Sendable, Equatable, CaseIterable {
@@ -93,6 +146,7 @@ public struct NetworkSettings: Sendable, Equatable {
         maxInboundConnections = try Self.int(config, "Swarm.ResourceMgr.MaxInboundConnections", default: 256)
         maxStreamsPerPeer = try Self.int(config, "Swarm.ResourceMgr.MaxStreamsPerPeer", default: 512)
         maxConnectionsPerPeer = try Self.int(config, "Swarm.ResourceMgr.MaxConnectionsPerPeer", default: 8)
+        resources = try ResourceLimits(config: config)
         let routingText = config.value(at: "Routing.Type")?.stringValue ?? "auto"
         // Kubo's "dht" is its dual DHT in automatic mode: our `auto`.
         guard let routing = RoutingMode(rawValue: routingText.isEmpty || routingText == "dht" ? "auto" : routingText) else {
