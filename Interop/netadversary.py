@@ -778,7 +778,7 @@ def hostile_peer(targets: list[tuple[str, int, str]], stop: threading.Event, *,
                  max_rounds: int = 20, timeout: float = DEFAULT_TIMEOUT) -> dict:
     """One hostile peer against ``targets`` ((host, port, peer ID)) until ``stop`` is set: a
     ``BitswapLiar`` on each target the whole time, and rounds (every ``pause`` seconds, at most
-    ``max_rounds``) of a garbled Noise frame, an oversized yamux frame and a ``flood``-stream
+    ``max_rounds`` sets in all) of a garbled Noise frame, an oversized yamux frame and a ``flood``-stream
     yamux flood against each target. Returns what each target did."""
     liars = [BitswapLiar(h, p, expected_peer=peer, timeout=timeout) for h, p, peer in targets]
     threads = [threading.Thread(target=liar.run, args=(stop,), daemon=True) for liar in liars]

@@ -288,7 +288,7 @@ class Scenario:
                 "wants_seen": sum(x.get("wants", 0) for x in liars),
                 "liar_dials": sum(x.get("dials", 0) for x in liars),
                 "liar_connections_closed_by_sites": sum(x.get("closed", 0) for x in liars),
-                "attack_rounds": len(rounds),
+                "attack_sets": len(rounds),  # garbage + oversized + flood against one site
                 "garbage_closed": sum(1 for r in rounds if r.get("garbage", {}).get("closed")),
                 "oversized_closed": sum(1 for r in rounds if r.get("oversized", {}).get("closed")
                                         or r.get("oversized", {}).get("goaway") is not None),
@@ -535,7 +535,7 @@ def summary(r: Report) -> str:
         f"({sum(f['mid_transfer'] for f in r.link_failures)} mid-transfer), {len(r.kills)} SIGKILL "
         f"({sum(k['mid_pull'] for k in r.kills)} mid-pull), "
         f"hostile peer: {r.hostile.get('bad_blocks_sent', 0)} bad blocks sent, "
-        f"{r.hostile.get('attack_rounds', 0)} attack rounds, {r.hostile.get('flood_syns_sent', 0)} flood SYNs",
+        f"{r.hostile.get('attack_sets', 0)} attack sets (garbage, oversized frame, flood) on sites, {r.hostile.get('flood_syns_sent', 0)} flood SYNs",
         f"converged {r.converge_seconds} s after the last heal"
         f"{' (after dialing the mesh again)' if r.redialed_mesh else ''}; wall time {r.wall_seconds} s",
         "peak memory (VmHWM, MiB, per daemon incarnation): " +
