@@ -1,5 +1,6 @@
 """Misbehaving libp2p peers on raw sockets, for robustness tests of jz-node (and parity checks
-against Kubo). Blocking sockets, every wait bounded. Loopback targets only.
+against Kubo). Blocking sockets, every wait bounded. Targets on loopback or on a private test
+network (`netns.PublicNetwork`) only.
 
 Pieces, each small and independent of py-libp2p:
 - multistream-select 1.0 initiator (``ms_select``),
