@@ -115,6 +115,7 @@ class Site:
         self.daemon = JzDaemon(self.node, start_timeout=120)
         self.cfg = cfg
         self.peak_kib: list[int] = []   # VmHWM of each incarnation of the daemon
+        self.killed_on_purpose = False  # the sampler does not count this exit as a crash
 
     def cli(self, *args: str, check: bool = True, timeout: float | None = None):
         return self.node.run(*args, check=check, timeout=timeout)
@@ -176,7 +177,7 @@ class Scenario:
             for s in self.sites:
                 s.sample_memory()
                 if s.daemon.proc is not None and s.daemon.proc.poll() is not None \
-                        and not getattr(s, "killed_on_purpose", False):
+                        and not s.killed_on_purpose:
                     msg = f"{s.name}: daemon exited with {s.daemon.proc.returncode}"
                     if msg not in self.report.crashes:
                         self.report.crashes.append(msg)
@@ -340,12 +341,12 @@ class Scenario:
         for s in self.sites[1:]:
             p = clones[s.name]
             try:
-                p.communicate(timeout=cfg.step_timeout)
+                _, err = p.communicate(timeout=cfg.step_timeout)
             except subprocess.TimeoutExpired:
                 p.kill()
-                p.communicate()
+                _, err = p.communicate()
             if p.returncode != 0:
-                log(f"{s.name}: clone exited {p.returncode}: {p.stderr.read() if p.stderr else ''}"[:300])
+                log(f"{s.name}: clone exited {p.returncode}: {err.strip()[:300]}")
         for s in self.sites[1:]:
             self.report.clone_retries[s.name] = self.replicate(s, name, v1)
             s.cli("remote", "follow", REPO, "origin", timeout=60)
@@ -421,7 +422,6 @@ class Scenario:
         log(f"{site.name}'s daemon KILLED (SIGKILL) {'mid-pull' if mid else 'after its pull'}: "
             f"origin/main {before}, main {main}")
         ok_refs = before is not None and main is not None
-        site.daemon._ready.clear()
         site.start()
         site.killed_on_purpose = False
         self.connect_mesh(only=site)
