@@ -69,6 +69,7 @@ class ScenarioConfig:
     flood_streams: int = 1000     # yamux SYNs per flood round of the hostile peer
     bench_flood: bool = True      # also `jz-bench flood` from the hostile namespace
     follow_interval: str = "1s"
+    allow_redial: bool = False    # converging only after the mesh is dialed again is not a failure
     step_timeout: float = 300.0   # bound of every wait for a transfer
     converge_timeout: float = 300.0
 
@@ -491,6 +492,8 @@ class Scenario:
         problems += [f"{n}: checkout differs from A's folder" for n, ok in r.checkouts_equal.items() if not ok]
         problems += [f"{n}: head {h} is not {v2}" for n, h in r.heads.items() if h != v2]
         problems += r.crashes
+        if r.redialed_mesh and not self.cfg.allow_redial:
+            problems.append("the sites converged only after the scenario dialed the mesh again")
         if self.cfg.hostile and not any((v or 0) > 0 for v in r.bad_blocks_rejected.values()):
             problems.append("the hostile peer's bad blocks never reached a site (no BadBlocksReceived)")
         r.failures = problems
@@ -560,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-kill", action="store_true")
     ap.add_argument("--no-hostile", action="store_true")
     ap.add_argument("--flood-streams", type=int)
+    ap.add_argument("--allow-redial", action="store_true",
+                    help="do not fail when the sites converge only after the mesh is dialed again")
     ap.add_argument("--work", type=Path, default=HERE / ".work" / "sites-scenario")
     ap.add_argument("--json", action="store_true", help="print the report as JSON too")
     args = ap.parse_args(argv)
@@ -571,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("sites", "mib", "file_kib", "change", "rate_mbit", "down_seconds", "link_failures", "flood_streams"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
-    cfg.kill, cfg.hostile = not args.no_kill, not args.no_hostile
+    cfg.kill, cfg.hostile, cfg.allow_redial = not args.no_kill, not args.no_hostile, args.allow_redial
     if cfg.sites < 2:
         ap.error("at least 2 sites")
     import shutil
