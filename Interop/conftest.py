@@ -145,6 +145,7 @@ class JzDaemon:
     def start(self) -> "JzDaemon":
         if not self.node.config_path.exists():
             self.configure()
+        self._ready.clear()  # a restart waits for the new daemon's line
         argv = [*self.node.wrap, self.node.binary, "daemon", "--repo-dir", str(self.node.home)]
         env = dict(os.environ, JZ_PATH=str(self.node.home), HOME=str(self.node.home.parent))
         log = open(self.log_path, "ab")

@@ -1,5 +1,6 @@
 """Misbehaving libp2p peers on raw sockets, for robustness tests of jz-node (and parity checks
-against Kubo). Blocking sockets, every wait bounded. Loopback targets only.
+against Kubo). Blocking sockets, every wait bounded. Targets on loopback or on a private test
+network (`netns.PublicNetwork`) only.
 
 Pieces, each small and independent of py-libp2p:
 - multistream-select 1.0 initiator (``ms_select``),
@@ -15,6 +16,10 @@ reaction, only on our own setup failing):
 2. ``garbled_frame_after_noise``: a completed Noise handshake, then a frame that does not decrypt.
 3. ``yamux_oversized_frame``: after noise+yamux, a data frame header announcing 64 MiB.
 4. ``yamux_stream_flood``: 3,000 yamux SYNs as fast as possible.
+5. ``BitswapLiar``: holds a connection, accepts the target's Bitswap streams and answers every
+   want with a HAVE and a block whose bytes do not match the CID (bad blocks).
+6. ``hostile_peer`` (also ``python netadversary.py hostile --target HOST:PORT:PEER ...``): a
+   liar on every target for the whole run, plus rounds of attacks 2-4 against each target.
 """
 
 from __future__ import annotations
@@ -296,8 +301,13 @@ class NoiseConn:
 
     def recv_exact(self, n: int, timeout: float | None = None) -> bytes:
         while len(self._buf) < n:
-            size = struct.unpack(">H", self.raw.recv_exact(2, timeout))[0]
-            ct = self.raw.recv_exact(size, timeout)
+            head = self.raw.recv_exact(2, timeout)
+            size = struct.unpack(">H", head)[0]
+            try:
+                ct = self.raw.recv_exact(size, timeout)
+            except TimeoutError:
+                self.raw._buf = head + self.raw._buf  # whole frames only: try again later
+                raise
             try:
                 self._buf += self._recv.decrypt(_nonce(self._nr), ct, b"")
             except Exception as e:
@@ -581,14 +591,230 @@ def yamux_stream_flood(host: str, port: int, count: int = 3000,
     return stats
 
 
+# ----- bad blocks -----------------------------------------------------------------------------
+
+BITSWAP_PROTOCOLS = ("/ipfs/bitswap/1.2.0", "/ipfs/bitswap/1.1.0")
+
+
+def pb_fields(buf: bytes) -> list[tuple[int, bytes | int]]:
+    """Every (field, value) of a protobuf message in order (repeated fields kept)."""
+    out: list[tuple[int, bytes | int]] = []
+    i = 0
+    while i < len(buf):
+        tag, i = _read_uvarint(buf, i)
+        field, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, i = _read_uvarint(buf, i)
+        elif wire == 2:
+            n, i = _read_uvarint(buf, i)
+            if i + n > len(buf):
+                raise AdversaryError("truncated protobuf")
+            value, i = buf[i:i + n], i + n
+        elif wire == 1:
+            value, i = int.from_bytes(buf[i:i + 8], "little"), i + 8
+        elif wire == 5:
+            value, i = int.from_bytes(buf[i:i + 4], "little"), i + 4
+        else:
+            raise AdversaryError(f"unsupported wire type {wire}")
+        out.append((field, value))
+    return out
+
+
+def cid_prefix(cid: bytes) -> bytes:
+    """Bitswap's block prefix of a binary CID: version, codec, multihash code and length."""
+    if len(cid) == 34 and cid[0] == 0x12 and cid[1] == 0x20:  # CIDv0
+        return bytes([0x00, 0x70, 0x12, 0x20])
+    version, i = _read_uvarint(cid, 0)
+    codec, i = _read_uvarint(cid, i)
+    code, i = _read_uvarint(cid, i)
+    length, i = _read_uvarint(cid, i)
+    return uvarint(version) + uvarint(codec) + uvarint(code) + uvarint(length)
+
+
+def bitswap_wants(message: bytes) -> list[bytes]:
+    """The CIDs a Bitswap message wants (cancels left out)."""
+    wants = []
+    for field, wantlist in pb_fields(message):
+        if field != 1 or not isinstance(wantlist, bytes):
+            continue
+        for f, entry in pb_fields(wantlist):
+            if f != 1 or not isinstance(entry, bytes):
+                continue
+            e = dict(pb_fields(entry))
+            if isinstance(e.get(1), bytes) and not e.get(3):
+                wants.append(e[1])
+    return wants
+
+
+def bad_blocks_message(cids: list[bytes], size: int) -> bytes:
+    """A Bitswap 1.2.0 message claiming HAVE for every CID and carrying, for each, a block of
+    ``size`` random bytes under the CID's prefix: the bytes never hash to the CID."""
+    body = b""
+    for cid in cids:
+        body += pb_bytes(4, pb_bytes(1, cid) + b"\x10\x00")            # blockPresences: Have
+        body += pb_bytes(3, pb_bytes(1, cid_prefix(cid)) + pb_bytes(2, os.urandom(size)))
+    return body
+
+
+class BitswapLiar:
+    """One connection (Noise + yamux, as initiator) to a target that sends it wants: every
+    stream the target opens is answered by multistream-select (Bitswap 1.2.0/1.1.0 accepted,
+    everything else refused), and every want on it gets a HAVE and a bad block on the same
+    stream (jz-node reads replies on the streams it opened). Runs until ``stop`` is set,
+    dialing again (at most ``max_dials`` times) when the target drops the connection.
+    ``stats``: dials, streams, wants, bad_blocks, closed (by the target), errors."""
+
+    WINDOW = 256 * 1024
+
+    def __init__(self, host: str, port: int, *, expected_peer: str | None = None,
+                 block_size: int = 1024, max_dials: int = 50, timeout: float = DEFAULT_TIMEOUT):
+        self.host, self.port = host, port
+        self.expected_peer = expected_peer
+        self.block_size = block_size
+        self.max_dials = max_dials
+        self.timeout = timeout
+        self.stats = {"target": f"{host}:{port}", "dials": 0, "streams": 0, "wants": 0,
+                      "bad_blocks": 0, "closed": 0, "errors": []}
+
+    def run(self, stop: threading.Event) -> dict:
+        while not stop.is_set() and self.stats["dials"] < self.max_dials:
+            self.stats["dials"] += 1
+            try:
+                conn = noise_yamux_connect(self.host, self.port, expected_peer=self.expected_peer,
+                                           timeout=self.timeout)
+            except (AdversaryError, TimeoutError, OSError) as e:
+                if len(self.stats["errors"]) < 5:
+                    self.stats["errors"].append(f"dial: {e}")
+                stop.wait(1.0)
+                continue
+            try:
+                self._serve(conn, stop)
+            except (PeerClosed, AdversaryError, OSError) as e:
+                self.stats["closed"] += 1
+                if len(self.stats["errors"]) < 5:
+                    self.stats["errors"].append(f"{type(e).__name__}: {e}")
+                stop.wait(0.5)
+            finally:
+                conn.close()
+        return self.stats
+
+    def _serve(self, conn: NoiseConn, stop: threading.Event) -> None:
+        streams: dict[int, dict] = {}
+        while not stop.is_set():
+            try:
+                f = YamuxFrame.read(conn, 0.5)
+            except TimeoutError:
+                continue
+            payload = conn.recv_exact(f.length) if f.type == YAMUX_DATA and f.length else b""
+            if f.type == YAMUX_PING:
+                if f.flags & SYN:
+                    conn.send(YamuxFrame(YAMUX_PING, ACK, 0, f.length).encode())
+                continue
+            if f.type == YAMUX_GOAWAY:
+                raise PeerClosed(f"go-away code {f.length}")
+            if f.type not in (YAMUX_DATA, YAMUX_WINDOW):
+                continue
+            sid = f.stream
+            if f.flags & SYN and sid not in streams:
+                streams[sid] = {"buf": b"", "phase": "header", "window": self.WINDOW}
+                self.stats["streams"] += 1
+                conn.send(YamuxFrame(YAMUX_WINDOW, ACK, sid, 0).encode())
+            st = streams.get(sid)
+            if st is None:
+                continue
+            if f.type == YAMUX_WINDOW:
+                st["window"] += f.length
+            if payload:
+                conn.send(YamuxFrame(YAMUX_WINDOW, 0, sid, len(payload)).encode())
+                st["buf"] += payload
+                self._handle(conn, sid, st)
+            if f.flags & (FIN | RST):
+                if f.flags & FIN:
+                    conn.send(YamuxFrame(YAMUX_WINDOW, FIN, sid, 0).encode())
+                streams.pop(sid, None)
+
+    def _send(self, conn: NoiseConn, sid: int, st: dict, data: bytes) -> None:
+        if len(data) > st["window"]:
+            return  # the target's window is full: drop the reply rather than break yamux
+        st["window"] -= len(data)
+        conn.send(YamuxFrame(YAMUX_DATA, 0, sid, len(data)).encode() + data)
+
+    def _handle(self, conn: NoiseConn, sid: int, st: dict) -> None:
+        while True:
+            buf = st["buf"]
+            try:
+                n, i = _read_uvarint(buf, 0)
+            except AdversaryError:
+                return  # length not complete yet
+            if len(buf) < i + n:
+                return
+            msg, st["buf"] = buf[i:i + n], buf[i + n:]
+            if st["phase"] in ("header", "select"):
+                line = msg.decode(errors="replace").rstrip("\n")
+                if st["phase"] == "header":
+                    st["phase"] = "select"
+                    self._send(conn, sid, st, uvarint(len(msg)) + msg)
+                elif line in BITSWAP_PROTOCOLS:
+                    st["phase"] = "bitswap"
+                    self._send(conn, sid, st, uvarint(len(msg)) + msg)
+                else:
+                    self._send(conn, sid, st, uvarint(3) + b"na\n")
+                continue
+            try:
+                wants = bitswap_wants(msg)
+            except AdversaryError:
+                continue
+            if not wants:
+                continue
+            self.stats["wants"] += len(wants)
+            reply = bad_blocks_message(wants[:32], self.block_size)
+            before = st["window"]
+            self._send(conn, sid, st, uvarint(len(reply)) + reply)
+            if st["window"] < before:
+                self.stats["bad_blocks"] += len(wants[:32])
+
+
+def hostile_peer(targets: list[tuple[str, int, str]], stop: threading.Event, *,
+                 flood: int = 1000, oversized: int = 64 * 1024 * 1024, pause: float = 5.0,
+                 max_rounds: int = 20, timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """One hostile peer against ``targets`` ((host, port, peer ID)) until ``stop`` is set: a
+    ``BitswapLiar`` on each target the whole time, and rounds (every ``pause`` seconds, at most
+    ``max_rounds`` sets in all) of a garbled Noise frame, an oversized yamux frame and a ``flood``-stream
+    yamux flood against each target. Returns what each target did."""
+    liars = [BitswapLiar(h, p, expected_peer=peer, timeout=timeout) for h, p, peer in targets]
+    threads = [threading.Thread(target=liar.run, args=(stop,), daemon=True) for liar in liars]
+    for t in threads:
+        t.start()
+    rounds: list[dict] = []
+    while not stop.is_set() and len(rounds) < max_rounds:
+        for h, p, _ in targets:
+            if stop.is_set():
+                break
+            r: dict = {"target": f"{h}:{p}"}
+            for name, attack in (("garbage", lambda: garbled_frame_after_noise(h, p, timeout)),
+                                 ("oversized", lambda: yamux_oversized_frame(h, p, oversized, timeout)),
+                                 ("flood", lambda: yamux_stream_flood(h, p, flood, timeout))):
+                try:
+                    r[name] = attack()
+                except (AdversaryError, TimeoutError, OSError) as e:
+                    r[name] = {"error": f"{type(e).__name__}: {e}"}
+            rounds.append(r)
+        stop.wait(pause)
+    for t in threads:
+        t.join(timeout + 2)
+    return {"liars": [liar.stats for liar in liars], "rounds": rounds}
+
+
 __all__ = [
     "AdversaryError", "PeerClosed", "Identity", "RawConn", "NoiseConn", "YamuxFrame",
     "b58decode", "b58encode", "ms_select", "noise_connect", "noise_yamux_connect", "yamux_ping",
     "random_peer_id", "forged_identity", "garbled_frame_after_noise", "yamux_oversized_frame",
-    "yamux_stream_flood",
+    "yamux_stream_flood", "BitswapLiar", "hostile_peer", "bitswap_wants", "cid_prefix",
+    "bad_blocks_message",
 ]
 
 
+<<<<<<< ours
 # ===== resource limits (issue 15, "Resource limits"): a Bitswap peer that wants too much =========
 
 class _YamuxStream:
@@ -694,3 +920,36 @@ def bitswap_want_flood(host: str, port: int, count: int = 1000,
 
 
 __all__ += ["bitswap_want_message", "bitswap_want_flood"]
+=======
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import signal as _signal
+    ap = argparse.ArgumentParser(description="A hostile libp2p peer (see the module docstring).")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    h = sub.add_parser("hostile", help="liars and attack rounds until SIGTERM or --duration")
+    h.add_argument("--target", action="append", required=True, help="HOST:PORT:PEERID")
+    h.add_argument("--duration", type=float, default=600.0)
+    h.add_argument("--flood", type=int, default=1000)
+    h.add_argument("--pause", type=float, default=5.0)
+    h.add_argument("--max-rounds", type=int, default=20)
+    args = ap.parse_args(argv)
+    stop = threading.Event()
+    _signal.signal(_signal.SIGTERM, lambda *_: stop.set())
+    _signal.signal(_signal.SIGINT, lambda *_: stop.set())
+    timer = threading.Timer(args.duration, stop.set)
+    timer.daemon = True
+    timer.start()
+    targets = []
+    for t in args.target:
+        host, port, peer = t.rsplit(":", 2)
+        targets.append((host, int(port), peer))
+    print("hostile: running", flush=True)
+    report = hostile_peer(targets, stop, flood=args.flood, pause=args.pause, max_rounds=args.max_rounds)
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
+>>>>>>> theirs

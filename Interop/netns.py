@@ -9,15 +9,26 @@ machine: the namespaces have no route but their own subnet.
         net.wrap(0)   # ["ip", "netns", "exec", "<ns0>"]: prefix for a command run in node 0
         net.ip(0)     # "20.0.0.10"
 
-Needs root and iproute2 (``available()`` tells); every namespace, veth and the bridge are removed
-on exit.
+Each node's link to the bridge can be rate-limited (``shape``: ``tc tbf`` on both ends of its
+veth pair) and taken down and brought back (``set_link``); ``counters`` reads the bytes that
+crossed it, from the root namespace, without running a command.
+
+    net.shape(1, rate_mbit=40)   # node 1 sends and receives at most 40 Mbit/s
+    net.set_link(1, False)       # node 1 is cut off (its TCP connections stall), ...
+    net.set_link(1, True)        # ... and joins again
+    net.counters(1)              # (bytes into node 1, bytes out of node 1)
+
+Needs root and iproute2 (``available()`` tells; ``tc`` for ``shape``); every namespace, veth and
+the bridge are removed on exit, and processes still running in the namespaces are killed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+from pathlib import Path
 
 
 def available() -> tuple[bool, str]:
@@ -57,6 +68,33 @@ class PublicNetwork:
     def wrap(self, i: int) -> list[str]:
         return ["ip", "netns", "exec", self.namespaces[i]]
 
+    def link(self, i: int) -> str:
+        """Node i's end of the link in the root namespace (the bridge port)."""
+        return f"{self.prefix}v{i}"
+
+    def set_link(self, i: int, up: bool) -> None:
+        """Takes node i's link down (no carrier: nothing reaches it or leaves it) or brings it
+        back. Its sockets stay open; TCP retransmits until the link returns or gives up."""
+        _ip("link", "set", self.link(i), "up" if up else "down")
+
+    def shape(self, i: int, rate_mbit: float, burst_kib: int = 64, latency_ms: int = 100) -> None:
+        """``tc tbf`` on both ends of node i's veth pair: at most ``rate_mbit`` in each direction,
+        bursts of ``burst_kib``, packets queued at most ``latency_ms`` (then dropped)."""
+        if shutil.which("tc") is None:
+            raise RuntimeError("tc (iproute2) is not installed")
+        tbf = ["root", "tbf", "rate", f"{rate_mbit}mbit", "burst", f"{burst_kib}kb",
+               "latency", f"{latency_ms}ms"]
+        for argv in (["tc", "qdisc", "replace", "dev", self.link(i), *tbf],
+                     ["tc", "-n", self.namespaces[i], "qdisc", "replace", "dev", f"{self.prefix}p{i}", *tbf]):
+            r = subprocess.run(argv, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)}: {r.stderr.strip()}")
+
+    def counters(self, i: int) -> tuple[int, int]:
+        """(bytes delivered into node i, bytes node i sent) over its link so far."""
+        stats = Path("/sys/class/net") / self.link(i) / "statistics"
+        return int((stats / "tx_bytes").read_text()), int((stats / "rx_bytes").read_text())
+
     def __enter__(self) -> "PublicNetwork":
         try:
             _ip("link", "add", self.bridge, "type", "bridge")
@@ -80,6 +118,15 @@ class PublicNetwork:
         self.close()
 
     def close(self) -> None:
+        for ns in self.namespaces:
+            # Anything still running in our namespaces was started by the test: kill it, or the
+            # namespace outlives `ip netns del`.
+            r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            for pid in r.stdout.split() if r.returncode == 0 else []:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
         for i, ns in enumerate(self.namespaces):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             subprocess.run(["ip", "link", "del", f"{self.prefix}v{i}"], capture_output=True)

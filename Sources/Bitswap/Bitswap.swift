@@ -23,6 +23,9 @@ public final class Bitswap: Sendable {
         public var maxTimeouts = 3
         /// Wants are sent to a peer in batches of at least this many (when that many are queued).
         public var wantBatch = 8
+        /// Time without a new block after which a fetch asks its dropped, still connected peers
+        /// again (peers dropped for silence while a link was down).
+        public var stallReadmit: Duration = .seconds(20)
         /// Largest message the server builds (bytes of blocks).
         public var targetMessageBytes = 2 << 20
         /// Wantlist entries the server keeps per peer; more are ignored (boxo keeps 1024, its
@@ -107,9 +110,10 @@ public final class Bitswap: Sendable {
         let id = lastSessionID.add(1, ordering: .relaxed).newValue
         var planner = SessionPlanner.Config()
         planner.window = config.window
-        let c = config.requestTimeout.components
-        planner.requestTimeout = Double(c.seconds) + Double(c.attoseconds) / 1e18
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        planner.requestTimeout = seconds(config.requestTimeout)
         planner.maxTimeouts = config.maxTimeouts
+        planner.stallReadmit = seconds(config.stallReadmit)
         planner.minBatch = config.wantBatch
         planner.broadcastFirstWant = true
         let session = FetchSession(
@@ -140,6 +144,9 @@ public final class Bitswap: Sendable {
 
     /// What `peer` has asked us for and not yet received.
     public func wantlist(of peer: PeerID) -> [WantlistEntry] { server.wantlist(of: peer) }
+
+    /// Peers some running fetch has dropped (tests wait on it).
+    func droppedPeers() async -> Set<PeerID> { await client.droppedPeers() }
 
     /// What we exchanged with `peer`.
     public func ledger(for peer: PeerID) -> LedgerEntry { ledgers.ledger(for: peer) }

@@ -90,6 +90,13 @@ final class BitswapClient: @unchecked Sendable {
         lock.withLock { offenders[peer].map { ContinuousClock.now < $0 } ?? false }
     }
 
+    /// Peers some running fetch has dropped (for the tests).
+    func droppedPeers() async -> Set<PeerID> {
+        var out: Set<PeerID> = []
+        for session in lock.withLock({ Array(sessions.values) }) { out.formUnion(await session.droppedPeers) }
+        return out
+    }
+
     func connectedPeers() async -> [PeerID] {
         Array(Set(await network.host.connections().map(\.remotePeer)))
     }

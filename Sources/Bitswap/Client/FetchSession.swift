@@ -115,6 +115,8 @@ actor FetchSession {
     private var finished = false
     private var waiter: CheckedContinuation<Void, Never>?
     private var noPeersSince: ContinuousClock.Instant?
+    /// When (`now`) the last block arrived, or dropped peers were last asked again.
+    private var lastProgress = 0.0
 
     init(id: Int, root: CID, client: BitswapClient, store: any BlockStore, options: FetchOptions,
          config: SessionPlanner.Config, routing: (any ContentRouting)? = nil, logger: Logger,
@@ -194,6 +196,7 @@ actor FetchSession {
             return
         }
         let stored = Block(cid: cid, data: block.data)
+        lastProgress = now
         fetched += 1
         bytesFetched += block.data.count
         for other in cancelAt { client.send(BitswapMessage(wantlist: [.cancel(cid)]), to: other, session: self) }
@@ -261,9 +264,34 @@ actor FetchSession {
         dispatch()
     }
 
+    /// A peer connected: it joins the session, and a peer dropped earlier for silence or a lost
+    /// connection (a link that failed and came back) is asked again, unless it sent bad blocks.
     func peerConnected(_ peer: PeerID) {
-        guard !finished, options.includeConnectedPeers else { return }
-        addPeer(peer)
+        guard !finished else { return }
+        if planner.peers[peer]?.dropped != nil {
+            readmit([peer], why: "connected again")
+        } else if options.includeConnectedPeers {
+            addPeer(peer)
+        }
+        dispatch()
+    }
+
+    var droppedPeers: [PeerID] { planner.droppedPeers }
+
+    /// Asks dropped `peers` again, except those quarantined for bad blocks.
+    private func readmit(_ peers: [PeerID], why: String) {
+        for peer in peers where !client.isQuarantined(peer) && planner.readmitPeer(peer, now: now) {
+            logger.info("bitswap: asking \(peer) again in the fetch of \(root): \(why)")
+        }
+    }
+
+    /// The session made no progress for `stallReadmit`: dropped peers that are still connected
+    /// are asked again (a peer dropped for silence while its link was down never reconnects,
+    /// so without this it would never be asked again and the fetch would wait forever).
+    private func readmitConnected(_ connected: Set<PeerID>) {
+        guard !finished else { return }
+        readmit(planner.droppedPeers.filter { connected.contains($0) },
+                why: "no block for \(Int(planner.config.stallReadmit)) s")
         dispatch()
     }
 
@@ -294,6 +322,13 @@ actor FetchSession {
         }
         for peer in planner.checkTimeouts(now: now) {
             logger.info("bitswap: dropping \(peer) from the fetch of \(root): no answers")
+        }
+        if now - lastProgress >= planner.config.stallReadmit && !planner.droppedPeers.isEmpty {
+            lastProgress = now
+            Task { [weak self, client] in
+                let connected = Set(await client.connectedPeers())
+                await self?.readmitConnected(connected)
+            }
         }
         if planner.activePeers.isEmpty && !planner.isComplete {
             let since = noPeersSince ?? clock.now

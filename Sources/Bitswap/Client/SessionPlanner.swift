@@ -26,6 +26,8 @@ struct SessionPlanner {
         var broadcastFirstWant = false
         /// DONT_HAVEs in a row after which a peer is asked only when no better peer has room.
         var refusalsBeforeDemotion = 3
+        /// Seconds without a new block after which dropped peers still connected are asked again.
+        var stallReadmit = 20.0
     }
 
     struct PeerState {
@@ -175,6 +177,23 @@ struct SessionPlanner {
         }
         return open
     }
+
+    /// Asks `peer` again after it was dropped for staying silent or for losing its connection
+    /// (it came back, or the session has stalled without it): its strikes and refusals are
+    /// forgotten. Returns false when the peer is unknown or was not dropped.
+    @discardableResult
+    mutating func readmitPeer(_ peer: PeerID, now: Double) -> Bool {
+        guard var state = peers[peer], state.dropped != nil else { return false }
+        state.dropped = nil
+        state.strikes = 0
+        state.refusalsInARow = 0
+        state.lastHeard = now
+        peers[peer] = state
+        return true
+    }
+
+    /// Peers currently dropped.
+    var droppedPeers: [PeerID] { peers.filter { $0.value.dropped != nil }.map(\.key) }
 
     /// Re-asks requests of silent peers and drops peers that stay silent. Returns dropped peers.
     mutating func checkTimeouts(now: Double) -> [PeerID] {
