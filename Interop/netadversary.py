@@ -814,7 +814,6 @@ __all__ = [
 ]
 
 
-<<<<<<< ours
 # ===== resource limits (issue 15, "Resource limits"): a Bitswap peer that wants too much =========
 
 class _YamuxStream:
@@ -920,7 +919,8 @@ def bitswap_want_flood(host: str, port: int, count: int = 1000,
 
 
 __all__ += ["bitswap_want_message", "bitswap_want_flood"]
-=======
+
+
 def _main(argv: list[str] | None = None) -> int:
     import argparse
     import json
@@ -952,4 +952,3 @@ def _main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_main())
->>>>>>> theirs
