@@ -4,8 +4,9 @@ import P2PCrypto
 import Testing
 
 @testable import JZNode
+import TestSupport
 
-@Suite("Swarm.ResourceMgr settings and the swarm/resources answer")
+@Suite("Swarm.ResourceMgr settings and the swarm/resources answer", .onBlockingPool)
 struct ResourceLimitsTests {
     func config(_ edits: [String: JSONValue]) throws -> NodeConfig {
         var config = NodeConfig.makeDefault(peerID: "x", privateKeyBase64: "y", bootstrap: [])

@@ -2,10 +2,11 @@ import KadDHT
 import P2PCore
 import P2PCrypto
 import Testing
+import TestSupport
 
 /// The DHT stores' bounds as resources: a peer over its bound is refused (not stored) and counted,
 /// while another peer's records are still stored.
-@Suite("DHT stores: use against limits")
+@Suite("DHT stores: use against limits", .onBlockingPool)
 struct DHTResourceReportTests {
     @Test func valueRecordsOfAPeerOverItsBoundAreRefusedAndCounted() throws {
         var limits = ValueRecordStore.Limits()

@@ -68,10 +68,12 @@ struct MuxerBehaviourTests {
         try await timed {
             let c = try await client.openStream()
             guard let s = try await server.acceptStream() else { Issue.record("no stream"); return }
-            // Never read `s`: its buffer fills, the connection stalls, then `s` is reset.
+            // Never read `s`: its buffer fills, the connection stalls, then `s` is reset. Wait for
+            // the reset to reach the client before touching `s`: reading `s` earlier would drain
+            // it, and on a loaded machine that can happen before the stall timer fires.
             for _ in 0..<16 { try? await c.write(pattern(64 * 1024)) }
-            await #expect(throws: StreamError.reset) { _ = try await readAll(s) }
             await #expect(throws: StreamError.reset) { _ = try await readAll(c) }
+            await #expect(throws: StreamError.reset) { _ = try await readAll(s) }
             let c2 = try await client.openStream()
             try await c2.write([1, 2])
             try await c2.closeWrite()
