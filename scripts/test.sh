@@ -17,13 +17,11 @@ if grep -E "warning:" "$log" | grep -v "/.build/checkouts/" | grep -q .; then
   exit 1
 fi
 
-# Two runs: the networking suites need the cooperative thread pool free (timeouts, keep-alives),
-# while some data-plane and CLI tests block pool threads (subprocesses, semaphores).
-net='P2P(Core|Security|Mux|Host)Tests'
-echo "== unit tests (networking)"
-swift test --skip-build --filter "$net"
-echo "== unit tests (everything else)"
-swift test --skip-build --skip "$net"
+# One run. Every suite runs its cases on the blocking pool, at most 2×cores at once, and stops the
+# run if a case hangs (Sources/TestSupport/OnBlockingPool.swift: JZ_TEST_PARALLELISM,
+# JZ_TEST_TIME_LIMIT).
+echo "== unit tests"
+swift test --skip-build
 
 echo "== versioning scenario"
 scripts/versioning-scenario.sh --bin "$PWD/.build/debug/jz-node"

@@ -58,7 +58,9 @@ final class FetchReconnectTests: XCTestCase {
         config.window = 8
         config.requestTimeout = .milliseconds(300)
         config.maxTimeouts = 2
-        config.stallReadmit = .seconds(1)
+        // Counted from the last block: the provider is out from its drop (two timeouts after the
+        // last block) until then, a window of over 2 s for the wait below to see.
+        config.stallReadmit = .seconds(3)
         let (fetcher, provider, fetch, dag) = try await startStalledFetch(config: config)
         try await waitUntil("the fetch to drop the silent provider", seconds: 10) {
             await fetcher.bitswap.droppedPeers().contains(provider.peer)
