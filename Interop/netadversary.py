@@ -316,15 +316,7 @@ class NoiseConn:
         out, self._buf = self._buf[:n], self._buf[n:]
         return out
 
-    def recv_uvarint(self) -> int:
-        shift = value = 0
-        for _ in range(10):
-            b = self.recv_exact(1)[0]
-            value |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return value
-            shift += 7
-        raise AdversaryError("varint too long")
+    recv_uvarint = RawConn.recv_uvarint  # reads through this stream's recv_exact
 
     def wait_closed(self, timeout: float) -> dict:
         return self.raw.wait_closed(timeout)
@@ -855,15 +847,7 @@ class _YamuxStream:
         out, self._buf = self._buf[:n], self._buf[n:]
         return out
 
-    def recv_uvarint(self) -> int:
-        shift = value = 0
-        for _ in range(10):
-            b = self.recv_exact(1)[0]
-            value |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return value
-            shift += 7
-        raise AdversaryError("varint too long")
+    recv_uvarint = RawConn.recv_uvarint  # reads through this stream's recv_exact
 
     def serve_in_background(self) -> None:
         def loop() -> None:

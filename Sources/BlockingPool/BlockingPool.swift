@@ -40,9 +40,9 @@ public final class BlockingPool: @unchecked Sendable {
 
     // Everything below is guarded by `condition`.
     private let condition = NSCondition()
-    private var queue = JobQueue()
+    private var queue = FIFOQueue<@Sendable () -> Void>()
     /// Jobs submitted from the pool's own threads, run first.
-    private var nested = JobQueue()
+    private var nested = FIFOQueue<@Sendable () -> Void>()
     private var alive = 0
     private var idle = 0
     private var running = 0
@@ -135,7 +135,7 @@ public final class BlockingPool: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            guard let job = nested.next() ?? queue.next() else {
+            guard let job = nested.popFirst() ?? queue.popFirst() else {
                 idle += 1
                 condition.wait()
                 idle -= 1
@@ -149,30 +149,6 @@ public final class BlockingPool: @unchecked Sendable {
             running -= 1
             completed += 1
         }
-    }
-}
-
-/// A FIFO of jobs that drops what it has handed out in chunks.
-private struct JobQueue {
-    private var jobs: [@Sendable () -> Void] = []
-    private var head = 0
-
-    var count: Int { jobs.count - head }
-
-    mutating func append(_ job: @escaping @Sendable () -> Void) { jobs.append(job) }
-
-    mutating func next() -> (@Sendable () -> Void)? {
-        guard head < jobs.count else { return nil }
-        let job = jobs[head]
-        head += 1
-        if head == jobs.count {
-            jobs.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 64 && head * 2 > jobs.count {
-            jobs.removeFirst(head)
-            head = 0
-        }
-        return job
     }
 }
 

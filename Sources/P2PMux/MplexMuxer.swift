@@ -449,8 +449,7 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
 final class MplexStream: MuxedStream, @unchecked Sendable {
     let key: MplexStreamKey
     private let connection: MplexConnection
-    var chunks: [[UInt8]] = []
-    private var chunkHead = 0
+    var chunks = FIFOQueue<[UInt8]>()
     var buffered = 0
     var remoteEOF = false
     var localClosed = false
@@ -467,28 +466,15 @@ final class MplexStream: MuxedStream, @unchecked Sendable {
     }
 
     var streamID: UInt64 { key.id }
-    var hasChunks: Bool { chunkHead < chunks.count }
+    var hasChunks: Bool { !chunks.isEmpty }
 
-    func popChunk() -> [UInt8]? {
-        guard chunkHead < chunks.count else { return nil }
-        let c = chunks[chunkHead]
-        chunkHead += 1
-        if chunkHead == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            chunkHead = 0
-        } else if chunkHead > 64 && chunkHead > chunks.count / 2 {
-            chunks.removeFirst(chunkHead)
-            chunkHead = 0
-        }
-        return c
-    }
+    func popChunk() -> [UInt8]? { chunks.popFirst() }
 
     /// Drops the unread data; returns how many bytes it held.
     @discardableResult
     func dropChunks() -> Int {
         let n = buffered
-        chunks = []
-        chunkHead = 0
+        chunks.removeAll()
         buffered = 0
         return n
     }

@@ -473,8 +473,7 @@ final class YamuxConnection: MuxedConnection, @unchecked Sendable {
 final class YamuxStream: MuxedStream, @unchecked Sendable {
     let id: UInt32
     private let connection: YamuxConnection
-    var chunks: [[UInt8]] = []
-    private var chunkHead = 0
+    var chunks = FIFOQueue<[UInt8]>()
     var remoteEOF = false
     var localClosed = false
     var readClosed = false
@@ -489,27 +488,14 @@ final class YamuxStream: MuxedStream, @unchecked Sendable {
 
     var streamID: UInt64 { UInt64(id) }
 
-    var hasChunks: Bool { chunkHead < chunks.count }
+    var hasChunks: Bool { !chunks.isEmpty }
 
-    func popChunk() -> [UInt8]? {
-        guard chunkHead < chunks.count else { return nil }
-        let c = chunks[chunkHead]
-        chunkHead += 1
-        if chunkHead == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            chunkHead = 0
-        } else if chunkHead > 64 && chunkHead > chunks.count / 2 {
-            chunks.removeFirst(chunkHead)
-            chunkHead = 0
-        }
-        return c
-    }
+    func popChunk() -> [UInt8]? { chunks.popFirst() }
 
     @discardableResult
     func dropChunks() -> Int {
-        let n = chunks[chunkHead...].reduce(0) { $0 + $1.count }
-        chunks = []
-        chunkHead = 0
+        let n = chunks.remaining.reduce(0) { $0 + $1.count }
+        chunks.removeAll()
         return n
     }
 
