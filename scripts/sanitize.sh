@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the unit tests under a sanitizer (by hand, not in CI: each build takes minutes and the
+# tests run several times slower):
+#   scripts/sanitize.sh thread|address [swift test options...]
+# Builds into .build-tsan or .build-asan (kept apart from .build), runs every unit test, then
+# prints the sanitizer's reports, one line each, and fails if there is any.
+# Slowness makes a few timing tests miss their limits under ThreadSanitizer; those are test
+# failures, not sanitizer reports, and are listed separately.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind="${1:-}"
+case "$kind" in
+  thread) dir=.build-tsan ;;
+  address) dir=.build-asan ;;
+  *) echo "usage: scripts/sanitize.sh thread|address [swift test options...]" >&2; exit 2 ;;
+esac
+shift
+log="$dir/sanitize-tests.log"
+echo "== build (debug, --sanitize=$kind, into $dir)"
+swift build --build-tests --sanitize="$kind" --scratch-path "$dir" 2>&1 | grep -E "error|Build complete" || true
+[ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+echo "== unit tests (log: $log)"
+status=0
+# More time per case: sanitized code is slower. Swift's backtracer off, so the reports stay whole.
+JZ_TEST_TIME_LIMIT="${JZ_TEST_TIME_LIMIT:-1200}" SWIFT_BACKTRACE=enable=no \
+  TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1}" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+  swift test --skip-build --sanitize="$kind" --scratch-path "$dir" "$@" >"$log" 2>&1 || status=$?
+reports=$(grep -cE "^(WARNING: ThreadSanitizer|==[0-9]+==ERROR: AddressSanitizer)" "$log" || true)
+grep -E "^SUMMARY: (ThreadSanitizer|AddressSanitizer)" "$log" | sort | uniq -c || true
+echo "sanitizer reports: $reports"
+grep -E "^✔ Test run|^✘ Test run|Executed [0-9]+ tests" "$log" | tail -3
+grep -E "^✘ Test .* (failed|recorded)" "$log" | head -40 || true
+[ "$reports" -eq 0 ] || exit 1
+exit "$status"
