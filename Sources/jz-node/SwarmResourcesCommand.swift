@@ -7,11 +7,12 @@ struct SwarmResourcesCommand: ParsableCommand {
         commandName: "resources",
         abstract: "Show use against the resource limits (Swarm.ResourceMgr.*), with refusals per limit.",
         discussion: """
-            One line per scope and resource: the node (system), each protocol, and the top peers
-            (those refused most, then the fullest). A limit of - means none. Refused counts what
-            the limit turned away since the daemon started: connections, streams (reset), stream
-            data over the pending-bytes budget (stream reset), DHT records and provider records
-            (not stored), Bitswap wantlist entries (ignored).
+            One line per scope and resource: the node (system), each protocol, and the top \
+            peers (those refused most, then the fullest). A limit of - means none.
+
+            Refused counts what the limit turned away since the daemon started: connections, \
+            streams (reset), stream data over the pending-bytes budget (stream reset), DHT \
+            records and provider records (not stored), Bitswap wantlist entries (ignored).
             """)
 
     @OptionGroup var homeOptions: HomeOptions
