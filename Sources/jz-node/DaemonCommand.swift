@@ -30,7 +30,17 @@ struct DaemonCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Initialise the node home first when it does not exist.")
     var initialize = false
 
+    /// The daemon runs on Swift's default executor, not on the blocking pool the one-shot
+    /// commands prefer (`JZNodeCommand.main`): tasks inherit that preference, and the daemon's
+    /// networking must not queue behind store work. Its blocking work still goes through
+    /// `BlockingExecutor`.
     func run() async throws {
+        try await withTaskExecutorPreference(globalConcurrentExecutor) {
+            try await serve()
+        }
+    }
+
+    private func serve() async throws {
         var logger = Logger(label: "jz-node.daemon")
         if ProcessInfo.processInfo.environment["JZ_LOG"] == nil { logger.logLevel = .info }
         let home = homeOptions.home
