@@ -68,6 +68,13 @@ for t in $targets; do
   # SWIFT_BACKTRACE off: the Swift crash handler reads the ASan shadow gap and hides the report.
   if SWIFT_BACKTRACE=enable=no JZ_FUZZ_TARGET="$t" "$bin" "$corpus" "${limit[@]}" -max_len="${max_len[$t]}" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=".artifacts/$t/" >"$out" 2>&1; then
+    # A binary whose decoders were not instrumented (SwiftPM reused objects built without
+    # coverage) finds nothing and says so: that is a broken build, not a clean run.
+    if grep -q "Is the code instrumented for coverage" "$out"; then
+      echo "FAILED: $t: the binary has no coverage instrumentation; rebuild from scratch (rm -rf Fuzz/.build)" >&2
+      failed+=("$t")
+      continue
+    fi
     # The last status line (execs and coverage) and the final stats.
     grep -E "^#[0-9]+" "$out" | tail -1
     grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" "$out" | tr '\n' ' '; echo

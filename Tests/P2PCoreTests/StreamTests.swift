@@ -1,9 +1,8 @@
 import Multiformats
 import P2PCore
 import Testing
-import TestSupport
 
-@Suite("P2PCore streams", .onBlockingPool)
+@Suite("P2PCore streams")
 struct StreamTests {
     @Test("memory pipe carries bytes, half-close gives EOF")
     func pipe() async throws {

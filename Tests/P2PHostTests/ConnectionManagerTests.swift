@@ -3,9 +3,8 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
-import TestSupport
 
-@Suite("ConnectionManager", .onBlockingPool)
+@Suite("ConnectionManager")
 struct ConnectionManagerTests {
     let peers = (0..<6).map { _ in PrivateKey.generateEd25519().publicKey.peerID }
 

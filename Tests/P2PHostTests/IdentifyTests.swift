@@ -6,9 +6,8 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
-import TestSupport
 
-@Suite("Identify", .onBlockingPool, .timeLimit(.minutes(1)))
+@Suite("Identify", .timeLimit(.minutes(1)))
 struct IdentifyTests {
     let logger = Logger(label: "test.identify")
 

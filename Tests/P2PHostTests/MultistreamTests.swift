@@ -6,9 +6,8 @@ import P2PCore
 import Testing
 
 @testable import P2PHost
-import TestSupport
 
-@Suite("Multistream", .onBlockingPool)
+@Suite("Multistream")
 struct MultistreamTests {
     typealias SM = MultistreamStateMachine
 
@@ -114,7 +113,7 @@ struct MultistreamTests {
     }
 }
 
-@Suite("Upgrader", .onBlockingPool)
+@Suite("Upgrader")
 struct UpgraderTests {
     @Test func upgradesOverMemoryPipe() async throws {
         let (a, b) = MemoryByteStream.pair()

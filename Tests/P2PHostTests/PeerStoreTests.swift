@@ -4,7 +4,6 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
-import TestSupport
 
 /// A settable clock for TTL tests.
 final class PeerStoreTestClock: @unchecked Sendable {
@@ -15,7 +14,7 @@ final class PeerStoreTestClock: @unchecked Sendable {
     var read: @Sendable () -> Double { { [self] in lock.withLock { now } } }
 }
 
-@Suite("MemoryPeerStore", .onBlockingPool)
+@Suite("MemoryPeerStore")
 struct PeerStoreTests {
     let peer = PeerID(publicKey: PrivateKey.generateEd25519().publicKey)
 

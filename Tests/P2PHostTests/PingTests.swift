@@ -5,9 +5,8 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
-import TestSupport
 
-@Suite("Ping", .onBlockingPool, .timeLimit(.minutes(1)))
+@Suite("Ping", .timeLimit(.minutes(1)))
 struct PingTests {
     let logger = Logger(label: "test.ping")
 

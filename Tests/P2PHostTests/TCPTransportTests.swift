@@ -4,9 +4,8 @@ import P2PCore
 import Testing
 
 @testable import P2PHost
-import TestSupport
 
-@Suite("TCPTransport", .onBlockingPool)
+@Suite("TCPTransport")
 struct TCPTransportTests {
     let transport = TCPTransport(logger: Logger(label: "test.tcp"))
 

@@ -1,9 +1,8 @@
 import P2PCore
 import Testing
 @testable import P2PMux
-import TestSupport
 
-@Suite("Muxer specific behaviour", .onBlockingPool)
+@Suite("Muxer specific behaviour")
 struct MuxerBehaviourTests {
     @Test func yamuxMeasuresRTTWithPing() async throws {
         let pair = MuxPair(.yamux)

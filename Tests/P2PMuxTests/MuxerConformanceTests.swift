@@ -3,9 +3,8 @@ import Logging
 import P2PCore
 import Testing
 @testable import P2PMux
-import TestSupport
 
-@Suite("Muxer conformance", .onBlockingPool)
+@Suite("Muxer conformance")
 struct MuxerConformanceTests {
     @Test(arguments: MuxKind.allCases)
     func openAcceptEcho(kind: MuxKind) async throws {

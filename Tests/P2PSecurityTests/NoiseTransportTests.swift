@@ -2,9 +2,8 @@ import P2PCore
 import P2PCrypto
 import Testing
 @testable import P2PSecurity
-import TestSupport
 
-@Suite(.onBlockingPool) struct NoiseTransportTests {
+@Suite struct NoiseTransportTests {
     static let keyTypes: [KeyType] = [.ed25519, .rsa, .secp256k1, .ecdsa]
 
     static func key(_ type: KeyType) throws -> PrivateKey {

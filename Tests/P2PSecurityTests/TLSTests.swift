@@ -6,7 +6,6 @@ import P2PCrypto
 import Testing
 
 @testable import P2PSecurity
-import TestSupport
 
 /// Key types exercised by the TLS handshake tests.
 enum TLSTestKey: String, CaseIterable, Sendable {
@@ -22,7 +21,7 @@ enum TLSTestKey: String, CaseIterable, Sendable {
     }
 }
 
-@Suite("TLS", .onBlockingPool)
+@Suite("TLS")
 struct TLSTests {
     static let logger = Logger(label: "tls-test")
     static let tls = ProtocolID("/tls/1.0.0")
@@ -263,7 +262,7 @@ struct TLSTests {
     }
 }
 
-@Suite("TLS ALPN", .onBlockingPool)
+@Suite("TLS ALPN")
 struct TLSALPNTests {
     static func handshake(offering alpn: [String]) async throws -> (client: String?, server: String?) {
         let (a, b) = MemoryByteStream.pair()
