@@ -12,7 +12,8 @@ import Testing
 /// instead. And Swift Testing starts every test at once: on two cores, hundreds of tests make a
 /// 200 ms timer fire seconds late. So at most `TestGate.width` test cases run at once (Swift
 /// Testing's own `--experimental-maximum-parallelization-width` deadlocks on parameterized tests
-/// here). The unit tests then run in one `swift test` call.
+/// here). The networking suites (`P2P*Tests`) do not carry it yet: `scripts/test.sh` runs them
+/// alone first (one of them once hung when everything ran together on the pool).
 public struct OnBlockingPool: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 
