@@ -67,7 +67,8 @@ public final class BlockingPool: @unchecked Sendable {
         return max(8, 4 * ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Runs `job` on one of the pool's threads, after the jobs submitted before it have started.
+    /// Runs `job` on one of the pool's threads, in submission order (jobs submitted from the
+    /// pool's own threads before those from outside).
     public func submit(_ job: @escaping @Sendable () -> Void) {
         let fromPool = isPoolThread
         condition.lock()
