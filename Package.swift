@@ -86,7 +86,7 @@ let package = Package(
             ]),
         .target(name: "BlockingPool"),
         // Test scopes shared by the unit tests (Swift Testing traits); not part of any product.
-        .target(name: "TestSupport", dependencies: ["BlockingPool"]),
+        .target(name: "TestSupport", dependencies: ["BlockingPool", "P2PCore"]),
         .target(
             name: "P2PCore",
             dependencies: [

@@ -154,3 +154,10 @@ public protocol AccountedStreamMuxer: StreamMuxer {
         _ stream: any ByteStream, isInitiator: Bool, logger: Logger, inboundBytes: InboundBytesAccount?
     ) -> any MuxedConnection
 }
+
+extension AccountedStreamMuxer {
+    /// Without an account: nothing is charged.
+    public func makeConnection(_ stream: any ByteStream, isInitiator: Bool, logger: Logger) -> any MuxedConnection {
+        makeConnection(stream, isInitiator: isInitiator, logger: logger, inboundBytes: nil)
+    }
+}

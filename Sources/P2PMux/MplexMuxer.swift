@@ -23,13 +23,8 @@ public struct MplexMuxer: AccountedStreamMuxer {
     }
 
     /// Starts an mplex session over `stream`; it runs until `close()`, a protocol error or the
-    /// end of `stream`.
-    public func makeConnection(_ stream: any ByteStream, isInitiator: Bool, logger: Logger) -> any MuxedConnection {
-        makeConnection(stream, isInitiator: isInitiator, logger: logger, inboundBytes: nil)
-    }
-
-    /// As `makeConnection(_:isInitiator:logger:)`; buffered data is charged to `inboundBytes`, and
-    /// a frame that does not fit gets its stream reset.
+    /// end of `stream`. Buffered data is charged to `inboundBytes` (when given), and a frame that
+    /// does not fit gets its stream reset.
     public func makeConnection(
         _ stream: any ByteStream, isInitiator: Bool, logger: Logger, inboundBytes: InboundBytesAccount?
     ) -> any MuxedConnection {

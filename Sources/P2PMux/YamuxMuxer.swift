@@ -9,13 +9,8 @@ public struct YamuxMuxer: AccountedStreamMuxer {
     public init(config: MuxerConfig = .init()) { self.config = config }
 
     /// Starts a yamux session over `stream`: its reading, writing and keep-alive tasks run until
-    /// `close()`, a protocol error or the end of `stream`.
-    public func makeConnection(_ stream: any ByteStream, isInitiator: Bool, logger: Logger) -> any MuxedConnection {
-        makeConnection(stream, isInitiator: isInitiator, logger: logger, inboundBytes: nil)
-    }
-
-    /// As `makeConnection(_:isInitiator:logger:)`; data frames are buffered against `inboundBytes`,
-    /// and a frame that does not fit gets its stream reset.
+    /// `close()`, a protocol error or the end of `stream`. Data frames are buffered against
+    /// `inboundBytes` (when given), and a frame that does not fit gets its stream reset.
     public func makeConnection(
         _ stream: any ByteStream, isInitiator: Bool, logger: Logger, inboundBytes: InboundBytesAccount?
     ) -> any MuxedConnection {

@@ -1,4 +1,5 @@
 import BlockingPool
+import P2PCore
 import Foundation
 import Testing
 
@@ -10,7 +11,7 @@ import Testing
 /// holds one of them for its whole length, and two such tests stop every timer, keep-alive and
 /// handshake of the networking tests running beside them. On the pool they hold a pool thread
 /// instead. And Swift Testing starts every test at once: on two cores, hundreds of tests make a
-/// 200 ms timer fire seconds late. So at most `TestGate.width` test cases run at once (Swift
+/// 200 ms timer fire seconds late. So at most `TestGate.defaultWidth()` test cases run at once (Swift
 /// Testing's own `--experimental-maximum-parallelization-width` deadlocks on parameterized tests
 /// here). The networking suites (`P2P*Tests`) do not carry it yet: `scripts/test.sh` runs them
 /// alone first (one of them once hung when everything ran together on the pool).
@@ -25,8 +26,8 @@ public struct OnBlockingPool: SuiteTrait, TestTrait, TestScoping {
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        await TestGate.shared.enter()
-        defer { TestGate.shared.leave() }
+        await TestGate.shared.acquire(1)
+        defer { TestGate.shared.release(1) }
         // A case that hangs (and ignores cancellation) would hold the whole run until CI gives up:
         // past `TestGate.timeLimit` it stops the run, naming the case.
         let name = test.name
@@ -48,10 +49,10 @@ extension Trait where Self == OnBlockingPool {
     public static var onBlockingPool: Self { OnBlockingPool() }
 }
 
-/// At most `width` test cases at once, waiting without holding a thread. Each test case enters
-/// once (the gate never nests), so it cannot deadlock.
-final class TestGate: @unchecked Sendable {
-    static let shared = TestGate(width: TestGate.defaultWidth())
+/// At most `defaultWidth()` test cases at once (an `AsyncBudget` of one unit per case, waited for without
+/// holding a thread). Each test case enters once (the gate never nests), so it cannot deadlock.
+enum TestGate {
+    static let shared = AsyncBudget(capacity: defaultWidth())
 
     /// How long one test case may run: `JZ_TEST_TIME_LIMIT` seconds, default 300.
     static let timeLimit: Duration = {
@@ -68,37 +69,4 @@ final class TestGate: @unchecked Sendable {
         }
         return max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
     }
-
-    private let lock = NSLock()
-    private var free: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    init(width: Int) { free = max(1, width) }
-
-    func enter() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if free > 0 {
-                free -= 1
-                lock.unlock()
-                continuation.resume()
-            } else {
-                waiters.append(continuation)
-                lock.unlock()
-            }
-        }
-    }
-
-    func leave() {
-        lock.lock()
-        if waiters.isEmpty {
-            free += 1
-            lock.unlock()
-        } else {
-            let next = waiters.removeFirst()
-            lock.unlock()
-            next.resume()
-        }
-    }
 }
-

@@ -1,13 +1,13 @@
-import P2PCore
-
 /// A FIFO async mutex: at most one holder at a time; waiters resume in arrival order. Used to keep
 /// one writer per stream (actor methods are re-entrant across `await`, so an actor alone cannot).
-final class AsyncGate: @unchecked Sendable {
+public final class AsyncGate: @unchecked Sendable {
     private let lock = Mutex()
     private var held = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    func acquire() async {
+    public init() {}
+
+    public func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow: Bool = lock.withLock {
                 if held {
@@ -21,7 +21,7 @@ final class AsyncGate: @unchecked Sendable {
         }
     }
 
-    func release() {
+    public func release() {
         let next: CheckedContinuation<Void, Never>? = lock.withLock {
             if waiters.isEmpty {
                 held = false
@@ -33,7 +33,7 @@ final class AsyncGate: @unchecked Sendable {
     }
 
     /// Runs `body` holding the gate.
-    func withGate<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+    public func withGate<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
         await acquire()
         defer { release() }
         return try await body()
@@ -42,17 +42,17 @@ final class AsyncGate: @unchecked Sendable {
 
 /// An async counting semaphore over a budget of units (bytes, blocks): `acquire(n)` waits until
 /// `n` units are free. A request larger than the whole budget is let through alone.
-final class AsyncBudget: @unchecked Sendable {
+public final class AsyncBudget: @unchecked Sendable {
     private let lock = Mutex()
     private let capacity: Int
     private var used = 0
     private var waiters: [(units: Int, continuation: CheckedContinuation<Void, Never>)] = []
 
-    init(capacity: Int) {
+    public init(capacity: Int) {
         self.capacity = capacity
     }
 
-    func acquire(_ units: Int) async {
+    public func acquire(_ units: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow: Bool = lock.withLock {
                 if waiters.isEmpty && (used + units <= capacity || used == 0) {
@@ -66,7 +66,7 @@ final class AsyncBudget: @unchecked Sendable {
         }
     }
 
-    func release(_ units: Int) {
+    public func release(_ units: Int) {
         let ready: [CheckedContinuation<Void, Never>] = lock.withLock {
             used -= units
             var out: [CheckedContinuation<Void, Never>] = []
