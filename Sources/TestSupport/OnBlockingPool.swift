@@ -54,12 +54,13 @@ extension Trait where Self == OnBlockingPool {
 enum TestGate {
     static let shared = AsyncBudget(capacity: defaultWidth())
 
-    /// How long one test case may run: `JZ_TEST_TIME_LIMIT` seconds, default 300.
+    /// How long one test case may run: `JZ_TEST_TIME_LIMIT` seconds, default 300 times
+    /// `TestTime.scale`.
     static let timeLimit: Duration = {
         if let text = ProcessInfo.processInfo.environment["JZ_TEST_TIME_LIMIT"], let value = Int(text), value > 0 {
             return .seconds(value)
         }
-        return .seconds(300)
+        return TestTime.scaled(.seconds(300))
     }()
 
     /// `JZ_TEST_PARALLELISM`, else twice the cores and at least 4.

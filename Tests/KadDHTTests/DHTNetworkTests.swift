@@ -24,7 +24,7 @@ final class DHTTestNet: Sendable {
         for i in 0..<count {
             let host = network.makeHost(ip: ip(i))
             var config = DHTConfig(scope: scope, mode: modes(i))
-            config.requestTimeout = .seconds(5)
+            config.requestTimeout = TestTime.scaled(.seconds(5))
             config.refreshInterval = 3600
             dhts.append(KademliaDHT(
                 host: host, config: config, providers: ProviderStore(backend: MemoryProviderBackend()),

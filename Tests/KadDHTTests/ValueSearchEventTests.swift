@@ -23,7 +23,7 @@ struct SequenceValidator: RecordValidator {
     }
 }
 
-@Suite(.onBlockingPool, .timeLimit(.minutes(2)))
+@Suite(.onBlockingPool, .scaledTimeLimit(minutes: 2))
 struct ValueSearchEventTests {
     let key = Array("/seq/name".utf8)
 

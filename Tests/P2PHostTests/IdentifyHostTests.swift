@@ -5,11 +5,12 @@ import P2PCrypto
 import P2PMux
 import P2PSecurity
 import Testing
+import TestSupport
 
 @testable import P2PHost
 
 /// Identify and ping between two real `LibP2PHost`s on 127.0.0.1 (TCP, Noise/TLS, yamux/mplex).
-@Suite("Identify over real hosts", .serialized, .timeLimit(.minutes(2)))
+@Suite("Identify over real hosts", .serialized, .scaledTimeLimit(minutes: 2))
 struct IdentifyHostTests {
     enum Stack: String, CaseIterable, Sendable { case noiseYamux, noiseMplex, tlsYamux }
 

@@ -4,10 +4,11 @@ import Multiformats
 import P2PCore
 import P2PCrypto
 import Testing
+import TestSupport
 
 @testable import P2PHost
 
-@Suite("Identify", .timeLimit(.minutes(1)))
+@Suite("Identify", .scaledTimeLimit(minutes: 1))
 struct IdentifyTests {
     let logger = Logger(label: "test.identify")
 

@@ -3,10 +3,11 @@ import Multiformats
 import P2PCore
 import P2PCrypto
 import Testing
+import TestSupport
 
 @testable import P2PHost
 
-@Suite("Ping", .timeLimit(.minutes(1)))
+@Suite("Ping", .scaledTimeLimit(minutes: 1))
 struct PingTests {
     let logger = Logger(label: "test.ping")
 

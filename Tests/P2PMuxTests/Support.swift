@@ -1,5 +1,6 @@
 import Logging
 import P2PCore
+import TestSupport
 @testable import P2PMux
 
 /// The muxers the conformance suite runs against.
@@ -10,7 +11,7 @@ enum MuxKind: String, CaseIterable, Sendable, CustomStringConvertible {
     func muxer(_ config: MuxerConfig = .init()) -> any StreamMuxer {
         switch self {
         case .yamux: return YamuxMuxer(config: config)
-        case .mplex: return MplexMuxer(config: config, receiveTimeout: .seconds(5))
+        case .mplex: return MplexMuxer(config: config, receiveTimeout: TestTime.scaled(.seconds(5)))
         }
     }
 }
@@ -54,9 +55,9 @@ func pattern(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: $0 % 251) &+ seed }
 }
 
-/// Runs `body` with a deadline (all network-ish tests must finish).
+/// Runs `body` with a deadline (all network-ish tests must finish), stretched by `TestTime.scale`.
 func timed<T: Sendable>(_ seconds: Int = 20, _ what: String = "test", _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withTimeout(.seconds(seconds), what: what, body)
+    try await withTimeout(TestTime.scaled(.seconds(seconds)), what: what, body)
 }
 
 /// A thread-safe counter.
