@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "BlockStore",
             dependencies: [
-                "IPLD", "Multiformats", "CSQLite",
+                "BlockingPool", "IPLD", "Multiformats", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(

@@ -1,21 +1,6 @@
+import BlockingPool
 import Foundation
 import Multiformats
-
-/// A value behind a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-    }
-
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
 
 /// Holds off garbage collection while alive. Release it (or let it go) once the blocks written
 /// under it are pinned or referenced. Releasing twice is harmless.

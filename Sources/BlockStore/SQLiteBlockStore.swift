@@ -1,3 +1,4 @@
+import BlockingPool
 import CSQLite
 import Dispatch
 import Foundation

@@ -1,8 +1,8 @@
 import BlockStore
 import KadDHT
 import Multiformats
+import P2PCore
 import P2PCrypto
-import Synchronization
 
 /// Why the DHT database could not be opened, read or written. Every case names the file.
 public enum DHTStorageError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -75,7 +75,7 @@ public final class SQLiteProviderBackend: ProviderBackend {
 
     /// The database file.
     public let path: String
-    private let connection: Mutex<SQLiteConnection>
+    private let connection: Locked<SQLiteConnection>
 
     /// Opens (or creates) the DHT database of `home`.
     public convenience init(home: NodeHome) throws(DHTStorageError) {
@@ -96,7 +96,7 @@ public final class SQLiteProviderBackend: ProviderBackend {
             // records after a power cut is re-announced by their providers).
             _ = try c.text("PRAGMA journal_mode = WAL")
             try c.execute("PRAGMA synchronous = NORMAL; PRAGMA secure_delete = OFF", "configure")
-            connection = Mutex(c)
+            connection = Locked(c)
         } catch {
             throw DHTStorageError(error, path: path)
         }

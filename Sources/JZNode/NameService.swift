@@ -65,8 +65,8 @@ public final class NameService: Sendable {
     /// `/ipns/` values followed at most by a recursive resolve (Kubo: 32).
     public static let maxDepth = 32
 
-    private let cache = Mutex<[IPNSName: CachedRecord]>([:])
-    private let background = Mutex<[UInt64: Task<Void, Never>]>([:])
+    private let cache = Locked<[IPNSName: CachedRecord]>([:])
+    private let background = Locked<[UInt64: Task<Void, Never>]>([:])
     private let nextTaskID = Atomic<UInt64>(0)
     let republishWakeups: AsyncStream<Void>
     let republishSignal: AsyncStream<Void>.Continuation
@@ -337,7 +337,7 @@ final class OneShot<T: Sendable>: Sendable {
         var done = false
         var waiters: [CheckedContinuation<T, Never>] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     var isDone: Bool { state.withLock { $0.done } }
 

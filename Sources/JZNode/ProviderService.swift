@@ -4,7 +4,6 @@ import KadDHT
 import Logging
 import Multiformats
 import P2PCore
-import Synchronization
 
 /// What `stats provide` shows.
 public struct ProvideStats: Sendable {
@@ -30,7 +29,7 @@ public final class ProviderService: Sendable {
     let dht: DualDHT
     let services: NodeServices
     let logger: Logger
-    private let state = Synchronization.Mutex<State>(State())
+    private let state = Locked<State>(State())
     private let queueSignal: AsyncStream<Void>.Continuation
     private let queueWakeups: AsyncStream<Void>
     /// Largest number of CIDs waiting to be announced; more are left to the next reprovide.

@@ -1,6 +1,6 @@
 import Multiformats
+import P2PCore
 import P2PCrypto
-import Synchronization
 
 /// Provider records in memory, compactly: for tests, the simulator and nodes without a disk.
 ///
@@ -9,7 +9,7 @@ import Synchronization
 /// when the last record using them goes), and a key with one provider holds its record inline.
 /// `countByProvider` is the interned peer's reference count, so it costs nothing.
 public final class MemoryProviderBackend: ProviderBackend {
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 

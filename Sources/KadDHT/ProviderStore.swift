@@ -1,7 +1,6 @@
 import Multiformats
 import P2PCore
 import P2PCrypto
-import Synchronization
 
 /// One provider record: who provides a key, where it can be reached, and when we heard it.
 public struct ProviderRecord: Sendable, Hashable {
@@ -113,9 +112,9 @@ public final class ProviderStore: Sendable {
     public let limits: Limits
     /// Serialises check-then-put in `add`, so that concurrent adds cannot overshoot a bound; holds
     /// when the last bound-triggered sweep ran.
-    private let admission = Mutex<Double>(-Double.infinity)
+    private let admission = Locked<Double>(-Double.infinity)
     /// Refusals by bound: the store's, the per-provider one, the per-key one.
-    private let refusals = Mutex(Refusals())
+    private let refusals = Locked(Refusals())
 
     private struct Refusals {
         var store = RefusalTally()

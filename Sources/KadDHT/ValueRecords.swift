@@ -1,7 +1,6 @@
 import Multiformats
 import P2PCore
 import P2PCrypto
-import Synchronization
 
 /// DHT record keys: `/<namespace>/<rest>`, where `rest` is arbitrary bytes (for `/pk/` and
 /// `/ipns/`, a peer ID's multihash bytes), as go-libp2p-record's `SplitKey` reads them.
@@ -193,7 +192,7 @@ public final class ValueRecordStore: Sendable {
     public let validator: any RecordValidator
     /// The bounds enforced.
     public let limits: Limits
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init(validator: any RecordValidator, limits: Limits = Limits()) {
         self.validator = validator

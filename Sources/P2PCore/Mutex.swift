@@ -12,18 +12,3 @@ public final class Mutex: @unchecked Sendable {
         return try body()
     }
 }
-
-/// A value behind a lock, shareable between tasks and closures (a `Synchronization.Mutex` cannot
-/// be captured by an escaping closure; this class can).
-public final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    public init(_ value: Value) { self.value = value }
-
-    /// Runs `body` with the value, under the lock (never across `await`).
-    public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}

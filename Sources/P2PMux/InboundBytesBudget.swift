@@ -1,7 +1,6 @@
 import Logging
 import P2PCore
 import P2PCrypto
-import Synchronization
 
 /// The pure bookkeeping of bytes received from peers and not yet read by the node (muxer receive
 /// buffers), against a per-peer and a node-wide bound. No I/O, no clock.
@@ -82,11 +81,11 @@ public struct InboundBytesLedger: Sendable, Equatable {
 /// connection takes an `InboundBytesAccount` for its peer; a frame whose bytes do not fit gets its
 /// stream reset (the peer's other streams and the other peers carry on).
 public final class InboundBytesBudget: Sendable {
-    private let ledger: Synchronization.Mutex<InboundBytesLedger>
+    private let ledger: Locked<InboundBytesLedger>
 
     /// Limits in bytes (0: none).
     public init(systemLimit: Int, peerLimit: Int) {
-        ledger = Synchronization.Mutex(InboundBytesLedger(systemLimit: systemLimit, peerLimit: peerLimit))
+        ledger = Locked(InboundBytesLedger(systemLimit: systemLimit, peerLimit: peerLimit))
     }
 
     /// An account for one connection to `peer`.
@@ -109,7 +108,7 @@ public final class InboundBytesBudget: Sendable {
 public final class InboundBytesAccount: Sendable {
     public let peer: PeerID
     private let budget: InboundBytesBudget
-    private let held = Synchronization.Mutex(0)
+    private let held = Locked(0)
 
     init(budget: InboundBytesBudget, peer: PeerID) {
         self.budget = budget

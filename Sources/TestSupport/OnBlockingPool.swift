@@ -38,8 +38,28 @@ public struct OnBlockingPool: SuiteTrait, TestTrait, TestScoping {
             exit(1)
         }
         defer { watchdog.cancel() }
+        let limit = test.traits.compactMap { ($0 as? CaseTimeLimit)?.limit }.min()
         try await withTaskExecutorPreference(BlockingExecutor.pool) {
-            try await function()
+            if let limit {
+                // The case ends inside `within` (a task group waits for its children).
+                try await withoutActuallyEscaping(function) { try await Self.within(limit, $0) }
+            } else {
+                try await function()
+            }
+        }
+    }
+
+    /// Runs `function`; past `limit` it records "Time limit was exceeded" and cancels it (then
+    /// waits for it to end, as a task group does).
+    static func within(_ limit: Duration, _ function: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await function() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                Issue.record("Time limit was exceeded: \(limit) after the case started (.caseTimeLimit, JZ_TEST_TIME_SCALE \(TestTime.scale))")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
         }
     }
 }

@@ -23,8 +23,42 @@ public enum TestTime {
 }
 
 extension Trait where Self == TimeLimitTrait {
-    /// Swift Testing's `.timeLimit(.minutes(minutes))`, times `TestTime.scale`.
+    /// Swift Testing's `.timeLimit(.minutes(minutes))`, times `TestTime.scale`, for suites that
+    /// do not run on the blocking pool. (Under `.onBlockingPool` use `.caseTimeLimit`: Swift
+    /// Testing's limit also counts the wait for the test gate.)
     public static func scaledTimeLimit(minutes: Int) -> Self {
         .timeLimit(.minutes(minutes * TestTime.scale))
     }
+}
+
+/// A time limit for each test case of a suite (or for one test) that runs `.onBlockingPool`,
+/// counted from the moment the case passes the test gate, times `TestTime.scale`.
+///
+/// Swift Testing's own `.timeLimit` starts when the case starts, before the gate: with hundreds
+/// of cases queued behind a few slow ones (10 minutes under a sanitizer), a case that takes a
+/// second failed its one-minute limit while it waited. When the limit passes, the case gets an
+/// issue ("Time limit was exceeded") and is cancelled, as with `.timeLimit`. The innermost (the
+/// shortest) limit applies.
+public struct CaseTimeLimit: SuiteTrait, TestTrait {
+    public let limit: Duration
+    public var isRecursive: Bool { true }
+
+    public func prepare(for test: Test) async throws {
+        guard test.traits.contains(where: { $0 is OnBlockingPool }) else {
+            throw TestSetupError("\(test.name): .caseTimeLimit is enforced by .onBlockingPool, which the test lacks")
+        }
+    }
+}
+
+extension Trait where Self == CaseTimeLimit {
+    /// See `CaseTimeLimit`.
+    public static func caseTimeLimit(minutes: Int) -> Self {
+        CaseTimeLimit(limit: TestTime.scaled(.seconds(60 * minutes)))
+    }
+}
+
+/// A test declared with traits that cannot work together.
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

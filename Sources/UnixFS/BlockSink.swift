@@ -3,7 +3,6 @@ import BlockingPool
 import Dispatch
 import Foundation
 import IPLD
-import Synchronization
 
 /// Where the importer sends the blocks it makes, in creation order (every child before its
 /// parent). Used from one thread at a time.
@@ -117,7 +116,7 @@ public final class BatchingBlockSink: BlockSink {
 
 /// The first failure of a background batch.
 private final class SinkState: Sendable {
-    let failure = Mutex<ImportError?>(nil)
+    let failure = Locked<ImportError?>(nil)
 }
 
 /// A sink that collects blocks in memory (tests, small imports).

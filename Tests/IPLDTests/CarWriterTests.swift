@@ -1,6 +1,6 @@
+import BlockingPool
 import Foundation
 import Multiformats
-import Synchronization
 import Testing
 
 @testable import IPLD
@@ -38,7 +38,7 @@ struct CarWriterTests {
         let original = try CarFixtures.bytes("car/go-car/sample-wrapped-v2.car")
         let (header, sections) = try CarFixtures.sections(original)
         let v2 = try #require(header.v2)
-        let collected = Mutex<[UInt8]>([])
+        let collected = Locked<[UInt8]>([])
         var writer = CarWriter(roots: header.roots, bufferSize: 4096) { chunk in
             collected.withLock { $0.append(contentsOf: chunk) }
         }

@@ -235,7 +235,7 @@ struct BootstrapResolverTests {
         #expect(dns.queries == ["_dnsaddr.example.org"])
     }
 
-    @Test(.scaledTimeLimit(minutes: 1))
+    @Test(.caseTimeLimit(minutes: 1))
     func aLookupThatHangsIsAbandonedAtTheTimeout() async throws {
         let log = LogLines()
         let stuck = BootstrapResolver(logger: log.logger, timeout: .milliseconds(200), lookupTXT: { _ in
@@ -286,7 +286,7 @@ struct BootstrapResolverTests {
 
     /// The real system resolver, on a name that never resolves (RFC 6761 `.invalid`): with or
     /// without a network it answers (an error, normally) and does not hang.
-    @Test(.scaledTimeLimit(minutes: 1))
+    @Test(.caseTimeLimit(minutes: 1))
     func systemResolverAnswersWithinTheTimeout() async throws {
         // Timed inside the blocking pool, so a wait for a free thread (other suites' work) is
         // not counted against the lookup.

@@ -28,12 +28,33 @@ struct CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // Both pipes at once: read one after the other, a child that fills the other pipe's 64 KiB
+        // (a long error, a sanitizer's report) would wait for us while we wait for it.
+        let stderr = PipeDrain(err.fileHandleForReading)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Output(status: process.terminationStatus,
                       stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+                      stderr: String(decoding: stderr.wait(), as: UTF8.self))
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class PipeDrain: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    /// Everything read, once the writer has closed the pipe.
+    func wait() -> Data {
+        done.wait()
+        return data
     }
 }
 

@@ -1,7 +1,7 @@
+import BlockingPool
 import Foundation
 import IPNS
 import Logging
-import Synchronization
 import Testing
 
 @testable import JZNode
@@ -9,7 +9,7 @@ import TestSupport
 
 /// A clock the test moves.
 final class TestClock: Sendable {
-    private let now = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    private let now = Locked(Date(timeIntervalSince1970: 1_800_000_000))
     var date: Date { now.withLock { $0 } }
     func advance(_ seconds: Double) { now.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }

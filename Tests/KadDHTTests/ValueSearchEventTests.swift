@@ -23,7 +23,7 @@ struct SequenceValidator: RecordValidator {
     }
 }
 
-@Suite(.onBlockingPool, .scaledTimeLimit(minutes: 2))
+@Suite(.onBlockingPool, .caseTimeLimit(minutes: 2))
 struct ValueSearchEventTests {
     let key = Array("/seq/name".utf8)
 
