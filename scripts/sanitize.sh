@@ -4,8 +4,9 @@
 #   scripts/sanitize.sh thread|address [swift test options...]
 # Builds into .build-tsan or .build-asan (kept apart from .build), runs every unit test, then
 # prints the sanitizer's reports, one line each, and fails if there is any.
-# Slowness makes a few timing tests miss their limits under ThreadSanitizer; those are test
-# failures, not sanitizer reports, and are listed separately.
+# The tests' own deadlines are stretched ten times (JZ_TEST_TIME_SCALE, Sources/TestSupport/
+# TestTime.swift); a test that still fails is listed apart from the sanitizer's reports.
+# Suppressions, each with its reason: scripts/tsan-suppressions.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-}"

@@ -246,7 +246,7 @@ struct BootstrapResolverTests {
         let resolved = await stuck.resolve(try addrs(["/dnsaddr/slow.example", "/ip4/192.0.2.9/tcp/9"]))
         // Abandoned, not waited for: well under the 10 s the lookup takes (the margin absorbs a
         // loaded machine; one run took 3.6 s with a 3 s lookup while other builds ran).
-        #expect(ContinuousClock.now - start < .seconds(6))
+        #expect(ContinuousClock.now - start < TestTime.scaled(.seconds(6)))
         #expect(resolved.map(\.description) == ["/ip4/192.0.2.9/tcp/9"])
         #expect(log.messages(at: .info) == [
             "bootstrap: cannot resolve /dnsaddr/slow.example (DNS TXT _dnsaddr.slow.example: no answer within 200 ms); skipping it",
@@ -300,14 +300,14 @@ struct BootstrapResolverTests {
             }
         }
         // glibc's own retries are sized to the timeout (one server: about 2 s; allow slack).
-        #expect(took < .seconds(8))
+        #expect(took < TestTime.scaled(.seconds(8)))
         if case .success(let strings) = result { #expect(strings.isEmpty) }
 
         let log = LogLines()
         let system = BootstrapResolver(logger: log.logger, timeout: .seconds(2))
         let resolvedStart = ContinuousClock.now
         let resolved = await system.resolve(try addrs(["/dnsaddr/jz-node-test.invalid/p2p/\(peerA)"]))
-        #expect(ContinuousClock.now - resolvedStart < .seconds(8))  // 2 s timeout; slack for a loaded machine
+        #expect(ContinuousClock.now - resolvedStart < TestTime.scaled(.seconds(8)))  // 2 s timeout; slack for a loaded machine
         #expect(resolved.isEmpty)
         #expect(log.messages(at: .info).count == 1)
     }
