@@ -181,7 +181,10 @@ struct TestNode: Sendable {
     ) async -> TestNode {
         let host = network.makeHost(protocols: protocols)
         let bitswap = Bitswap(host: host, store: store, logger: testLogger(), config: config)
-        host.onConnectionEvent { peer, connected in
+        // Weak: the host keeps this closure and the node keeps the host; a strong capture is a cycle
+        // that kept every node (and its store's blocks) alive to the end of the run (LeakSanitizer).
+        host.onConnectionEvent { [weak bitswap] peer, connected in
+            guard let bitswap else { return }
             if connected {
                 bitswap.peerConnected(peer)
             } else {
