@@ -6,7 +6,7 @@
 # prints the sanitizer's reports, one line each, and fails if there is any.
 # The tests' own deadlines are stretched ten times (JZ_TEST_TIME_SCALE, Sources/TestSupport/
 # TestTime.swift); a test that still fails is listed apart from the sanitizer's reports.
-# Suppressions, each with its reason: scripts/tsan-suppressions.txt.
+# Suppressions, each with its reason: scripts/tsan-suppressions.txt, scripts/lsan-suppressions.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-}"
@@ -25,8 +25,9 @@ status=0
 # Ten times the tests' own deadlines (TestTime): sanitized code is 5-15x slower. Swift's backtracer off, so the reports stay whole.
 JZ_TEST_TIME_SCALE="${JZ_TEST_TIME_SCALE:-10}" SWIFT_BACKTRACE=enable=no \
   TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt}" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+  LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan-suppressions.txt}" \
   swift test --skip-build --sanitize="$kind" --scratch-path "$dir" "$@" >"$log" 2>&1 || status=$?
-reports=$(grep -cE "^(WARNING: ThreadSanitizer|==[0-9]+==ERROR: AddressSanitizer)" "$log" || true)
+reports=$(grep -cE "^ *(WARNING: ThreadSanitizer|==[0-9]+==ERROR: (Address|Leak)Sanitizer)" "$log" || true)
 grep -E "^SUMMARY: (ThreadSanitizer|AddressSanitizer)" "$log" | sort | uniq -c || true
 echo "sanitizer reports: $reports"
 grep -E "^✔ Test run|^✘ Test run|Executed [0-9]+ tests" "$log" | tail -3
