@@ -5,6 +5,7 @@ import P2PCrypto
 import P2PMux
 import P2PSecurity
 import Testing
+import TestSupport
 import NIOPosix
 
 @testable import P2PHost
@@ -90,8 +91,11 @@ func makeHost(
     var config = HostConfig(
         identity: key, listenAddresses: [try Multiaddr("/ip4/127.0.0.1/tcp/0")], security: security,
         muxers: muxers, logger: logger, peerStore: MemoryPeerStore())
-    config.negotiationTimeout = .seconds(5)
-    config.dialTimeout = .seconds(3)
+    // Deadlines well above a handshake's time on a loaded machine (the tests that check a
+    // deadline set their own).
+    config.negotiationTimeout = TestTime.scaled(.seconds(15))
+    config.dialTimeout = TestTime.scaled(.seconds(10))
+    config.limits.inboundHandshakeTimeout = TestTime.scaled(.seconds(15))
     configure(&config)
     let host = LibP2PHost(config: config)
     try await host.start()
@@ -132,7 +136,7 @@ func echoRoundTrip(_ from: LibP2PHost, _ to: PeerID, _ payload: [UInt8]) async t
 }
 
 func waitUntil(_ what: String, _ condition: @escaping @Sendable () async -> Bool) async throws {
-    try await withTimeout(.seconds(10), what: what) {
+    try await withTimeout(TestTime.scaled(.seconds(10)), what: what) {
         while await !condition() { try await Task.sleep(for: .milliseconds(20)) }
     }
 }
@@ -145,7 +149,7 @@ struct HostTests {
         let events = EventLog()
         await a.addEventObserver { events.add($0) }
         await installEcho(b)
-        try await withTimeout(.seconds(20), what: "host test") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "host test") {
             let peer = try await a.connect(try await dialAddress(of: b))
             #expect(peer == b.localPeer)
             // Reuse: a second connect and a stream open no new connection.
@@ -178,7 +182,7 @@ struct HostTests {
         let b = try await makeHost()
         await installEcho(b)
         let addr = try await dialAddress(of: b)
-        try await withTimeout(.seconds(20), what: "coalesce") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "coalesce") {
             try await withThrowingTaskGroup(of: PeerID.self) { group in
                 for _ in 0..<8 { group.addTask { try await a.connect(addr) } }
                 for try await p in group { #expect(p == b.localPeer) }
@@ -233,7 +237,7 @@ struct HostTests {
         await installEcho(server)
         let c1 = try await makeHost()
         let c2 = try await makeHost()
-        try await withTimeout(.seconds(20), what: "limit") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "limit") {
             try await c1.connect(try await dialAddress(of: server))
             try await waitUntil("first registered") { await server.connections().count == 1 }
             // The second client's connection is refused (reset before or after the handshake).
@@ -265,19 +269,19 @@ struct HostTests {
         var idle: [TCPConnection] = []
         let transport = TCPTransport(group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "idle"))
         for _ in 0..<12 { idle.append(try await transport.dial(try Multiaddr("/ip4/127.0.0.1/tcp/\(port)"))) }
-        try await withTimeout(.seconds(20), what: "real peer among idle sockets") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "real peer among idle sockets") {
             try await client.connect(address)
             #expect(try await echoRoundTrip(client, server.localPeer, [7, 7]) == [7, 7])
         }
         // Every idle socket is closed by the server: the oldest evicted, the rest at the deadline.
         let started = ContinuousClock.now
         for socket in idle {
-            try await withTimeout(.seconds(10), what: "idle socket dropped") {
+            try await withTimeout(TestTime.scaled(.seconds(10)), what: "idle socket dropped") {
                 // The server's multistream header, then EOF, or a reset (evicted sockets).
                 do { while try await socket.read() != nil {} } catch {}
             }
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < TestTime.scaled(.seconds(5)))
         for h in [server, client] { await h.stop() }
     }
 
@@ -289,7 +293,7 @@ struct HostTests {
         let outsider = try await makeHost(.noiseYamux)
         let stranger = try await makeHost(.noiseYamux) { $0.privateNetwork = PreSharedKey.generate() }
         await installEcho(b)
-        try await withTimeout(.seconds(20), what: "private network") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "private network") {
             try await a.connect(try await dialAddress(of: b))
             #expect(try await echoRoundTrip(a, b.localPeer, [1, 2, 3]) == [1, 2, 3])
             for (dialer, target) in [(outsider, b), (b, outsider), (stranger, b), (b, stranger)] {
@@ -307,7 +311,7 @@ struct HostTests {
             await gate.wait()
             await incoming.stream.close()
         }
-        try await withTimeout(.seconds(20), what: "stream limit") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "stream limit") {
             try await client.connect(try await dialAddress(of: server))
             let (s1, _) = try await client.newStream(to: server.localPeer, protocols: ["/hold/1"])
             try await Task.sleep(for: .milliseconds(200))
@@ -330,7 +334,7 @@ struct HostTests {
         var made: [LibP2PHost] = []
         for _ in 0..<3 { made.append(try await makeHost()) }
         let clients = made
-        try await withTimeout(.seconds(20), what: "trim") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "trim") {
             for c in clients {
                 try await c.connect(try await dialAddress(of: server))
                 try await Task.sleep(for: .milliseconds(50))
@@ -351,7 +355,7 @@ struct HostTests {
         for _ in 0..<3 { made.append(try await makeHost()) }
         let clients = made
         await server.protect(clients[0].localPeer, tag: "test")
-        try await withTimeout(.seconds(20), what: "trim") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "trim") {
             for c in clients {
                 try await c.connect(try await dialAddress(of: server))
                 try await Task.sleep(for: .milliseconds(50))
@@ -368,7 +372,7 @@ struct HostTests {
         let a = try await makeHost(stack)
         let b = try await makeHost(stack)
         await installEcho(b)
-        try await withTimeout(.seconds(30), what: "\(stack) echo") {
+        try await withTimeout(TestTime.scaled(.seconds(30)), what: "\(stack) echo") {
             try await a.connect(try await dialAddress(of: b))
             let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             #expect(try await echoRoundTrip(a, b.localPeer, payload) == payload)
@@ -401,7 +405,7 @@ struct HostTests {
         }
         let b = try await makeHost(.noiseYamux)
         await installEcho(b)
-        try await withTimeout(.seconds(20), what: "negotiate") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "negotiate") {
             try await a.connect(try await dialAddress(of: b))
             #expect(await a.connections().first?.security == .noise)
             #expect(try await echoRoundTrip(a, b.localPeer, [1]) == [1])

@@ -23,8 +23,9 @@ struct IdentifyHostTests {
         var config = HostConfig(
             identity: key, listenAddresses: [try Multiaddr("/ip4/127.0.0.1/tcp/0")], security: [security],
             muxers: [muxer], logger: logger, peerStore: MemoryPeerStore())
-        config.dialTimeout = .seconds(15)
-        config.negotiationTimeout = .seconds(15)
+        config.dialTimeout = TestTime.scaled(.seconds(15))
+        config.negotiationTimeout = TestTime.scaled(.seconds(15))
+        config.limits.inboundHandshakeTimeout = TestTime.scaled(.seconds(15))
         let host = LibP2PHost(config: config)
         try await host.start()
         return host
@@ -62,7 +63,7 @@ struct IdentifyHostTests {
         #expect(back.count == 2)
 
         try await idA.push(to: b.localPeer)
-        try await withTimeout(.seconds(10), what: "push applied") {
+        try await withTimeout(TestTime.scaled(.seconds(10)), what: "push applied") {
             while b.peerStore.metadata("AgentVersion", of: a.localPeer) != "jz-node/a" {
                 try await Task.sleep(for: .milliseconds(20))
             }

@@ -19,7 +19,7 @@ struct PingTests {
         #expect(await b.supportedProtocols() == [.ping])
         let rtts = try await PingService(host: a, logger: logger).ping(b.localPeer, count: 5)
         #expect(rtts.count == 5)
-        #expect(rtts.allSatisfy { $0 >= .zero && $0 < .seconds(10) })
+        #expect(rtts.allSatisfy { $0 >= .zero && $0 < TestTime.scaled(.seconds(10)) })
     }
 
     @Test func wrongEchoIsATypedError() async throws {

@@ -2,6 +2,7 @@ import Logging
 import Multiformats
 import P2PCore
 import Testing
+import TestSupport
 
 @testable import P2PHost
 
@@ -28,7 +29,7 @@ struct TCPTransportTests {
         defer { Task { await listener.close() } }
         #expect(listener.address.description.hasPrefix("/ip4/127.0.0.1/tcp/"))
         #expect(!listener.address.description.hasSuffix("/tcp/0"))
-        try await withTimeout(.seconds(10), what: "echo") {
+        try await withTimeout(TestTime.scaled(.seconds(10)), what: "echo") {
             let conn = try await transport.dial(listener.address)
             #expect(conn.remoteAddress == listener.address)
             try await conn.write(Array("hello".utf8))
@@ -43,7 +44,7 @@ struct TCPTransportTests {
     @Test func transfers8MiBWithBackpressure() async throws {
         let listener = try await listen(serve: Self.echo)
         defer { Task { await listener.close() } }
-        try await withTimeout(.seconds(30), what: "8 MiB echo") {
+        try await withTimeout(TestTime.scaled(.seconds(30)), what: "8 MiB echo") {
             let conn = try await transport.dial(listener.address)
             let total = 8 << 20
             var block = [UInt8](repeating: 0, count: 64 * 1024)
@@ -94,7 +95,7 @@ struct TCPTransportTests {
         }
         defer { Task { await listener.close() } }
         #expect(listener.address.description.hasPrefix("/ip6/::1/tcp/"))
-        try await withTimeout(.seconds(10), what: "ip6 echo") {
+        try await withTimeout(TestTime.scaled(.seconds(10)), what: "ip6 echo") {
             let conn = try await transport.dial(listener.address)
             try await conn.write([1, 2])
             let reader = StreamReader(conn)
@@ -108,7 +109,7 @@ struct TCPTransportTests {
         defer { Task { await listener.close() } }
         let port = listener.address.components[1].valueString
         let peer = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
-        try await withTimeout(.seconds(10), what: "dns dial") {
+        try await withTimeout(TestTime.scaled(.seconds(10)), what: "dns dial") {
             let conn = try await transport.dial(try Multiaddr("/dns4/localhost/tcp/\(port)/p2p/\(peer)"))
             try await conn.write([5])
             #expect(try await conn.read() == [5])
@@ -140,7 +141,7 @@ struct TCPTransportTests {
         let box = ConnBox()
         let listener = try await listen { conn in box.set(conn) }
         defer { Task { await listener.close() } }
-        try await withTimeout(.seconds(10), what: "reset") {
+        try await withTimeout(TestTime.scaled(.seconds(10)), what: "reset") {
             let conn = try await transport.dial(listener.address)
             try await conn.write([1])
             var server: TCPConnection?

@@ -2,6 +2,7 @@ import Logging
 import P2PCore
 import P2PCrypto
 import P2PSecurity
+import TestSupport
 
 /// Shared helpers of the Noise and conformance tests (prefixed to stay clear of other suites' helpers).
 enum NoiseTestSupport {
@@ -49,7 +50,7 @@ enum NoiseTestSupport {
         capacity: Int = 1 << 20
     ) async throws -> (outbound: any SecuredStream, inbound: any SecuredStream) {
         let (a, b) = MemoryByteStream.pair(capacity: capacity)
-        return try await withTimeout(.seconds(30), what: "test handshake", onTimeout: { await a.reset() }) {
+        return try await withTimeout(TestTime.scaled(.seconds(30)), what: "test handshake", onTimeout: { await a.reset() }) {
             async let inbound = responder.secureInbound(b)
             let outbound: any SecuredStream
             do {

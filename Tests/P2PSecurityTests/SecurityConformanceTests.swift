@@ -2,6 +2,7 @@ import P2PCore
 import P2PCrypto
 import P2PSecurity
 import Testing
+import TestSupport
 
 /// A named way to build a security transport for an identity; the conformance suite runs for each.
 struct SecurityTransportFactory: Sendable, CustomStringConvertible {
@@ -48,7 +49,7 @@ struct SecurityTransportFactory: Sendable, CustomStringConvertible {
         let size = 8 << 20
         let dataA = NoiseTestSupport.pattern(size, seed: 11)
         let dataB = NoiseTestSupport.pattern(size, seed: 29)
-        try await withTimeout(.seconds(120), what: "8 MiB each way", onTimeout: { await outbound.reset() }) {
+        try await withTimeout(TestTime.scaled(.seconds(120)), what: "8 MiB each way", onTimeout: { await outbound.reset() }) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     var offset = 0
@@ -96,7 +97,7 @@ struct SecurityTransportFactory: Sendable, CustomStringConvertible {
         let (outbound, inbound) = try await Self.pair(factory)
         try await outbound.write([1, 2, 3])
         #expect(try await inbound.read() == [1, 2, 3])
-        try await withTimeout(.seconds(10), what: "reset propagation") {
+        try await withTimeout(TestTime.scaled(.seconds(10)), what: "reset propagation") {
             async let pending: Void = {
                 await #expect(throws: (any Error).self) { _ = try await inbound.read() }
             }()
@@ -128,7 +129,7 @@ struct SecurityTransportFactory: Sendable, CustomStringConvertible {
         var expected: [UInt8] = []
         for i in 0..<count { expected += [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: 1 + i % 7) }
         let data = expected
-        try await withTimeout(.seconds(60), what: "many small writes", onTimeout: { await outbound.reset() }) {
+        try await withTimeout(TestTime.scaled(.seconds(60)), what: "many small writes", onTimeout: { await outbound.reset() }) {
             async let writer: Void = {
                 var offset = 0
                 for i in 0..<count {

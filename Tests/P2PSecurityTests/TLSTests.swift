@@ -4,6 +4,7 @@ import Multiformats
 import P2PCore
 import P2PCrypto
 import Testing
+import TestSupport
 
 @testable import P2PSecurity
 
@@ -57,7 +58,7 @@ struct TLSTests {
         let clientTransport = TLSTransport(identity: client, logger: logger)
         let serverTransport = TLSTransport(identity: server, logger: logger)
         let expected = expecting ?? PeerID(publicKey: server.publicKey)
-        return try await withTimeout(.seconds(20), what: "TLS handshake") {
+        return try await withTimeout(TestTime.scaled(.seconds(20)), what: "TLS handshake") {
             async let inbound = serverTransport.secureInbound(b)
             let outbound = try await clientTransport.secureOutbound(a, remotePeer: expected)
             return (outbound, try await inbound, a, b)
@@ -123,7 +124,7 @@ struct TLSTests {
         #expect(client.localPeer == PeerID(publicKey: clientKey.publicKey))
         #expect(server.remotePublicKey == clientKey.publicKey)
         #expect(client.securityProtocol == Self.tls)
-        try await withTimeout(.seconds(20), what: "echo") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "echo") {
             try await client.write(Array("hello".utf8))
             try await client.closeWrite()
             let got = try await Self.readAll(server)
@@ -141,7 +142,7 @@ struct TLSTests {
         let wrong = PeerID(publicKey: PrivateKey.generateEd25519().publicKey)
         let client = TLSTransport(identity: PrivateKey.generateEd25519(), logger: Self.logger)
         let server = TLSTransport(identity: serverKey, logger: Self.logger)
-        try await withTimeout(.seconds(20), what: "mismatch handshake") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "mismatch handshake") {
             async let inbound: Void = { _ = try? await server.secureInbound(b) }()
             do {
                 _ = try await client.secureOutbound(a, remotePeer: wrong)
@@ -157,7 +158,7 @@ struct TLSTests {
     func garbageHandshake() async throws {
         let (a, b) = MemoryByteStream.pair()
         let server = TLSTransport(identity: PrivateKey.generateEd25519(), logger: Self.logger)
-        try await withTimeout(.seconds(20), what: "garbage handshake") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "garbage handshake") {
             try await a.write(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8) + Array(repeating: 0x41, count: 300))
             do {
                 _ = try await server.secureInbound(b)
@@ -176,7 +177,7 @@ struct TLSTests {
     func truncatedHandshake() async throws {
         let (a, b) = MemoryByteStream.pair()
         let client = TLSTransport(identity: PrivateKey.generateEd25519(), logger: Self.logger)
-        try await withTimeout(.seconds(20), what: "truncated handshake") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "truncated handshake") {
             async let outbound: Error? = {
                 do { _ = try await client.secureOutbound(a, remotePeer: nil) } catch { return error }
                 return nil
@@ -193,7 +194,7 @@ struct TLSTests {
     func garbageRecord() async throws {
         let (client, server, rawClient, _) = try await Self.connect(
             client: PrivateKey.generateEd25519(), server: PrivateKey.generateEd25519())
-        try await withTimeout(.seconds(20), what: "garbage record") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "garbage record") {
             try await client.write([1, 2, 3])
             #expect(try await server.read() == [1, 2, 3])
             // An application-data record with garbage contents, written under the TLS layer.
@@ -219,7 +220,7 @@ struct TLSTests {
         let size = 8 << 20
         let payloadA = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let payloadB = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 17 &+ 3) }
-        try await withTimeout(.seconds(60), what: "8 MiB transfer") {
+        try await withTimeout(TestTime.scaled(.seconds(60)), what: "8 MiB transfer") {
             async let sendA: Void = {
                 var offset = 0
                 while offset < size {  // uneven chunk sizes
@@ -252,7 +253,7 @@ struct TLSTests {
     func resetAndClose() async throws {
         let (client, server, _, _) = try await Self.connect(
             client: PrivateKey.generateEd25519(), server: PrivateKey.generateEd25519())
-        try await withTimeout(.seconds(20), what: "reset") {
+        try await withTimeout(TestTime.scaled(.seconds(20)), what: "reset") {
             await client.reset()
             await #expect(throws: (any Error).self) { _ = try await server.read() }
             await #expect(throws: (any Error).self) { try await client.write([1]) }
@@ -271,7 +272,7 @@ struct TLSALPNTests {
             identity: PrivateKey.generateEd25519(), isServer: false, expectedPeer: nil, base: a, logger: logger, clientALPN: alpn)
         let server = try TLSSession(
             identity: PrivateKey.generateEd25519(), isServer: true, expectedPeer: nil, base: b, logger: logger)
-        return try await withTimeout(.seconds(20), what: "ALPN handshake", onTimeout: { await a.reset() }) {
+        return try await withTimeout(TestTime.scaled(.seconds(20)), what: "ALPN handshake", onTimeout: { await a.reset() }) {
             async let serverDone: Void = {
                 do { _ = try await server.handshake() } catch {
                     await b.reset()
