@@ -144,9 +144,9 @@ struct PackDirectory: Sendable {
 }
 
 /// An open pack file this process holds the exclusive lock on (released when the handle goes).
-final class PackHandle: @unchecked Sendable {
-    // Immutable after init; the fd is only used with positional I/O (pread/pwrite/fdatasync),
-    // which is safe from several threads.
+final class PackHandle: Sendable {
+    // Immutable; the fd is only used with positional I/O (pread/pwrite/fdatasync), which is safe
+    // from several threads.
     let id: Int64
     let fd: Int32
     let path: String
@@ -239,8 +239,13 @@ final class PackAppender: Sendable {
     private let directory: PackDirectory
     private let limit: Int64
     private let state = Locked<(handle: PackHandle?, end: Int64)>((nil, 0))
+    private let hook = Locked<(@Sendable (Int) throws(BlockStoreError) -> Void)?>(nil)
+
     /// Test hook: runs before each reservation (injected failures such as a full disk).
-    nonisolated(unsafe) var beforeWrite: ((Int) throws(BlockStoreError) -> Void)?
+    var beforeWrite: (@Sendable (Int) throws(BlockStoreError) -> Void)? {
+        get { hook.withLock { $0 } }
+        set { hook.withLock { $0 = newValue } }
+    }
 
     init(directory: PackDirectory, limit: Int64) {
         self.directory = directory

@@ -6,10 +6,9 @@ import UnixFS
 
 /// A block source that remembers the blocks read through it, in order (to learn which blocks a
 /// path resolution or a byte range of a file needed).
-final class RecordingSource: BlockSource, @unchecked Sendable {
+final class RecordingSource: BlockSource, Sendable {
     private let base: any BlockSource
-    private let lock = Mutex()
-    private var recorded: [Block] = []
+    private let recorded = Locked<[Block]>([])
 
     init(_ base: any BlockSource) {
         self.base = base
@@ -17,13 +16,13 @@ final class RecordingSource: BlockSource, @unchecked Sendable {
 
     func block(for cid: CID) throws -> Block? {
         let block = try base.block(for: cid)
-        if let block { lock.withLock { recorded.append(block) } }
+        if let block { recorded.withLock { $0.append(block) } }
         return block
     }
 
     /// The blocks read since the last call.
     func take() -> [Block] {
-        lock.withLock {
+        recorded.withLock { recorded in
             defer { recorded.removeAll() }
             return recorded
         }

@@ -501,7 +501,7 @@ public final class Gateway: Sendable {
 
 /// The store, and the network for the blocks it lacks: a missing block is fetched (blocking the
 /// calling thread, a blocking-executor thread) and read again.
-final class FetchingSource: BlockSource, @unchecked Sendable {
+final class FetchingSource: BlockSource, Sendable {
     let store: any BlockStore
     let fetcher: any GatewayBlockFetcher
     let recursive: Bool

@@ -150,35 +150,33 @@ public struct BootstrapResolver: Sendable {
 }
 
 /// One entry's resolution: the lookups it may still take and what went wrong on the way.
-private final class Walk: @unchecked Sendable {
+private final class Walk: Sendable {
     private struct State {
         var lookupsLeft = BootstrapResolver.maxLookupsPerEntry
         var notes: [String] = []
     }
-    private let lock = Mutex()
-    private var state = State()
+    private let state = Locked(State())
 
     func takeLookup() -> Bool {
-        lock.withLock {
+        state.withLock { state in
             guard state.lookupsLeft > 0 else { return false }
             state.lookupsLeft -= 1
             return true
         }
     }
 
-    func note(_ text: String) { lock.withLock { state.notes.append(text) } }
+    func note(_ text: String) { state.withLock { $0.notes.append(text) } }
 
-    var notes: [String] { lock.withLock { state.notes } }
+    var notes: [String] { state.withLock { $0.notes } }
 }
 
 /// The TXT lookups of one `resolve` call: each name looked up once, every lookup run off the
 /// cooperative pool and abandoned at the shared deadline.
-private final class TXTLookups: @unchecked Sendable {
+private final class TXTLookups: Sendable {
     private let lookup: @Sendable (String) throws -> [String]
     private let deadline: ContinuousClock.Instant
     private let timeout: Duration
-    private let lock = Mutex()
-    private var started: [String: Task<Result<[String], LookupFailure>, Never>] = [:]
+    private let started = Locked<[String: Task<Result<[String], LookupFailure>, Never>]>([:])
 
     init(lookup: @escaping @Sendable (String) throws -> [String], deadline: ContinuousClock.Instant, timeout: Duration) {
         self.lookup = lookup
@@ -188,7 +186,7 @@ private final class TXTLookups: @unchecked Sendable {
 
     /// The TXT strings of `name`, or why there are none.
     func txt(_ name: String) async -> Result<[String], LookupFailure> {
-        let task = lock.withLock {
+        let task = started.withLock { started in
             if let task = started[name] { return task }
             let task = Task { [lookup, deadline, timeout] in
                 await Self.race(name, lookup: lookup, deadline: deadline, timeout: timeout)
@@ -237,17 +235,16 @@ private struct LookupFailure: Error, CustomStringConvertible {
 }
 
 /// A value set once by whichever producer comes first and awaited by one consumer.
-private final class Once<Value: Sendable>: @unchecked Sendable {
+private final class Once<Value: Sendable>: Sendable {
     private struct State {
         var value: Value?
         var waiter: CheckedContinuation<Value, Never>?
     }
-    private let lock = Mutex()
-    private var state = State()
+    private let state = Locked(State())
 
     /// Sets the value unless it is already set.
     func resolve(_ value: Value) {
-        let waiter = lock.withLock { () -> CheckedContinuation<Value, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Value, Never>? in
             guard state.value == nil else { return nil }
             state.value = value
             defer { state.waiter = nil }
@@ -260,7 +257,7 @@ private final class Once<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         get async {
             await withCheckedContinuation { continuation in
-                let ready = lock.withLock { () -> Value? in
+                let ready = state.withLock { state -> Value? in
                     if let value = state.value { return value }
                     state.waiter = continuation
                     return nil

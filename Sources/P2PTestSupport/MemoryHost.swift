@@ -265,18 +265,17 @@ public final class MemoryHost: P2PHost, @unchecked Sendable {
 }
 
 /// One end of an in-memory stream, owned by a host (whose write stalls it obeys).
-public final class HostStream: ByteStream, @unchecked Sendable {
+public final class HostStream: ByteStream, Sendable {
     private let base: MemoryByteStream
     private unowned let owner: MemoryHost
-    private let lock = Mutex()
-    private var wasReset = false
+    private let wasReset = Locked(false)
 
     public init(_ base: MemoryByteStream, owner: MemoryHost) {
         self.base = base
         self.owner = owner
     }
 
-    public var isReset: Bool { lock.withLock { wasReset } }
+    public var isReset: Bool { wasReset.withLock { $0 } }
 
     public func read() async throws -> [UInt8]? { try await base.read() }
 
@@ -289,40 +288,42 @@ public final class HostStream: ByteStream, @unchecked Sendable {
     public func close() async { await base.close() }
 
     public func reset() async {
-        lock.withLock { wasReset = true }
+        wasReset.withLock { $0 = true }
         await base.reset()
     }
 }
 
 /// The least `PeerStore` a host needs (bitswap does not use it).
-public final class TestPeerStore: PeerStore, @unchecked Sendable {
+public final class TestPeerStore: PeerStore, Sendable {
     public init() {}
-    private let lock = Mutex()
-    private var addresses: [PeerID: [Multiaddr]] = [:]
-    private var keys: [PeerID: PublicKey] = [:]
-    private var protocolLists: [PeerID: [ProtocolID]] = [:]
-    private var metadata: [PeerID: [String: String]] = [:]
+    private struct Tables {
+        var addresses: [PeerID: [Multiaddr]] = [:]
+        var keys: [PeerID: PublicKey] = [:]
+        var protocolLists: [PeerID: [ProtocolID]] = [:]
+        var metadata: [PeerID: [String: String]] = [:]
+    }
+    private let tables = Locked(Tables())
 
     public func addAddresses(_ list: [Multiaddr], for peer: PeerID, ttl: Double) {
-        lock.withLock { addresses[peer, default: []].append(contentsOf: list.filter { !(addresses[peer] ?? []).contains($0) }) }
+        tables.withLock { t in t.addresses[peer, default: []].append(contentsOf: list.filter { !(t.addresses[peer] ?? []).contains($0) }) }
     }
-    public func setAddresses(_ list: [Multiaddr], for peer: PeerID, ttl: Double) { lock.withLock { addresses[peer] = list } }
-    public func addresses(of peer: PeerID) -> [Multiaddr] { lock.withLock { addresses[peer] ?? [] } }
-    public func setPublicKey(_ key: PublicKey, for peer: PeerID) { lock.withLock { keys[peer] = key } }
-    public func publicKey(of peer: PeerID) -> PublicKey? { lock.withLock { keys[peer] } }
-    public func setProtocols(_ protocols: [ProtocolID], for peer: PeerID) { lock.withLock { protocolLists[peer] = protocols } }
-    public func protocols(of peer: PeerID) -> [ProtocolID] { lock.withLock { protocolLists[peer] ?? [] } }
-    public func setMetadata(_ key: String, _ value: String, for peer: PeerID) { lock.withLock { metadata[peer, default: [:]][key] = value } }
-    public func metadata(_ key: String, of peer: PeerID) -> String? { lock.withLock { metadata[peer]?[key] } }
+    public func setAddresses(_ list: [Multiaddr], for peer: PeerID, ttl: Double) { tables.withLock { $0.addresses[peer] = list } }
+    public func addresses(of peer: PeerID) -> [Multiaddr] { tables.withLock { $0.addresses[peer] ?? [] } }
+    public func setPublicKey(_ key: PublicKey, for peer: PeerID) { tables.withLock { $0.keys[peer] = key } }
+    public func publicKey(of peer: PeerID) -> PublicKey? { tables.withLock { $0.keys[peer] } }
+    public func setProtocols(_ protocols: [ProtocolID], for peer: PeerID) { tables.withLock { $0.protocolLists[peer] = protocols } }
+    public func protocols(of peer: PeerID) -> [ProtocolID] { tables.withLock { $0.protocolLists[peer] ?? [] } }
+    public func setMetadata(_ key: String, _ value: String, for peer: PeerID) { tables.withLock { $0.metadata[peer, default: [:]][key] = value } }
+    public func metadata(_ key: String, of peer: PeerID) -> String? { tables.withLock { $0.metadata[peer]?[key] } }
     public func peers() -> [PeerID] {
-        lock.withLock { Array(Set(addresses.keys).union(keys.keys).union(protocolLists.keys).union(metadata.keys)) }
+        tables.withLock { t in Array(Set(t.addresses.keys).union(t.keys.keys).union(t.protocolLists.keys).union(t.metadata.keys)) }
     }
     public func remove(_ peer: PeerID) {
-        lock.withLock {
-            addresses[peer] = nil
-            keys[peer] = nil
-            protocolLists[peer] = nil
-            metadata[peer] = nil
+        tables.withLock { t in
+            t.addresses[peer] = nil
+            t.keys[peer] = nil
+            t.protocolLists[peer] = nil
+            t.metadata[peer] = nil
         }
     }
 }

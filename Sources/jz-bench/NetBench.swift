@@ -193,14 +193,14 @@ func benchTimeout<T: Sendable>(
     _ seconds: Double, what: String, onTimeout: @escaping @Sendable () async -> Void,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let fired = Box<Bool>()
+    let fired = Locked(false)
     do {
         return try await withTimeout(.seconds(seconds), what: what, onTimeout: {
-            fired.set(true)
+            fired.withLock { $0 = true }
             await onTimeout()
         }, operation)
     } catch {
-        if fired.get() == true { throw StreamError.timeout(what: what, seconds: seconds) }
+        if fired.withLock({ $0 }) { throw StreamError.timeout(what: what, seconds: seconds) }
         throw error
     }
 }

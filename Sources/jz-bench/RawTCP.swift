@@ -1,6 +1,7 @@
 // Raw loopback TCP baseline for `jz-bench net`: blocking POSIX sockets on two threads, the same
 // sink protocol as the libp2p cases (send N bytes, half-close, read back an 8-byte big-endian count).
 import Foundation
+import P2PCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,14 +23,6 @@ enum BenchError: Error, CustomStringConvertible {
         case .sink(let what): return "sink: \(what)"
         }
     }
-}
-
-/// Locked box for a value handed from one thread to another.
-final class Box<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T?
-    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    func get() -> T? { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 private func setTimeouts(_ fd: Int32, seconds: Double) {
@@ -81,12 +74,16 @@ private func rawTCPBlocking(bytes: Int, chunk: Int, timeout: Double) throws -> D
     guard named == 0 else { throw BenchError.socket("getsockname", errno) }
 
     // Sink thread: accept, count until EOF, reply with the count.
-    let serverError = Box<String>()
+    let serverError = Locked<String?>(nil)
     let done = DispatchSemaphore(value: 0)
     let sink = Thread {
         defer { done.signal() }
         let cfd = accept(lfd, nil, nil)
-        guard cfd >= 0 else { serverError.set("accept: errno \(errno)"); return }
+        guard cfd >= 0 else {
+            let reason = "accept: errno \(errno)"
+            serverError.withLock { $0 = reason }
+            return
+        }
         defer { close(cfd) }
         setTimeouts(cfd, seconds: timeout)
         let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
@@ -97,13 +94,14 @@ private func rawTCPBlocking(bytes: Int, chunk: Int, timeout: Double) throws -> D
             if n == 0 { break }
             if n < 0 {
                 if errno == EINTR { continue }
-                serverError.set("sink read: errno \(errno)")
+                let reason = "sink read: errno \(errno)"
+                serverError.withLock { $0 = reason }
                 return
             }
             total += UInt64(n)
         }
         var be = total.bigEndian
-        do { try writeAll(cfd, &be, 8) } catch { serverError.set("\(error)") }
+        do { try writeAll(cfd, &be, 8) } catch { serverError.withLock { $0 = "\(error)" } }
     }
     sink.start()
 
@@ -143,7 +141,7 @@ private func rawTCPBlocking(bytes: Int, chunk: Int, timeout: Double) throws -> D
     }
     let elapsed = now() - start
     done.wait()
-    if let e = serverError.get() { throw BenchError.sink(e) }
+    if let e = serverError.withLock({ $0 }) { throw BenchError.sink(e) }
     guard got == 8 else { throw BenchError.shortReply(got: got) }
     let counted = reply.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     guard counted == UInt64(bytes) else { throw BenchError.countMismatch(sent: bytes, counted: counted) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BlockStore
+import BlockingPool
 import Foundation
 import IPLD
 import JZNode
@@ -368,26 +369,23 @@ struct StoreCommand: ParsableCommand {
 }
 
 /// The progress bar of the current GC phase (the store reports from its own thread).
-final class GCProgressBars: @unchecked Sendable {
-    private let lock = NSLock()
-    private var phase: GCProgress.Phase?
-    private var bar: ProgressBar?
+final class GCProgressBars: Sendable {
+    private let current = Locked<(phase: GCProgress.Phase?, bar: ProgressBar?)>((nil, nil))
 
     func get(_ phase: GCProgress.Phase, make: () -> ProgressBar) -> ProgressBar {
-        lock.lock()
-        defer { lock.unlock() }
-        if let bar, self.phase == phase { return bar }
-        bar?.finish()
-        let new = make()
-        self.phase = phase
-        bar = new
-        return new
+        current.withLock { current in
+            if let bar = current.bar, current.phase == phase { return bar }
+            current.bar?.finish()
+            let new = make()
+            current = (phase, new)
+            return new
+        }
     }
 
     func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        bar?.finish()
-        bar = nil
+        current.withLock { current in
+            current.bar?.finish()
+            current.bar = nil
+        }
     }
 }

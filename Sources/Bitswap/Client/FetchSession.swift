@@ -463,12 +463,11 @@ actor FetchSession {
 }
 
 /// The multihashes a session has met, shared with its store walks (which run off the actor).
-final class SeenSet: @unchecked Sendable {
-    private let lock = Mutex()
-    private var members: Set<Multihash> = []
+final class SeenSet: Sendable {
+    private let members = Locked<Set<Multihash>>([])
 
     /// Adds `mh`; true when it was not there yet.
     func insert(_ mh: Multihash) -> Bool {
-        lock.withLock { members.insert(mh).inserted }
+        members.withLock { $0.insert(mh).inserted }
     }
 }

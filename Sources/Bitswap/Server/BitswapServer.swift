@@ -117,8 +117,17 @@ final class BitswapServer: @unchecked Sendable {
                 budget.release(targetMessageBytes)
                 logger.debug("bitswap: dropping \(peer)'s wants: \(error)")
                 lock.withLock { engine.removePeer(peer) }
-                if await next?.value != nil { budget.release(targetMessageBytes) }
-                lock.withLock { _ = active.remove(peer) }
+                // The peer stays marked active (ours) only while the next build holds a message:
+                // one that found nothing ready unmarked it itself, and a wantlist received since
+                // may have started another serving task, whose mark is not ours to remove. Wants
+                // received while we waited (not served: the peer was active) get a new task.
+                guard await next?.value != nil else { return }
+                budget.release(targetMessageBytes)
+                let restart: Bool = lock.withLock {
+                    active.remove(peer)
+                    return !stopped && activate(peer)
+                }
+                if restart { spawnServer(for: peer) }
                 return
             }
         }
