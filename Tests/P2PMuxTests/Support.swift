@@ -8,7 +8,10 @@ enum MuxKind: String, CaseIterable, Sendable, CustomStringConvertible {
     case yamux, mplex
     var description: String { rawValue }
 
+    /// The keep-alive is stretched with `TestTime` (a pong late by a slowed run is not a dead peer).
     func muxer(_ config: MuxerConfig = .init()) -> any StreamMuxer {
+        var config = config
+        config.keepAliveInterval = config.keepAliveInterval.map(TestTime.scaled)
         switch self {
         case .yamux: return YamuxMuxer(config: config)
         case .mplex: return MplexMuxer(config: config, receiveTimeout: TestTime.scaled(.seconds(5)))

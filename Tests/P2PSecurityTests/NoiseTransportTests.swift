@@ -11,7 +11,7 @@ import TestSupport
         type == .ed25519 ? PrivateKey.generateEd25519() : try PrivateKey.generate(type)
     }
 
-    static func transport(_ key: PrivateKey, timeout: Duration = .seconds(30)) -> NoiseTransport {
+    static func transport(_ key: PrivateKey, timeout: Duration = TestTime.scaled(.seconds(30))) -> NoiseTransport {
         NoiseTransport(identity: key, logger: NoiseTestSupport.logger(), handshakeTimeout: timeout)
     }
 

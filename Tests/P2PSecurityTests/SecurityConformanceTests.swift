@@ -12,7 +12,9 @@ struct SecurityTransportFactory: Sendable, CustomStringConvertible {
 
     /// Every transport that must pass the suite.
     static let all: [SecurityTransportFactory] = [
-        SecurityTransportFactory(name: "noise") { NoiseTransport(identity: $0, logger: NoiseTestSupport.logger()) },
+        SecurityTransportFactory(name: "noise") {
+            NoiseTransport(identity: $0, logger: NoiseTestSupport.logger(), handshakeTimeout: TestTime.scaled(.seconds(30)))
+        },
         SecurityTransportFactory(name: "tls") { TLSTransport(identity: $0, logger: NoiseTestSupport.logger()) },
     ]
 }
