@@ -289,7 +289,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "TestSupport",
+                "TestSupport", "HTTPServing",
                 "Gateway", "UnixFS", "BlockStore", "IPLD", "Multiformats", "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

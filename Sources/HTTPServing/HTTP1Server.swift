@@ -31,38 +31,39 @@ public final class HTTP1Server: Sendable {
         group: any EventLoopGroup, host: String, port: Int, name: String, logger: Logger,
         bound: (Int) -> Void = { _ in }, serve: @escaping @Sendable (Connection) async -> Void
     ) async throws(HTTP1ServerError) -> HTTP1Server {
-        let server: NIOAsyncChannel<Connection, Never>
+        // Each accepted connection is wrapped and handed to its own task right in the child
+        // channel's initializer. NIO's async `bind` would queue it in the server's stream instead,
+        // and a connection still queued when the server stops is dropped without its
+        // `executeThenClose`: NIOAsyncWriter's deinit then stops the process ("Deinited
+        // NIOAsyncWriter without calling finish()", swift-nio#2637). Tasks wait for `bound`.
+        let ready = group.next().makePromise(of: Void.self)
+        let server: any Channel
         do {
             server = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(ChannelOptions.backlog, value: 1024)
                 .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: host, port: port) { channel in
+                .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        return try Connection(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            let reason = (error as? IOError)?.errnoCode == EADDRINUSE ? "the address is already in use" : "\(error)"
-            throw HTTP1ServerError(address: HTTP1ServerError.address(host: host, port: port), reason: reason)
-        }
-        let boundPort = server.channel.localAddress?.port ?? port
-        bound(boundPort)
-        Task {
-            do {
-                try await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { connections in
-                        for try await connection in connections {
-                            group.addTask { await serve(connection) }
+                        let connection = try Connection(wrappingChannelSynchronously: channel)
+                        Task {
+                            try? await ready.futureResult.get()
+                            await serve(connection)
                         }
                     }
                 }
-            } catch {
-                logger.debug("\(name) server stopped: \(error)")
-            }
+                .bind(host: host, port: port).get()
+        } catch {
+            ready.succeed(())
+            let reason = (error as? IOError)?.errnoCode == EADDRINUSE ? "the address is already in use" : "\(error)"
+            throw HTTP1ServerError(address: HTTP1ServerError.address(host: host, port: port), reason: reason)
         }
-        return HTTP1Server(port: boundPort, channel: server.channel)
+        let boundPort = server.localAddress?.port ?? port
+        bound(boundPort)
+        ready.succeed(())
+        logger.debug("\(name) server listening on \(HTTP1ServerError.address(host: host, port: boundPort))")
+        return HTTP1Server(port: boundPort, channel: server)
     }
 
     /// Stops accepting connections (those open finish their requests).
