@@ -37,22 +37,62 @@ else
   exit 2
 fi
 
-flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -enable-testing)
+# Its own build directory for this flag set: a build of Fuzz/ with other flags (a plain `swift build`,
+# another sanitizer) never shares objects with it. SwiftPM once kept objects built without coverage
+# after the flags changed, and such a binary runs "clean" while fuzzing nothing but the C shims.
+scratch=.build/fuzzer-address
+flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -enable-testing --scratch-path "$scratch")
+bin=$scratch/release/jz-fuzz
+objects=$scratch/release/jz-fuzz.product/Objects.LinkFileList
+
+# Names the Swift modules linked into the binary that have code (a function besides the
+# sanitizers' constructors; NIO's module, say, only re-exports) and none of whose objects carries
+# libFuzzer's coverage counters (section __sancov_cntrs). Prints nothing when all are instrumented.
+uninstrumented_modules() {
+  [ -f "$objects" ] || { echo "(no Fuzz/$objects)"; return; }
+  local swift_objects
+  swift_objects=$(tr -d "'" <"$objects" | grep -E '\.swift\.o$')
+  comm -23 \
+    <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 nm -A --defined-only 2>/dev/null \
+      | awk 'NF >= 3 && $(NF-1) ~ /^[Tt]$/ && $NF !~ /^(asan|sancov)\.module_[cd]tor/' | module_names) \
+    <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 grep -l -F __sancov_cntrs | module_names)
+}
+# The module of each object path (…/release/<Module>.build/<file>.o) in the input, once each.
+module_names() { sed -n -E 's|.*/release/([^/]+)\.build/.*|\1|p' | sort -u; }
+
+build() {
+  echo "== build (release, -sanitize=fuzzer,address, into Fuzz/$scratch)"
+  local start log=.build/fuzz-build.log
+  start=$(date +%s)
+  mkdir -p .build
+  if ! swift build "${flags[@]}" >"$log" 2>&1; then
+    grep -E "error" "$log" >&2 || tail -20 "$log" >&2
+    echo "fuzz build failed (full log: Fuzz/$log)" >&2
+    exit 1
+  fi
+  echo "built in $(( $(date +%s) - start )) s"
+}
+
 if [ -n "$build" ]; then
-echo "== build (release, -sanitize=fuzzer,address)"
-start=$(date +%s)
-log=.build/fuzz-build.log
-mkdir -p .build
-if ! swift build "${flags[@]}" >"$log" 2>&1; then
-  grep -E "error" "$log" >&2 || tail -20 "$log" >&2
-  echo "fuzz build failed (full log: Fuzz/$log)" >&2
+  build
+  bare=$(uninstrumented_modules)
+  if [ -n "$bare" ]; then
+    # Objects reused from a build without coverage: throw the build directory away and build once more.
+    echo "modules without coverage instrumentation: $(echo $bare); rebuilding Fuzz/$scratch from scratch"
+    rm -rf "$scratch"
+    build
+  fi
+fi
+[ -x "$bin" ] || { echo "no Fuzz/$bin: run without --skip-build first" >&2; exit 1; }
+bare=$(uninstrumented_modules)
+if [ -n "$bare" ]; then
+  echo "Fuzz/$bin is not instrumented for coverage in: $(echo $bare)" >&2
+  echo "rebuild it from scratch: rm -rf Fuzz/$scratch && scripts/fuzz.sh" >&2
   exit 1
 fi
-echo "built in $(( $(date +%s) - start )) s"
-fi
-bin=.build/release/jz-fuzz
-[ -x "$bin" ] || { echo "no $bin: run without --skip-build first" >&2; exit 1; }
+echo "coverage instrumentation: every Swift module of Fuzz/$bin"
 
+smoke_start=$(date +%s)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=()
@@ -71,7 +111,7 @@ for t in $targets; do
     # A binary whose decoders were not instrumented (SwiftPM reused objects built without
     # coverage) finds nothing and says so: that is a broken build, not a clean run.
     if grep -q "Is the code instrumented for coverage" "$out"; then
-      echo "FAILED: $t: the binary has no coverage instrumentation; rebuild from scratch (rm -rf Fuzz/.build)" >&2
+      echo "FAILED: $t: the binary has no coverage instrumentation; rebuild from scratch (rm -rf Fuzz/$scratch)" >&2
       failed+=("$t")
       continue
     fi
@@ -88,4 +128,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz findings in: ${failed[*]}" >&2
   exit 1
 fi
-echo "all fuzz targets ran clean"
+echo "all fuzz targets ran clean ($(( $(date +%s) - smoke_start )) s)"
