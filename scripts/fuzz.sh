@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Fuzzes the decoders (Fuzz/, see README "Fuzzing"): builds the libFuzzer binary (release, ASan)
-# and runs targets one at a time on a working copy of their seed corpus (Fuzz/Corpus/<target>).
+# Fuzzes the decoders (Fuzz/, see README "Fuzzing"): builds the libFuzzer binary (release, ASan, into
+# Fuzz/.build/fuzzer-address; every Swift module checked for coverage counters and ASan) and runs
+# targets one at a time on a working copy of their seed corpus (Fuzz/Corpus/<target>).
 #   scripts/fuzz.sh [TARGET|all] [--runs N | --time S] [--keep DIR] [--skip-build]
-# --skip-build runs the binary already built. Default: all targets, --runs 2000 (a smoke run). Fails on any crash, leak, timeout or OOM; the
-# input is left in Fuzz/.artifacts/<target>/ (reproduce: JZ_FUZZ_TARGET=<target> <binary> <file>).
+# --skip-build runs the binary already built. Default: all targets, --runs 2000 (a smoke run).
+# Fails on any crash, leak, timeout or OOM; the input is left in Fuzz/.artifacts/<target>/
+# (reproduce: JZ_FUZZ_TARGET=<target> <binary> <file>).
 # --keep DIR keeps the grown corpora in DIR/<target> (and reuses them on the next run).
 set -euo pipefail
-cd "$(dirname "$0")/../Fuzz"
+script=$(readlink -f "$0")
+cd "$(dirname "$script")/../Fuzz"
 
 target=all runs=2000 time= keep= build=1
 while [ $# -gt 0 ]; do
@@ -15,7 +18,7 @@ while [ $# -gt 0 ]; do
     --time) time="$2"; runs=; shift 2 ;;
     --keep) keep="$2"; shift 2 ;;
     --skip-build) build=; shift ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,9p "$script"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) target="$1"; shift ;;
   esac
@@ -38,24 +41,32 @@ else
 fi
 
 # Its own build directory for this flag set: a build of Fuzz/ with other flags (a plain `swift build`,
-# another sanitizer) never shares objects with it. SwiftPM once kept objects built without coverage
-# after the flags changed, and such a binary runs "clean" while fuzzing nothing but the C shims.
+# another sanitizer) never shares objects with it.
+# swiftc keeps only the last -sanitize= option, and SwiftPM passes `--sanitize=fuzzer --sanitize=address`
+# as two, in no fixed order: one build gets ASan without coverage (it "runs clean" fuzzing nothing but
+# the C code), the next coverage without ASan. The one -Xswiftc option, which comes after them, wins.
 scratch=.build/fuzzer-address
-flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -enable-testing --scratch-path "$scratch")
+flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
+  --scratch-path "$scratch")
 bin=$scratch/release/jz-fuzz
 objects=$scratch/release/jz-fuzz.product/Objects.LinkFileList
 
 # Names the Swift modules linked into the binary that have code (a function besides the
-# sanitizers' constructors; NIO's module, say, only re-exports) and none of whose objects carries
-# libFuzzer's coverage counters (section __sancov_cntrs). Prints nothing when all are instrumented.
+# sanitizers' constructors; NIO's module, say, only re-exports) but no object with libFuzzer's
+# coverage counters (section __sancov_cntrs) or none with AddressSanitizer checks (__asan_init).
+# Prints nothing when every one has both.
 uninstrumented_modules() {
   [ -f "$objects" ] || { echo "(no Fuzz/$objects)"; return; }
-  local swift_objects
+  local swift_objects with_code
   swift_objects=$(tr -d "'" <"$objects" | grep -E '\.swift\.o$')
-  comm -23 \
-    <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 nm -A --defined-only 2>/dev/null \
-      | awk 'NF >= 3 && $(NF-1) ~ /^[Tt]$/ && $NF !~ /^(asan|sancov)\.module_[cd]tor/' | module_names) \
-    <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 grep -l -F __sancov_cntrs | module_names)
+  with_code=$(tr '\n' '\0' <<<"$swift_objects" | xargs -0 nm -A --defined-only 2>/dev/null \
+    | awk 'NF >= 3 && $(NF-1) ~ /^[Tt]$/ && $NF !~ /^(asan|sancov)\.module_[cd]tor/' | module_names)
+  {
+    comm -23 <(echo "$with_code") <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 grep -l -F __sancov_cntrs | module_names) \
+      | sed 's/$/ (no coverage)/'
+    comm -23 <(echo "$with_code") <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 grep -l -F __asan_init | module_names) \
+      | sed 's/$/ (no ASan)/'
+  } | sort
 }
 # The module of each object path (…/release/<Module>.build/<file>.o) in the input, once each.
 module_names() { sed -n -E 's|.*/release/([^/]+)\.build/.*|\1|p' | sort -u; }
@@ -78,7 +89,7 @@ if [ -n "$build" ]; then
   bare=$(uninstrumented_modules)
   if [ -n "$bare" ]; then
     # Objects reused from a build without coverage: throw the build directory away and build once more.
-    echo "modules without coverage instrumentation: $(echo $bare); rebuilding Fuzz/$scratch from scratch"
+    echo "modules not instrumented: $(echo $bare); rebuilding Fuzz/$scratch from scratch"
     rm -rf "$scratch"
     build
   fi
@@ -86,11 +97,11 @@ fi
 [ -x "$bin" ] || { echo "no Fuzz/$bin: run without --skip-build first" >&2; exit 1; }
 bare=$(uninstrumented_modules)
 if [ -n "$bare" ]; then
-  echo "Fuzz/$bin is not instrumented for coverage in: $(echo $bare)" >&2
+  echo "Fuzz/$bin is not instrumented in: $(echo $bare)" >&2
   echo "rebuild it from scratch: rm -rf Fuzz/$scratch && scripts/fuzz.sh" >&2
   exit 1
 fi
-echo "coverage instrumentation: every Swift module of Fuzz/$bin"
+echo "instrumented: every Swift module with code in Fuzz/$bin has coverage counters and ASan checks"
 
 smoke_start=$(date +%s)
 work=$(mktemp -d)
