@@ -3,6 +3,9 @@
 # The C libraries: libsodium (Ed25519, BLAKE2b), OpenSSL (SHA-2/3, RSA, ECDSA, TLS), SQLite.
 # pkg-config finds them; libgmp-dev and gcc build py-libp2p's fastecdsa for the Interop tests;
 # chromium (headless) opens the repository web page and curl reads the gateway in the Interop tests.
+# The fuzz build (scripts/fuzz.sh) needs nothing more: libFuzzer and the ASan runtime come with the
+# Swift toolchain (usr/lib/clang/*/lib/linux/libclang_rt.{fuzzer,asan}-x86_64.a), and the fuzz
+# binary links as jz-node does (gold from binutils, libstdc++: the toolchain's own prerequisites).
 set -euo pipefail
 need=()
 for pkg in libsodium-dev libssl-dev libsqlite3-dev pkg-config libgmp-dev python3-venv chromium curl; do

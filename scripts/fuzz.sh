@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Fuzzes the decoders (Fuzz/, see README "Fuzzing"): builds the libFuzzer binary (release, ASan)
-# and runs targets one at a time on a working copy of their seed corpus (Fuzz/Corpus/<target>).
+# Fuzzes the decoders (Fuzz/, see README "Fuzzing"): builds the libFuzzer binary (release, ASan, into
+# Fuzz/.build/fuzzer-address; every Swift module checked for coverage counters and ASan) and runs
+# targets one at a time on a working copy of their seed corpus (Fuzz/Corpus/<target>).
 #   scripts/fuzz.sh [TARGET|all] [--runs N | --time S] [--keep DIR] [--skip-build]
-# --skip-build runs the binary already built. Default: all targets, --runs 2000 (a smoke run). Fails on any crash, leak, timeout or OOM; the
-# input is left in Fuzz/.artifacts/<target>/ (reproduce: JZ_FUZZ_TARGET=<target> <binary> <file>).
+# --skip-build runs the binary already built. Default: all targets, --runs 2000 (a smoke run).
+# Fails on any crash, leak, timeout or OOM; the input is left in Fuzz/.artifacts/<target>/
+# (reproduce: JZ_FUZZ_TARGET=<target> <binary> <file>).
 # --keep DIR keeps the grown corpora in DIR/<target> (and reuses them on the next run).
 set -euo pipefail
-cd "$(dirname "$0")/../Fuzz"
+script=$(readlink -f "$0")
+cd "$(dirname "$script")/../Fuzz"
 
 target=all runs=2000 time= keep= build=1
 while [ $# -gt 0 ]; do
@@ -15,7 +18,7 @@ while [ $# -gt 0 ]; do
     --time) time="$2"; runs=; shift 2 ;;
     --keep) keep="$2"; shift 2 ;;
     --skip-build) build=; shift ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,9p "$script"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) target="$1"; shift ;;
   esac
@@ -37,22 +40,70 @@ else
   exit 2
 fi
 
-flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -enable-testing)
+# Its own build directory for this flag set: a build of Fuzz/ with other flags (a plain `swift build`,
+# another sanitizer) never shares objects with it.
+# swiftc keeps only the last -sanitize= option, and SwiftPM passes `--sanitize=fuzzer --sanitize=address`
+# as two, in no fixed order: one build gets ASan without coverage (it "runs clean" fuzzing nothing but
+# the C code), the next coverage without ASan. The one -Xswiftc option, which comes after them, wins.
+scratch=.build/fuzzer-address
+flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
+  --scratch-path "$scratch")
+bin=$scratch/release/jz-fuzz
+objects=$scratch/release/jz-fuzz.product/Objects.LinkFileList
+
+# Names the Swift modules linked into the binary that have code (a function besides the
+# sanitizers' constructors; NIO's module, say, only re-exports) but no object with libFuzzer's
+# coverage counters (section __sancov_cntrs) or none with AddressSanitizer checks (__asan_init).
+# Prints nothing when every one has both.
+uninstrumented_modules() {
+  [ -f "$objects" ] || { echo "(no Fuzz/$objects)"; return; }
+  local swift_objects with_code
+  swift_objects=$(tr -d "'" <"$objects" | grep -E '\.swift\.o$')
+  with_code=$(tr '\n' '\0' <<<"$swift_objects" | xargs -0 nm -A --defined-only 2>/dev/null \
+    | awk 'NF >= 3 && $(NF-1) ~ /^[Tt]$/ && $NF !~ /^(asan|sancov)\.module_[cd]tor/' | module_names)
+  {
+    comm -23 <(echo "$with_code") <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 grep -l -F __sancov_cntrs | module_names) \
+      | sed 's/$/ (no coverage)/'
+    comm -23 <(echo "$with_code") <(tr '\n' '\0' <<<"$swift_objects" | xargs -0 grep -l -F __asan_init | module_names) \
+      | sed 's/$/ (no ASan)/'
+  } | sort
+}
+# The module of each object path (…/release/<Module>.build/<file>.o) in the input, once each.
+module_names() { sed -n -E 's|.*/release/([^/]+)\.build/.*|\1|p' | sort -u; }
+
+build() {
+  echo "== build (release, -sanitize=fuzzer,address, into Fuzz/$scratch)"
+  local start log=.build/fuzz-build.log
+  start=$(date +%s)
+  mkdir -p .build
+  if ! swift build "${flags[@]}" >"$log" 2>&1; then
+    grep -E "error" "$log" >&2 || tail -20 "$log" >&2
+    echo "fuzz build failed (full log: Fuzz/$log)" >&2
+    exit 1
+  fi
+  echo "built in $(( $(date +%s) - start )) s"
+}
+
 if [ -n "$build" ]; then
-echo "== build (release, -sanitize=fuzzer,address)"
-start=$(date +%s)
-log=.build/fuzz-build.log
-mkdir -p .build
-if ! swift build "${flags[@]}" >"$log" 2>&1; then
-  grep -E "error" "$log" >&2 || tail -20 "$log" >&2
-  echo "fuzz build failed (full log: Fuzz/$log)" >&2
+  build
+  bare=$(uninstrumented_modules)
+  if [ -n "$bare" ]; then
+    # Objects reused from a build without coverage: throw the build directory away and build once more.
+    echo "modules not instrumented: $(echo $bare); rebuilding Fuzz/$scratch from scratch"
+    rm -rf "$scratch"
+    build
+  fi
+fi
+[ -x "$bin" ] || { echo "no Fuzz/$bin: run without --skip-build first" >&2; exit 1; }
+bare=$(uninstrumented_modules)
+if [ -n "$bare" ]; then
+  echo "Fuzz/$bin is not instrumented in: $(echo $bare)" >&2
+  echo "rebuild it from scratch: rm -rf Fuzz/$scratch && scripts/fuzz.sh" >&2
   exit 1
 fi
-echo "built in $(( $(date +%s) - start )) s"
-fi
-bin=.build/release/jz-fuzz
-[ -x "$bin" ] || { echo "no $bin: run without --skip-build first" >&2; exit 1; }
+echo "instrumented: every Swift module with code in Fuzz/$bin has coverage counters and ASan checks"
 
+smoke_start=$(date +%s)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=()
@@ -71,7 +122,7 @@ for t in $targets; do
     # A binary whose decoders were not instrumented (SwiftPM reused objects built without
     # coverage) finds nothing and says so: that is a broken build, not a clean run.
     if grep -q "Is the code instrumented for coverage" "$out"; then
-      echo "FAILED: $t: the binary has no coverage instrumentation; rebuild from scratch (rm -rf Fuzz/.build)" >&2
+      echo "FAILED: $t: the binary has no coverage instrumentation; rebuild from scratch (rm -rf Fuzz/$scratch)" >&2
       failed+=("$t")
       continue
     fi
@@ -88,4 +139,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz findings in: ${failed[*]}" >&2
   exit 1
 fi
-echo "all fuzz targets ran clean"
+echo "all fuzz targets ran clean ($(( $(date +%s) - smoke_start )) s)"

@@ -32,4 +32,11 @@ scripts/versioning-scenario.sh --bin "$PWD/.build/debug/jz-node"
 
 echo "== interop tests"
 JZ_NODE_BIN="$PWD/.build/debug/jz-node" bash Interop/run.sh
+
+# Fuzz smoke (README "Fuzzing"): the libFuzzer build of Fuzz/ (release, ASan; its own build
+# directory, checked for coverage and ASan in every module) and 10,000 runs of each of the 23 decoder targets
+# from its seed corpus. A crash, ASan report, leak, timeout or round-trip mismatch fails the run.
+echo "== fuzz smoke"
+scripts/fuzz.sh all --runs 10000
+
 echo "all tests passed"

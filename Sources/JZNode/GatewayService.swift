@@ -5,6 +5,7 @@ import IPNS
 import Logging
 import Multiformats
 import NIOCore
+import P2PCore
 
 /// The daemon's HTTP gateway on `Addresses.Gateway`: the `Gateway` module over the node's block
 /// store, with Bitswap fetching missing blocks and the name service resolving `/ipns/` names.
@@ -40,13 +41,15 @@ public final class GatewayService: Sendable {
             throw .io(path: address.description, reason: "cannot serve the gateway (Addresses.Gateway): \(error)")
         }
         let text = (ip6 != nil ? "/ip6/\(host)" : "/ip4/\(host)") + "/tcp/\(bound)"
-        try? text.write(toFile: home.gatewayFilePath, atomically: true, encoding: .utf8)
+        let file = home.gatewayFilePath
+        try? await BlockingExecutor.run { try text.write(toFile: file, atomically: true, encoding: .utf8) }
         return text
     }
 
     func stop() async {
         await server.stop()
-        try? FileManager.default.removeItem(atPath: home.gatewayFilePath)
+        let file = home.gatewayFilePath
+        try? await BlockingExecutor.run { try FileManager.default.removeItem(atPath: file) }
     }
 }
 

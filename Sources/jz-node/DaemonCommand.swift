@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlockingPool
 import Dispatch
 import Foundation
 import JZNode
@@ -44,13 +45,19 @@ struct DaemonCommand: AsyncParsableCommand {
         var logger = Logger(label: "jz-node.daemon")
         if ProcessInfo.processInfo.environment["JZ_LOG"] == nil { logger.logLevel = .info }
         let home = homeOptions.home
-        if initialize && !home.isInitialized {
-            _ = try home.initialize()
-            print("initialized jz-node home at \(home.path)")
+        // Creating and opening the home (config, keys, the SQLite stores, the lock) is blocking
+        // work: on the blocking pool, as everything the daemon does after.
+        if initialize {
+            let created = try await BlockingExecutor.run { () throws -> Bool in
+                guard !home.isInitialized else { return false }
+                _ = try home.initialize()
+                return true
+            }
+            if created { print("initialized jz-node home at \(home.path)") }
         }
         let daemon: NodeDaemon
         do {
-            daemon = try NodeDaemon(home: home, logger: logger)
+            daemon = try await BlockingExecutor.run { [logger] in try NodeDaemon(home: home, logger: logger) }
         } catch {
             printError("Error: \(error)")
             throw ExitCode.failure

@@ -87,7 +87,9 @@ public final class APIServer: @unchecked Sendable {
                 var writer: UploadWriter?
                 var pending: [UInt8] = []
                 var failure: UploadError?
-                defer { writer?.remove() }
+                // Removing the folder (as many files as were uploaded) is blocking work: on the
+                // pool, not awaited (a defer cannot await; nothing uses the folder after this).
+                defer { if let writer { BlockingExecutor.pool.submit { writer.remove() } } }
                 func flush() async {
                     guard let writer, failure == nil, !pending.isEmpty else { return }
                     let batch = pending
@@ -96,7 +98,7 @@ public final class APIServer: @unchecked Sendable {
                         try await BlockingExecutor.run { () throws(UploadError) in try writer.write(batch) }
                     } catch {
                         failure = error
-                        writer.remove()
+                        await BlockingExecutor.run { writer.remove() }
                     }
                 }
                 for try await part in inbound {

@@ -154,11 +154,15 @@ extension APIRoutes {
         let length = try Self.unsigned(request, "length")
         let (cid, _) = try await localContent(target, request)
         let exporter = daemon.local.exporter
-        let reader: FileReader
-        do { reader = try exporter.reader(cid, offset: offset, length: length) } catch {
+        let box: ReaderBox
+        do {
+            // Reads the file's root block (and, for an offset, the blocks down to it).
+            box = try await BlockingExecutor.run { () throws(ExportError) in
+                ReaderBox(try exporter.reader(cid, offset: offset, length: length))
+            }
+        } catch {
             throw APIError.remote(status: 500, message: "\(target): \(error)")
         }
-        let box = ReaderBox(reader)
         // Pulled chunk by chunk as the connection takes them.
         let stream = AsyncThrowingStream<[UInt8], any Error>(unfolding: {
             try await BlockingExecutor.run { () throws -> [UInt8]? in try box.next() }
@@ -186,7 +190,9 @@ extension APIRoutes {
             do {
                 let exporter = daemon.local.exporter
                 // A file lists as an object with no links (as Kubo).
-                entries = try exporter.stat(cid).kind == .directory ? try exporter.entries(cid, resolveTypes: resolveType) : []
+                entries = try await BlockingExecutor.run { () throws(ExportError) in
+                    try exporter.stat(cid).kind == .directory ? try exporter.entries(cid, resolveTypes: resolveType) : []
+                }
             } catch {
                 throw APIError.remote(status: 500, message: "\(target): \(error)")
             }

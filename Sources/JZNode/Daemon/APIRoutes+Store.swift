@@ -264,9 +264,11 @@ extension APIRoutes {
 
     /// `repo/stat`: Kubo's `{"RepoSize","StorageMax","NumObjects","RepoPath","Version"}`.
     func repoStat(_ request: APIRequest) async throws -> APIResponse {
-        let stat = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.stat() }
         // The config as it is now (`config` may have changed it since the daemon started).
-        let config = (try? daemon.home.loadConfig()) ?? daemon.local.config
+        let (home, started) = (daemon.home, daemon.local.config)
+        let (stat, config) = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in
+            (try store.stat(), (try? home.loadConfig()) ?? started)
+        }
         let storageMax = config.value(at: "Datastore.StorageMax")?.stringValue ?? ""
         return .json([
             "RepoSize": .int(Int64(stat.fileBytes)), "StorageMax": .int(Self.bytes(storageMax) ?? 0),
@@ -312,8 +314,10 @@ extension APIRoutes {
     }
 
     func storeStat(_ request: APIRequest) async throws -> APIResponse {
-        let stat = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in try store.stat() }
-        let config = (try? daemon.home.loadConfig()) ?? daemon.local.config
+        let (home, started) = (daemon.home, daemon.local.config)
+        let (stat, config) = try await BlockingExecutor.run { [store] () throws(BlockStoreError) in
+            (try store.stat(), (try? home.loadConfig()) ?? started)
+        }
         return .json(StoreReport.stat(stat, config: config, path: store.path))
     }
 

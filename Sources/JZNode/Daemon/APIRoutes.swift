@@ -32,7 +32,8 @@ struct APIRoutes {
             case "dht/query": return try await dhtQuery(request)
             case "name/publish": return try await namePublish(request)
             case "name/resolve": return try await nameResolve(request)
-            // UnixFS, blocks, pins, DAG, storage, config and keys (APIRoutes+Files, +Store).
+            // UnixFS, blocks, pins, DAG, storage, config and keys (APIRoutes+Files, +Store). The
+            // config and key commands read and write files (with fsync): on the blocking pool.
             case "add": return try add(request)
             case "cat": return try await cat(request)
             case "get": return try await get(request)
@@ -54,19 +55,19 @@ struct APIRoutes {
             case "store/gc": return try await storeGC(request)
             case "store/stat": return try await storeStat(request)
             case "store/verify": return try await storeVerify(request)
-            case "bootstrap/add", "bootstrap/add/default": return try bootstrapAdd(request)
-            case "bootstrap/rm", "bootstrap/rm/all": return try bootstrapRemove(request)
-            case "config/replace": return try configReplace(request)
-            case "key/rm": return try keyRemove(request)
-            case "key/rename": return try keyRename(request)
-            case "key/import": return try keyImport(request)
+            case "bootstrap/add", "bootstrap/add/default": return try await BlockingExecutor.run { [self] in try bootstrapAdd(request) }
+            case "bootstrap/rm", "bootstrap/rm/all": return try await BlockingExecutor.run { [self] in try bootstrapRemove(request) }
+            case "config/replace": return try await BlockingExecutor.run { [self] in try configReplace(request) }
+            case "key/rm": return try await BlockingExecutor.run { [self] in try keyRemove(request) }
+            case "key/rename": return try await BlockingExecutor.run { [self] in try keyRename(request) }
+            case "key/import": return try await BlockingExecutor.run { [self] in try keyImport(request) }
             case "repo/stat": return try await repoStat(request)
             case "repo/gc": return try await repoGC(request)
-            case "bootstrap/list", "bootstrap": return try bootstrapList()
-            case "config": return try config(request)
-            case "config/show": return try configShow()
-            case "key/list": return try keyList(request)
-            case "key/gen": return try keyGen(request)
+            case "bootstrap/list", "bootstrap": return try await BlockingExecutor.run { [self] in try bootstrapList() }
+            case "config": return try await BlockingExecutor.run { [self] in try config(request) }
+            case "config/show": return try await BlockingExecutor.run { [self] in try configShow() }
+            case "key/list": return try await BlockingExecutor.run { [self] in try keyList(request) }
+            case "key/gen": return try await BlockingExecutor.run { [self] in try keyGen(request) }
             case "repo/publish": return try await repoPublish(request)
             case "repo/clone": return try repoClone(request)
             case "repo/pull": return try repoPull(request)

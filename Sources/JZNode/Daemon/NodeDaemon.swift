@@ -82,8 +82,9 @@ public final class NodeDaemon: Sendable {
             throw NodeError.io(path: settings.apiAddress.description, reason: "cannot serve the RPC API (Addresses.API): \(error)")
         }
         let apiText = (settings.apiAddress.value(for: .ip6) != nil ? "/ip6/\(apiHost)" : "/ip4/\(apiHost)") + "/tcp/\(boundPort)"
+        let apiFile = home.apiFilePath
         do {
-            try apiText.write(toFile: home.apiFilePath, atomically: true, encoding: .utf8)
+            try await BlockingExecutor.run { try apiText.write(toFile: apiFile, atomically: true, encoding: .utf8) }
         } catch {
             logger.warning("cannot write \(home.apiFilePath): \(error)")
         }
@@ -101,7 +102,7 @@ public final class NodeDaemon: Sendable {
             } catch {
                 await api.stop()
                 await services.stop()
-                try? FileManager.default.removeItem(atPath: home.apiFilePath)
+                try? await BlockingExecutor.run { try FileManager.default.removeItem(atPath: apiFile) }
                 throw error
             }
         }
@@ -143,7 +144,7 @@ public final class NodeDaemon: Sendable {
         await api.stop()
         await gateway?.stop()
         await services.stop()
-        try? FileManager.default.removeItem(atPath: home.apiFilePath)
+        try? await BlockingExecutor.run { try FileManager.default.removeItem(atPath: apiFile) }
         try? await group.shutdownGracefully()
     }
 
