@@ -96,6 +96,7 @@ public final class IdentifyService: @unchecked Sendable {
     private let timeout: Duration
     private let lock = Mutex()
     private var localRecord: LocalRecord?  // guarded by `lock`
+    private var lastIssuedSeq: UInt64 = 0  // guarded by `lock`: every signing gets a higher seq
 
     /// - Parameters:
     ///   - privateKey: our identity (signs the peer record; its public key is sent).
@@ -236,8 +237,13 @@ public final class IdentifyService: @unchecked Sendable {
     /// The envelope of our peer record for `addresses`, re-signed with a higher seq when they change.
     private func signedRecord(for addresses: [Multiaddr]) throws -> [UInt8]? {
         if let cached = lock.withLock({ localRecord }), cached.addresses == addresses { return cached.envelope }
-        let previous = lock.withLock { localRecord?.seq } ?? 0
-        let seq = max(PeerRecord.timestampSeq(), previous + 1)
+        // The seq is taken in one locked step: two signings at once (different address sets)
+        // never share a seq, so the newer record always wins at the remote.
+        let seq = lock.withLock { () -> UInt64 in
+            let seq = max(PeerRecord.timestampSeq(), max(localRecord?.seq ?? 0, lastIssuedSeq) + 1)
+            lastIssuedSeq = seq
+            return seq
+        }
         let record = PeerRecord(peerID: PeerID(publicKey: privateKey.publicKey), seq: seq, addresses: addresses)
         let envelope = try SignedEnvelope.seal(record, key: privateKey).bytes
         lock.withLock {

@@ -317,15 +317,17 @@ final class MplexConnection: MuxedConnection, @unchecked Sendable {
         defer { timer.cancel() }
         while true {
             var timedOut = false
+            var buffered = 0
             let verdict = lock.withLock { () -> Bool? in
                 if let ok = check() { return ok }
                 timedOut = s.stallTimedOut
+                buffered = s.buffered
                 return nil
             }
             if let verdict { return verdict }
             if timedOut {
                 logger.info("mplex: stream reader stalled with a full buffer; resetting it",
-                            metadata: ["stream": "\(s.key.id)", "buffered": "\(s.buffered)"])
+                            metadata: ["stream": "\(s.key.id)", "buffered": "\(buffered)"])
                 await reset(s)
                 return false
             }
