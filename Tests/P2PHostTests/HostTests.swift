@@ -8,6 +8,7 @@ import Testing
 import NIOPosix
 
 @testable import P2PHost
+import TestSupport
 
 /// A test-only insecure "security" transport: each side sends its public key (length-prefixed)
 /// and trusts the other's. Lets host tests run independently of Noise/TLS.
@@ -137,7 +138,7 @@ func waitUntil(_ what: String, _ condition: @escaping @Sendable () async -> Bool
     }
 }
 
-@Suite("Host", .serialized)
+@Suite("Host", .serialized, .onBlockingPool)
 struct HostTests {
     @Test func connectEchoReuseDisconnect() async throws {
         let a = try await makeHost()
@@ -425,7 +426,7 @@ actor Gate {
     }
 }
 
-@Suite("Listen addresses")
+@Suite("Listen addresses", .onBlockingPool)
 struct ListenAddressTests {
     @Test("0.0.0.0 and :: become one address per interface of the family; others stay")
     func expands() throws {

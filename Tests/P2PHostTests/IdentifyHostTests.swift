@@ -7,9 +7,10 @@ import P2PSecurity
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
 /// Identify and ping between two real `LibP2PHost`s on 127.0.0.1 (TCP, Noise/TLS, yamux/mplex).
-@Suite("Identify over real hosts", .serialized, .timeLimit(.minutes(2)))
+@Suite("Identify over real hosts", .serialized, .timeLimit(.minutes(2)), .onBlockingPool)
 struct IdentifyHostTests {
     enum Stack: String, CaseIterable, Sendable { case noiseYamux, noiseMplex, tlsYamux }
 

@@ -6,8 +6,9 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
-@Suite("Identify", .timeLimit(.minutes(1)))
+@Suite("Identify", .timeLimit(.minutes(1)), .onBlockingPool)
 struct IdentifyTests {
     let logger = Logger(label: "test.identify")
 

@@ -5,8 +5,9 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
-@Suite("Ping", .timeLimit(.minutes(1)))
+@Suite("Ping", .timeLimit(.minutes(1)), .onBlockingPool)
 struct PingTests {
     let logger = Logger(label: "test.ping")
 

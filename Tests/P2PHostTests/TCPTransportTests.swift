@@ -4,8 +4,9 @@ import P2PCore
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
-@Suite("TCPTransport")
+@Suite("TCPTransport", .onBlockingPool)
 struct TCPTransportTests {
     let transport = TCPTransport(logger: Logger(label: "test.tcp"))
 

@@ -2,8 +2,9 @@ import P2PCore
 import P2PCrypto
 import Testing
 @testable import P2PSecurity
+import TestSupport
 
-@Suite struct NoiseTransportTests {
+@Suite(.onBlockingPool) struct NoiseTransportTests {
     static let keyTypes: [KeyType] = [.ed25519, .rsa, .secp256k1, .ecdsa]
 
     static func key(_ type: KeyType) throws -> PrivateKey {

@@ -2,6 +2,7 @@ import P2PCore
 import P2PCrypto
 import P2PSecurity
 import Testing
+import TestSupport
 
 /// A named way to build a security transport for an identity; the conformance suite runs for each.
 struct SecurityTransportFactory: Sendable, CustomStringConvertible {
@@ -17,7 +18,7 @@ struct SecurityTransportFactory: Sendable, CustomStringConvertible {
 }
 
 /// Behaviour every `SecurityTransport` must show over an in-memory pipe.
-@Suite struct SecurityConformanceTests {
+@Suite(.onBlockingPool) struct SecurityConformanceTests {
     static func pair(
         _ factory: SecurityTransportFactory, _ a: PrivateKey = .generateEd25519(), _ b: PrivateKey = .generateEd25519()
     ) async throws -> (outbound: any SecuredStream, inbound: any SecuredStream) {
