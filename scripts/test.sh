@@ -18,7 +18,7 @@ if grep -E "warning:" "$log" | grep -v "/.build/checkouts/" | grep -q .; then
 fi
 
 # One run for every suite, the networking ones (P2P*Tests) included: each runs its cases on the
-# blocking pool, at most 2×cores test functions at once, and a case that hangs stops the run with
+# blocking pool, at most 2×cores cases at once, and a case that hangs stops the run with
 # its name (Sources/TestSupport/OnBlockingPool.swift: JZ_TEST_PARALLELISM, JZ_TEST_TIME_LIMIT).
 echo "== unit tests"
 swift test --skip-build

@@ -11,17 +11,18 @@ import Testing
 /// holds one of them for its whole length, and two such tests stop every timer, keep-alive and
 /// handshake of the networking tests running beside them. On the pool they hold a pool thread
 /// instead. And Swift Testing starts every test at once: on two cores, hundreds of tests make a
-/// 200 ms timer fire seconds late. So at most `TestGate.defaultWidth()` test functions run at once,
-/// the cases of a parameterized one together (Swift Testing's own
-/// `--experimental-maximum-parallelization-width` deadlocks on parameterized tests here). The
-/// gate is taken around the whole test function, not around each case: Swift Testing counts a
-/// case's `.timeLimit` from before the case's own scope, so a case queued there for minutes was
-/// cancelled before it ran. Every suite carries the trait, the networking ones (`P2P*Tests`)
-/// included, and `scripts/test.sh` runs them all in one `swift test` call.
+/// 200 ms timer fire seconds late. So at most `TestGate.defaultWidth()` test cases run at once (Swift
+/// Testing's own `--experimental-maximum-parallelization-width` deadlocks on parameterized tests
+/// here). The long wait is for the test function, not for its cases: Swift Testing counts a case's
+/// `.timeLimit` from before the case's own scope, so a case that queued there behind the whole run
+/// was cancelled before it ran. A function waits (outside any time limit) until it is one of
+/// `defaultWidth()` admitted ones; its cases then wait only for the cases of those. Every suite
+/// carries the trait, the networking ones (`P2P*Tests`) included, and `scripts/test.sh` runs them
+/// all in one `swift test` call.
 public struct OnBlockingPool: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 
-    /// One scope per test function (the gate) and one per test case: the case's body, and
+    /// One scope per test function (its admission) and one per test case: the case's body, and
     /// whatever it awaits, prefers the pool.
     public func scopeProvider(for test: Test, testCase: Test.Case?) -> OnBlockingPool? {
         testCase == nil && test.isSuite ? nil : self
@@ -31,10 +32,12 @@ public struct OnBlockingPool: SuiteTrait, TestTrait, TestScoping {
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         guard testCase != nil else {
-            await TestGate.shared.acquire(1)
-            defer { TestGate.shared.release(1) }
+            await TestGate.functions.acquire(1)
+            defer { TestGate.functions.release(1) }
             return try await function()
         }
+        await TestGate.cases.acquire(1)
+        defer { TestGate.cases.release(1) }
         // A case that hangs (and ignores cancellation) would hold the whole run until CI gives up:
         // past `TestGate.timeLimit` it stops the run, naming the case.
         let name = "\(test.id)"
@@ -56,11 +59,13 @@ extension Trait where Self == OnBlockingPool {
     public static var onBlockingPool: Self { OnBlockingPool() }
 }
 
-/// At most `defaultWidth()` test functions at once (an `AsyncBudget` of one unit per function, waited
-/// for without holding a thread). Each test function enters once (the gate never nests: suites and
-/// cases do not take it), so it cannot deadlock.
+/// At most `defaultWidth()` test functions admitted and `defaultWidth()` cases running at once (two
+/// `AsyncBudget`s of one unit per function or case, waited for without holding a thread). A case
+/// takes a case unit only inside its admitted function and gives it back when its body ends, and
+/// suites take neither, so it cannot deadlock.
 enum TestGate {
-    static let shared = AsyncBudget(capacity: defaultWidth())
+    static let functions = AsyncBudget(capacity: defaultWidth())
+    static let cases = AsyncBudget(capacity: defaultWidth())
 
     /// How long one test case may run: `JZ_TEST_TIME_LIMIT` seconds, default 300.
     static let timeLimit: Duration = {

@@ -107,10 +107,10 @@ struct StreamTests {
     @Test("a caller cancelled before the call runs the hook and is not held")
     func callerCancelledBeforeTheCall() async throws {
         let (_, b) = MemoryByteStream.pair()
-        let hook = Flag()
+        let hook = Locked(false)
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            return try await withTimeout(.seconds(600), what: "read", onTimeout: { hook.set(); await b.reset() }) {
+            return try await withTimeout(.seconds(600), what: "read", onTimeout: { hook.withLock { $0 = true }; await b.reset() }) {
                 try await b.read()
             }
         }
@@ -118,20 +118,20 @@ struct StreamTests {
         if outcome == nil { await b.reset() }
         let result = try #require(outcome, "the cancelled caller was never released")
         #expect(throws: CancellationError.self) { try result.get() }
-        #expect(hook.isSet)
+        #expect(hook.withLock { $0 })
     }
 
     @Test("the hook does not run when the operation ends in time")
     func hookStaysQuietOnSuccess() async throws {
-        let hook = Flag()
-        let value = try await withTimeout(.seconds(600), what: "value", onTimeout: { hook.set() }) { 42 }
+        let hook = Locked(false)
+        let value = try await withTimeout(.seconds(600), what: "value", onTimeout: { hook.withLock { $0 = true } }) { 42 }
         #expect(value == 42)
         await #expect(throws: StreamError.self) {
-            try await withTimeout(.seconds(600), what: "failing", onTimeout: { hook.set() }) { () -> Int in
+            try await withTimeout(.seconds(600), what: "failing", onTimeout: { hook.withLock { $0 = true } }) { () -> Int in
                 throw StreamError.reset
             }
         }
-        #expect(!hook.isSet)
+        #expect(!hook.withLock { $0 })
     }
 }
 
@@ -152,13 +152,6 @@ private final class ReadSignal: ByteStream, @unchecked Sendable {
     func closeWrite() async throws { try await base.closeWrite() }
     func close() async { await base.close() }
     func reset() async { await base.reset() }
-}
-
-private final class Flag: @unchecked Sendable {
-    private let lock = Mutex()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
 }
 
 /// `task`'s result, or nil when it has not ended within `limit` (without waiting for it then).
