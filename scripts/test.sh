@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the build (zero warnings allowed), the unit tests, and the Interop
-# scenarios against real peers (Kubo 0.22, py-libp2p 0.8.1) on loopback.
+# Runs every test: the build (zero warnings allowed), the unit tests, the Interop
+# scenarios against real peers (Kubo 0.22, py-libp2p 0.8.1) on loopback, and a fuzz smoke.
 # Installs what is missing first (system packages, the Python venv for Interop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,15 +17,11 @@ if grep -E "warning:" "$log" | grep -v "/.build/checkouts/" | grep -q .; then
   exit 1
 fi
 
-# Two runs. The networking suites run first, alone, on Swift's cooperative pool: in one run with
-# everything, one of them (HostTests.noiseRefusesWrongPeer) once never returned. Every other
-# suite runs its cases on the blocking pool, at most 2×cores at once, and stops the run if a case
-# hangs (Sources/TestSupport/OnBlockingPool.swift: JZ_TEST_PARALLELISM, JZ_TEST_TIME_LIMIT).
-net='P2P(Core|Security|Mux|Host)Tests'
-echo "== unit tests (networking)"
-swift test --skip-build --filter "$net"
-echo "== unit tests (everything else)"
-swift test --skip-build --skip "$net"
+# One run for every suite, the networking ones (P2P*Tests) included: each runs its cases on the
+# blocking pool, at most 2×cores cases at once, and a case that hangs stops the run with
+# its name (Sources/TestSupport/OnBlockingPool.swift: JZ_TEST_PARALLELISM, JZ_TEST_TIME_LIMIT).
+echo "== unit tests"
+swift test --skip-build
 
 echo "== versioning scenario"
 scripts/versioning-scenario.sh --bin "$PWD/.build/debug/jz-node"

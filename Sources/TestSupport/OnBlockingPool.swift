@@ -13,24 +13,34 @@ import Testing
 /// instead. And Swift Testing starts every test at once: on two cores, hundreds of tests make a
 /// 200 ms timer fire seconds late. So at most `TestGate.defaultWidth()` test cases run at once (Swift
 /// Testing's own `--experimental-maximum-parallelization-width` deadlocks on parameterized tests
-/// here). The networking suites (`P2P*Tests`) do not carry it yet: `scripts/test.sh` runs them
-/// alone first (one of them once hung when everything ran together on the pool).
+/// here). The long wait is for the test function, not for its cases: Swift Testing counts a case's
+/// `.timeLimit` from before the case's own scope, so a case that queued there behind the whole run
+/// was cancelled before it ran. A function waits (outside any time limit) until it is one of
+/// `defaultWidth()` admitted ones; its cases then wait only for the cases of those. Every suite
+/// carries the trait, the networking ones (`P2P*Tests`) included, and `scripts/test.sh` runs them
+/// all in one `swift test` call.
 public struct OnBlockingPool: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 
-    /// One scope per test case: the case's body, and whatever it awaits, prefers the pool.
+    /// One scope per test function (its admission) and one per test case: the case's body, and
+    /// whatever it awaits, prefers the pool.
     public func scopeProvider(for test: Test, testCase: Test.Case?) -> OnBlockingPool? {
-        testCase == nil ? nil : self
+        testCase == nil && test.isSuite ? nil : self
     }
 
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        await TestGate.shared.acquire(1)
-        defer { TestGate.shared.release(1) }
+        guard testCase != nil else {
+            await TestGate.functions.acquire(1)
+            defer { TestGate.functions.release(1) }
+            return try await function()
+        }
+        await TestGate.cases.acquire(1)
+        defer { TestGate.cases.release(1) }
         // A case that hangs (and ignores cancellation) would hold the whole run until CI gives up:
         // past `TestGate.timeLimit` it stops the run, naming the case.
-        let name = test.name
+        let name = "\(test.id)"
         let watchdog = Task.detached {
             try await Task.sleep(for: TestGate.timeLimit)
             FileHandle.standardError.write(Data(
@@ -69,10 +79,13 @@ extension Trait where Self == OnBlockingPool {
     public static var onBlockingPool: Self { OnBlockingPool() }
 }
 
-/// At most `defaultWidth()` test cases at once (an `AsyncBudget` of one unit per case, waited for without
-/// holding a thread). Each test case enters once (the gate never nests), so it cannot deadlock.
+/// At most `defaultWidth()` test functions admitted and `defaultWidth()` cases running at once (two
+/// `AsyncBudget`s of one unit per function or case, waited for without holding a thread). A case
+/// takes a case unit only inside its admitted function and gives it back when its body ends, and
+/// suites take neither, so it cannot deadlock.
 enum TestGate {
-    static let shared = AsyncBudget(capacity: defaultWidth())
+    static let functions = AsyncBudget(capacity: defaultWidth())
+    static let cases = AsyncBudget(capacity: defaultWidth())
 
     /// How long one test case may run: `JZ_TEST_TIME_LIMIT` seconds, default 300 times
     /// `TestTime.scale`.

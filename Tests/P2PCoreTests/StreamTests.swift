@@ -1,8 +1,9 @@
 import Multiformats
 import P2PCore
 import Testing
+import TestSupport
 
-@Suite("P2PCore streams")
+@Suite("P2PCore streams", .onBlockingPool)
 struct StreamTests {
     @Test("memory pipe carries bytes, half-close gives EOF")
     func pipe() async throws {
@@ -80,6 +81,91 @@ struct StreamTests {
             _ = try await withTimeout(.milliseconds(50), what: "read", onTimeout: { await b.reset() }) {
                 try await b.read()
             }
+        }
+    }
+
+    /// A read parked on a stream ignores cancellation; only the hook (the reset) wakes it. Before
+    /// the hook ran for a cancelled caller too, such a caller waited forever (a test cancelled by
+    /// its time limit hung the whole run this way).
+    @Test("a cancelled caller runs the hook, so a parked read does not hold it")
+    func cancelledCallerRunsTheHook() async throws {
+        let (_, b) = MemoryByteStream.pair()
+        let reads = ReadSignal(b)
+        let task = Task {
+            try await withTimeout(.seconds(600), what: "read", onTimeout: { await b.reset() }) {
+                try await reads.read()
+            }
+        }
+        await reads.started()
+        task.cancel()
+        let outcome = await resultOf(task, within: .seconds(20))
+        if outcome == nil { await b.reset() }  // let the stuck task end before the test does
+        let result = try #require(outcome, "the cancelled caller was never released")
+        #expect(throws: CancellationError.self) { try result.get() }
+    }
+
+    @Test("a caller cancelled before the call runs the hook and is not held")
+    func callerCancelledBeforeTheCall() async throws {
+        let (_, b) = MemoryByteStream.pair()
+        let hook = Locked(false)
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await withTimeout(.seconds(600), what: "read", onTimeout: { hook.withLock { $0 = true }; await b.reset() }) {
+                try await b.read()
+            }
+        }
+        let outcome = await resultOf(task, within: .seconds(20))
+        if outcome == nil { await b.reset() }
+        let result = try #require(outcome, "the cancelled caller was never released")
+        #expect(throws: CancellationError.self) { try result.get() }
+        #expect(hook.withLock { $0 })
+    }
+
+    @Test("the hook does not run when the operation ends in time")
+    func hookStaysQuietOnSuccess() async throws {
+        let hook = Locked(false)
+        let value = try await withTimeout(.seconds(600), what: "value", onTimeout: { hook.withLock { $0 = true } }) { 42 }
+        #expect(value == 42)
+        await #expect(throws: StreamError.self) {
+            try await withTimeout(.seconds(600), what: "failing", onTimeout: { hook.withLock { $0 = true } }) { () -> Int in
+                throw StreamError.reset
+            }
+        }
+        #expect(!hook.withLock { $0 })
+    }
+}
+
+/// A stream whose `read` announces that it started (so a test acts once the read is parked).
+private final class ReadSignal: ByteStream, @unchecked Sendable {
+    private let base: any ByteStream
+    private let (stream, continuation) = AsyncStream<Void>.makeStream()
+    init(_ base: any ByteStream) { self.base = base }
+    func started() async {
+        var iterator = stream.makeAsyncIterator()
+        _ = await iterator.next()
+    }
+    func read() async throws -> [UInt8]? {
+        continuation.yield()
+        return try await base.read()
+    }
+    func write(_ bytes: [UInt8]) async throws { try await base.write(bytes) }
+    func closeWrite() async throws { try await base.closeWrite() }
+    func close() async { await base.close() }
+    func reset() async { await base.reset() }
+}
+
+/// `task`'s result, or nil when it has not ended within `limit` (without waiting for it then).
+private func resultOf<T: Sendable>(_ task: Task<T, any Error>, within limit: Duration) async -> Result<T, any Error>? {
+    let once = Locked<CheckedContinuation<Result<T, any Error>?, Never>?>(nil)
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>?, Never>) in
+        once.withLock { $0 = continuation }
+        Task {
+            let result = await task.result
+            once.withLock { c in defer { c = nil }; return c }?.resume(returning: result)
+        }
+        Task {
+            try? await Task.sleep(for: limit)
+            once.withLock { c in defer { c = nil }; return c }?.resume(returning: nil)
         }
     }
 }

@@ -3,8 +3,9 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
-@Suite("ConnectionManager")
+@Suite("ConnectionManager", .onBlockingPool)
 struct ConnectionManagerTests {
     let peers = (0..<6).map { _ in PrivateKey.generateEd25519().publicKey.peerID }
 

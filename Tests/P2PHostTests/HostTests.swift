@@ -141,7 +141,7 @@ func waitUntil(_ what: String, _ condition: @escaping @Sendable () async -> Bool
     }
 }
 
-@Suite("Host", .serialized)
+@Suite("Host", .serialized, .onBlockingPool)
 struct HostTests {
     @Test func connectEchoReuseDisconnect() async throws {
         let a = try await makeHost()
@@ -429,7 +429,7 @@ actor Gate {
     }
 }
 
-@Suite("Listen addresses")
+@Suite("Listen addresses", .onBlockingPool)
 struct ListenAddressTests {
     @Test("0.0.0.0 and :: become one address per interface of the family; others stay")
     func expands() throws {

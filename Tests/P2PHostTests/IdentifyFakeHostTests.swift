@@ -5,6 +5,7 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
 // An in-memory fake `P2PHost` for the identify and ping tests: hosts on one `IDFakeNetwork` open
 // streams to each other over `MemoryByteStream.pair()`, calling the remote's registered handler.
@@ -99,7 +100,7 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
     }
 }
 
-@Suite("Identify fake host")
+@Suite("Identify fake host", .onBlockingPool)
 struct IdentifyFakeHostTests {
     @Test func fakeHostsOpenStreamsToHandlers() async throws {
         let network = IDFakeNetwork()

@@ -10,7 +10,7 @@ import TestSupport
 @testable import P2PHost
 
 /// Identify and ping between two real `LibP2PHost`s on 127.0.0.1 (TCP, Noise/TLS, yamux/mplex).
-@Suite("Identify over real hosts", .serialized, .scaledTimeLimit(minutes: 2))
+@Suite("Identify over real hosts", .serialized, .onBlockingPool, .caseTimeLimit(minutes: 2))
 struct IdentifyHostTests {
     enum Stack: String, CaseIterable, Sendable { case noiseYamux, noiseMplex, tlsYamux }
 

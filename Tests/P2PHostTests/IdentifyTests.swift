@@ -8,7 +8,7 @@ import TestSupport
 
 @testable import P2PHost
 
-@Suite("Identify", .scaledTimeLimit(minutes: 1))
+@Suite("Identify", .onBlockingPool, .caseTimeLimit(minutes: 1))
 struct IdentifyTests {
     let logger = Logger(label: "test.identify")
 

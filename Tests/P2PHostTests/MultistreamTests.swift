@@ -6,8 +6,9 @@ import P2PCore
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
-@Suite("Multistream")
+@Suite("Multistream", .onBlockingPool)
 struct MultistreamTests {
     typealias SM = MultistreamStateMachine
 
@@ -113,7 +114,7 @@ struct MultistreamTests {
     }
 }
 
-@Suite("Upgrader")
+@Suite("Upgrader", .onBlockingPool)
 struct UpgraderTests {
     @Test func upgradesOverMemoryPipe() async throws {
         let (a, b) = MemoryByteStream.pair()

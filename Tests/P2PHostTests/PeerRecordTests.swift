@@ -4,8 +4,9 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
-@Suite("PeerRecord")
+@Suite("PeerRecord", .onBlockingPool)
 struct PeerRecordTests {
     /// From go-libp2p-core peer/record_test.go (commit b18a4c9c, MIT/Apache-2.0), as quoted with two
     /// addresses by nim-libp2p tests/testroutingrecord.nim.

@@ -5,6 +5,7 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
 /// A peer router with fixed answers; counts the lookups and notes whether each ran inside another.
 final class FixedPeerRouting: PeerRouting, @unchecked Sendable {
@@ -29,7 +30,7 @@ final class FixedPeerRouting: PeerRouting, @unchecked Sendable {
     }
 }
 
-@Suite("Host peer routing", .serialized)
+@Suite("Host peer routing", .serialized, .onBlockingPool)
 struct PeerRoutingHostTests {
     /// A stream to a peer whose address nobody gave us: the host asks peer routing, then dials.
     @Test func aPeerWithoutAnAddressIsLookedUp() async throws {

@@ -4,6 +4,7 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
 /// A settable clock for TTL tests.
 final class PeerStoreTestClock: @unchecked Sendable {
@@ -14,7 +15,7 @@ final class PeerStoreTestClock: @unchecked Sendable {
     var read: @Sendable () -> Double { { [self] in lock.withLock { now } } }
 }
 
-@Suite("MemoryPeerStore")
+@Suite("MemoryPeerStore", .onBlockingPool)
 struct PeerStoreTests {
     let peer = PeerID(publicKey: PrivateKey.generateEd25519().publicKey)
 

@@ -7,7 +7,7 @@ import TestSupport
 
 @testable import P2PHost
 
-@Suite("Ping", .scaledTimeLimit(minutes: 1))
+@Suite("Ping", .onBlockingPool, .caseTimeLimit(minutes: 1))
 struct PingTests {
     let logger = Logger(label: "test.ping")
 

@@ -5,6 +5,7 @@ import P2PCrypto
 import Testing
 
 @testable import P2PHost
+import TestSupport
 
 func envelopeTestHex(_ text: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -21,7 +22,7 @@ func envelopeTestHex(_ text: String) -> [UInt8] {
     return out
 }
 
-@Suite("SignedEnvelope")
+@Suite("SignedEnvelope", .onBlockingPool)
 struct SignedEnvelopeTests {
     /// From go-libp2p-core record/envelope_test.go (commit b18a4c9c, MIT/Apache-2.0), as quoted by
     /// nim-libp2p tests/testsignedenvelope.nim: an Ed25519-signed envelope, domain "libp2p-testing",

@@ -6,7 +6,7 @@ import TestSupport
 
 @testable import P2PHost
 
-@Suite("TCPTransport")
+@Suite("TCPTransport", .onBlockingPool)
 struct TCPTransportTests {
     let transport = TCPTransport(logger: Logger(label: "test.tcp"))
 

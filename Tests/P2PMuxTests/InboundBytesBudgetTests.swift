@@ -2,10 +2,11 @@ import P2PCore
 import P2PCrypto
 import Testing
 @testable import P2PMux
+import TestSupport
 
 private func peer() -> PeerID { PrivateKey.generateEd25519().publicKey.peerID }
 
-@Suite("Pending inbound bytes: per-peer and node-wide budget")
+@Suite("Pending inbound bytes: per-peer and node-wide budget", .onBlockingPool)
 struct InboundBytesBudgetTests {
     @Test func ledgerRefusesAPeerOverItsBoundAndServesAnother() {
         var ledger = InboundBytesLedger(systemLimit: 250, peerLimit: 100)

@@ -1,8 +1,9 @@
 import P2PCore
 import Testing
 @testable import P2PMux
+import TestSupport
 
-@Suite("Muxer specific behaviour")
+@Suite("Muxer specific behaviour", .onBlockingPool)
 struct MuxerBehaviourTests {
     @Test func yamuxMeasuresRTTWithPing() async throws {
         let pair = MuxPair(.yamux)

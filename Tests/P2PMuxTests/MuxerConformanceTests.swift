@@ -3,8 +3,9 @@ import Logging
 import P2PCore
 import Testing
 @testable import P2PMux
+import TestSupport
 
-@Suite("Muxer conformance")
+@Suite("Muxer conformance", .onBlockingPool)
 struct MuxerConformanceTests {
     @Test(arguments: MuxKind.allCases)
     func openAcceptEcho(kind: MuxKind) async throws {

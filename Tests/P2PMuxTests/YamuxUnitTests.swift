@@ -1,8 +1,9 @@
 import P2PCore
 import Testing
 @testable import P2PMux
+import TestSupport
 
-@Suite("Yamux frame codec and state machine")
+@Suite("Yamux frame codec and state machine", .onBlockingPool)
 struct YamuxUnitTests {
     @Test func headerLayout() {
         let bytes = YamuxFrameEncoder.encode(.windowUpdate(streamID: 0x0102_0304, flags: [.syn, .fin], delta: 0x0A0B_0C0D))
@@ -167,7 +168,7 @@ struct YamuxUnitTests {
     }
 }
 
-@Suite("Mplex frame codec")
+@Suite("Mplex frame codec", .onBlockingPool)
 struct MplexCodecTests {
     @Test func roundTripAndLayout() throws {
         #expect(MplexFrame(streamID: 3, flag: .messageInitiator, payload: [7]).encoded() == [3 << 3 | 2, 1, 7])

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import P2PSecurity
 
-@Suite struct NoiseTransportTests {
+@Suite(.onBlockingPool) struct NoiseTransportTests {
     static let keyTypes: [KeyType] = [.ed25519, .rsa, .secp256k1, .ecdsa]
 
     static func key(_ type: KeyType) throws -> PrivateKey {

@@ -2,10 +2,11 @@ import Foundation
 import Multiformats
 import Testing
 @testable import P2PSecurity
+import TestSupport
 
 /// Published Noise_XX_25519_ChaChaPoly_SHA256 vectors (cacophony, snow, noise-c) replayed byte for byte
 /// through `NoiseHandshakeState` with the vectors' static and ephemeral keys injected.
-@Suite struct NoiseVectorTests {
+@Suite(.onBlockingPool) struct NoiseVectorTests {
     struct Vector: CustomStringConvertible, Sendable {
         let source: String
         let initPrologue, initStatic, initEphemeral: [UInt8]

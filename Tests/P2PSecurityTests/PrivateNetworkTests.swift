@@ -2,8 +2,9 @@ import Foundation
 import P2PCore
 import Testing
 @testable import P2PSecurity
+import TestSupport
 
-@Suite("Private networks (PSK v1)")
+@Suite("Private networks (PSK v1)", .onBlockingPool)
 struct PrivateNetworkTests {
     static let hex = "6189c5cf0b87fb800c1a9feeda73c6ab5e998db48fb9e6a978575c770ceef683"
     static var keyBytes: [UInt8] {

@@ -20,7 +20,7 @@ struct SecurityTransportFactory: Sendable, CustomStringConvertible {
 }
 
 /// Behaviour every `SecurityTransport` must show over an in-memory pipe.
-@Suite struct SecurityConformanceTests {
+@Suite(.onBlockingPool) struct SecurityConformanceTests {
     static func pair(
         _ factory: SecurityTransportFactory, _ a: PrivateKey = .generateEd25519(), _ b: PrivateKey = .generateEd25519()
     ) async throws -> (outbound: any SecuredStream, inbound: any SecuredStream) {

@@ -22,7 +22,7 @@ enum TLSTestKey: String, CaseIterable, Sendable {
     }
 }
 
-@Suite("TLS")
+@Suite("TLS", .onBlockingPool)
 struct TLSTests {
     static let logger = Logger(label: "tls-test")
     static let tls = ProtocolID("/tls/1.0.0")
@@ -263,7 +263,7 @@ struct TLSTests {
     }
 }
 
-@Suite("TLS ALPN")
+@Suite("TLS ALPN", .onBlockingPool)
 struct TLSALPNTests {
     static func handshake(offering alpn: [String]) async throws -> (client: String?, server: String?) {
         let (a, b) = MemoryByteStream.pair()
