@@ -24,7 +24,7 @@ echo "== unit tests (log: $log)"
 status=0
 # Ten times the tests' own deadlines (TestTime): sanitized code is 5-15x slower. Swift's backtracer off, so the reports stay whole.
 JZ_TEST_TIME_SCALE="${JZ_TEST_TIME_SCALE:-10}" SWIFT_BACKTRACE=enable=no \
-  TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt}" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+  TSAN_OPTIONS="${TSAN_OPTIONS:-second_deadlock_stack=1 suppressions=$PWD/scripts/tsan-suppressions.txt print_suppressions=0}" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
   LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan-suppressions.txt print_suppressions=0}" \
   swift test --skip-build --sanitize="$kind" --scratch-path "$dir" "$@" >"$log" 2>&1 || status=$?
 reports=$(grep -cE "^ *(WARNING: ThreadSanitizer|==[0-9]+==ERROR: (Address|Leak)Sanitizer)" "$log" || true)
