@@ -13,6 +13,32 @@ private func cids(_ count: Int, tag: String = "c") throws -> [CID] {
 }
 
 final class DecisionEngineTests: XCTestCase {
+    /// A cancel that arrives while a batch is being built (its blocks read from the store) removes
+    /// the want, and what was built for it is dropped before the message is sent.
+    func testACancelDuringTheBuildDropsWhatWasBuiltForIt() throws {
+        var engine = DecisionEngine()
+        let peer = peerID()
+        let blocks = try (0..<2).map { try Block(data: Array("b\($0)".utf8), codec: .raw) }
+        let entries = blocks.map { WantlistEntry(cid: $0.cid, wantType: .block) }
+        engine.receive(entries, full: false, from: peer, supportsPresence: true)
+        XCTAssertEqual(engine.nextBatch(for: peer, max: 10).count, 2)
+        // The batch is being built; the peer cancels the second want meanwhile.
+        engine.receive([.cancel(blocks[1].cid)], full: false, from: peer, supportsPresence: true)
+        var built = BitswapServer.BuiltMessage()
+        for block in blocks {
+            built.message.blocks.append(PrefixedBlock(block))
+            built.blockCIDs.append(block.cid)
+            built.served.append(block.cid)
+        }
+        built.message.presences = [BlockPresence(cid: blocks[1].cid, kind: .have)]
+        built.keepOnly(engine.stillWanted(entries.map(\.cid), by: peer))
+        XCTAssertEqual(built.message.blocks, [PrefixedBlock(blocks[0])])
+        XCTAssertEqual(built.blockCIDs, [blocks[0].cid])
+        XCTAssertEqual(built.message.presences, [])
+        engine.complete(peer: peer, served: built.served, waiting: [], requeue: [])
+        XCTAssertEqual(engine.wantlist(of: peer), [])
+    }
+
     func testWantHaveAndWantBlockAreKept() throws {
         var engine = DecisionEngine()
         let peer = peerID()

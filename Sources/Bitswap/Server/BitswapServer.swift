@@ -145,8 +145,11 @@ final class BitswapServer: @unchecked Sendable {
             if batch.isEmpty { return nil }
             await budget.acquire(targetMessageBytes)
             do {
-                let built = try await buildMessage(for: batch, bareBlocksOnly: bare)
+                var built = try await buildMessage(for: batch, bareBlocksOnly: bare)
                 lock.withLock {
+                    // A cancel that came while the store was read (the blocks may have arrived
+                    // meanwhile too) removed its want: what was built for it is not sent.
+                    built.keepOnly(engine.stillWanted(batch.map(\.cid), by: peer))
                     engine.complete(peer: peer, served: built.served, waiting: built.waiting, requeue: built.requeue)
                 }
                 return built
@@ -162,9 +165,21 @@ final class BitswapServer: @unchecked Sendable {
 
     struct BuiltMessage: Sendable {
         var message = BitswapMessage()
+        /// The CID of each of `message.blocks`, in order.
+        var blockCIDs: [CID] = []
         var served: [CID] = []
         var waiting: [CID] = []
         var requeue: [CID] = []
+
+        /// Drops the blocks and presences of CIDs not in `wanted`.
+        mutating func keepOnly(_ wanted: Set<CID>) {
+            guard blockCIDs.contains(where: { !wanted.contains($0) })
+                    || message.presences.contains(where: { !wanted.contains($0.cid) }) else { return }
+            let kept = zip(blockCIDs, message.blocks).filter { wanted.contains($0.0) }
+            blockCIDs = kept.map(\.0)
+            message.blocks = kept.map(\.1)
+            message.presences.removeAll { !wanted.contains($0.cid) }
+        }
     }
 
     /// Reads the blocks for `batch` (off the concurrency pool) and builds one message. For a 1.0.0
@@ -215,11 +230,13 @@ final class BitswapServer: @unchecked Sendable {
                         prefixed.prefix = v0
                     }
                     out.message.blocks.append(prefixed)
+                    out.blockCIDs.append(entry.cid)
                     bytes += block.data.count
                     out.served.append(entry.cid)
                 case .have:
                     if size <= BitswapProtocol.maxInlineBlockSize, let block = try store.get(entry.cid) {
                         out.message.blocks.append(PrefixedBlock(block))
+                        out.blockCIDs.append(entry.cid)
                         bytes += block.data.count
                     } else {
                         out.message.presences.append(BlockPresence(cid: entry.cid, kind: .have))

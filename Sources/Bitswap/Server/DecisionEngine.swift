@@ -133,6 +133,13 @@ struct DecisionEngine {
         return ready.map(\.entry)
     }
 
+    /// Which of `cids` `peer` still wants (a cancel removes a want, even one whose batch is
+    /// being built).
+    func stillWanted(_ cids: [CID], by peer: PeerID) -> Set<CID> {
+        guard let state = peers[peer] else { return [] }
+        return Set(cids.filter { state.wants[$0] != nil })
+    }
+
     /// Reports how a batch went: `served` entries are done, `waiting` ones wait for their block,
     /// `requeue` ones (did not fit the message) are ready again.
     mutating func complete(peer: PeerID, served: [CID], waiting: [CID], requeue: [CID]) {
