@@ -37,7 +37,9 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
     let localPeer: PeerID
     let peerStore: any PeerStore
     let address: Multiaddr
-    let network: IDFakeNetwork
+    /// Weak: the network keeps its hosts (a strong reference back was a cycle that kept every
+    /// test's hosts alive to the end of the run: LeakSanitizer).
+    private weak let network: IDFakeNetwork?
     private let lock = Mutex()
     private var handlers: [ProtocolID: StreamHandler] = [:]
     private var listen: [Multiaddr]
@@ -65,7 +67,7 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
     func handler(for protocolID: ProtocolID) -> StreamHandler? { lock.withLock { handlers[protocolID] } }
 
     func newStream(to peer: PeerID, protocols: [ProtocolID]) async throws -> (stream: any ByteStream, protocolID: ProtocolID) {
-        guard let remote = network.host(peer) else { throw IDFakeError.unknownPeer }
+        guard let remote = network?.host(peer) else { throw IDFakeError.unknownPeer }
         for proto in protocols {
             guard let handler = remote.handler(for: proto) else { continue }
             let (local, far) = MemoryByteStream.pair(capacity: 64 * 1024)
@@ -77,7 +79,7 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
     }
 
     func connect(_ address: Multiaddr) async throws -> PeerID {
-        guard let host = network.all().first(where: { $0.address == address }) else { throw IDFakeError.unknownPeer }
+        guard let host = network?.all().first(where: { $0.address == address }) else { throw IDFakeError.unknownPeer }
         return host.localPeer
     }
     func disconnect(_ peer: PeerID) async {}
@@ -92,7 +94,7 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
         for o in all { o(event) }
     }
     func connections() async -> [ConnectionInfo] {
-        network.all().filter { $0.localPeer != localPeer }.map { other in
+        (network?.all() ?? []).filter { $0.localPeer != localPeer }.map { other in
             ConnectionInfo(
                 remotePeer: other.localPeer, remoteAddress: other.address, localAddress: address, direction: .outbound,
                 security: .noise, muxer: .yamux, openedAt: 0)
