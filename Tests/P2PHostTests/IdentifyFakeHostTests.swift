@@ -19,6 +19,12 @@ final class IDFakeNetwork: @unchecked Sendable {
     private let lock = Mutex()
     private var hosts: [PeerID: IDFakeHost] = [:]
 
+    /// The test is over: its hosts drop their handlers and observers (services registered on a
+    /// host are kept alive by it, as on a real host, and would otherwise outlive the test).
+    deinit {
+        for host in hosts.values { host.removeAll() }
+    }
+
     func add(_ host: IDFakeHost) { lock.withLock { hosts[host.localPeer] = host } }
     func host(_ peer: PeerID) -> IDFakeHost? { lock.withLock { hosts[peer] } }
     func all() -> [IDFakeHost] { lock.withLock { Array(hosts.values) } }
@@ -58,6 +64,12 @@ final class IDFakeHost: P2PHost, @unchecked Sendable {
     }
 
     func setListenAddresses(_ addresses: [Multiaddr]) { lock.withLock { listen = addresses } }
+    func removeAll() {
+        lock.withLock {
+            handlers.removeAll()
+            observers.removeAll()
+        }
+    }
     func listenAddresses() async -> [Multiaddr] { lock.withLock { listen } }
     func setHandler(_ protocolID: ProtocolID, _ handler: @escaping StreamHandler) async {
         lock.withLock { handlers[protocolID] = handler }
