@@ -224,6 +224,7 @@ struct IdentifyTests {
         let (_, newRecord) = try PeerRecord.open(envelope: Array(changed.signedPeerRecord))
         #expect(newRecord.seq > record.seq)
         #expect(newRecord.addresses == [try Multiaddr("/ip4/127.0.0.1/tcp/1")])
+        await identify.unregister()  // the host keeps a registered service alive
     }
 
     @Test func disconnectLowersAddressTTL() async throws {
