@@ -22,15 +22,6 @@ public enum TestTime {
     public static func scaled(_ duration: Duration) -> Duration { duration * scale }
 }
 
-extension Trait where Self == TimeLimitTrait {
-    /// Swift Testing's `.timeLimit(.minutes(minutes))`, times `TestTime.scale`, for suites that
-    /// do not run on the blocking pool. (Under `.onBlockingPool` use `.caseTimeLimit`: Swift
-    /// Testing's limit also counts the wait for the test gate.)
-    public static func scaledTimeLimit(minutes: Int) -> Self {
-        .timeLimit(.minutes(minutes * TestTime.scale))
-    }
-}
-
 /// A time limit for each test case of a suite (or for one test) that runs `.onBlockingPool`,
 /// counted from the moment the case passes the test gate, times `TestTime.scale`.
 ///
